@@ -1,0 +1,1 @@
+"""Fused kernels, shipped inside the wheel as nnkit._kernels."""

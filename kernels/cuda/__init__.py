@@ -1,0 +1,2 @@
+"""CUDA kernels for the CuPy backend: KERNELS maps an op name to a kernel with the op's signature."""
+KERNELS = {}

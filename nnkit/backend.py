@@ -1,0 +1,297 @@
+"""Backends: the one place that imports numpy, numba and cupy by name, lazily.
+
+A backend is a value: ``Backend(name, xp, ops, rng)``. ``xp`` is an array-API namespace, ``ops``
+holds every op of :mod:`nnkit.ops` bound once to the backend's kernel where its kernel table has
+one, else to the generic op, and ``rng`` is the backend's random generator for dropout masks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import importlib.util
+import logging
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from nnkit import ops as _ops
+
+__all__ = [
+    "Backend",
+    "get_backend",
+    "available_backends",
+    "use_backend",
+    "set_backend",
+    "current_backend",
+    "BACKEND_NAMES",
+]
+
+BACKEND_NAMES = ("numpy", "numba", "cupy")
+FLOAT_DTYPES = ("float32", "float64")
+
+log = logging.getLogger("nnkit")
+
+
+class Backend:
+    """An array namespace with its ops bound once, plus host <-> device conversion and an RNG.
+
+    Parameters
+    ----------
+    name:
+        "numpy", "numba", "cupy", or the namespace's own name for any other array-API namespace.
+    xp:
+        The array-API namespace arrays of this backend belong to.
+    kernels:
+        Op name -> kernel with the op's signature; ops missing here fall back to the generic op.
+    """
+
+    def __init__(self, name: str, xp: Any, kernels: dict | None = None, *, host: bool = True,
+                 device_module: Any = None):
+        self.name = name
+        self.xp = xp
+        self.kernels = dict(kernels or {})
+        self.is_host = host
+        self._device_module = device_module
+        bound = {}
+        for op_name, generic in _ops.GENERIC_OPS.items():
+            fn = self.kernels.get(op_name, generic)
+            bound[op_name] = functools.partial(fn, xp=xp)
+        self.ops = SimpleNamespace(**bound)
+        self.rng = None
+        self.seed(None)
+
+    # -- arrays -------------------------------------------------------------------------------
+    def asarray(self, a, dtype=None):
+        """An array of this backend (C-contiguous, on the device), of ``dtype`` when given."""
+        xp = self.xp
+        if dtype is not None:
+            dtype = self.dtype(dtype)
+        if self.name == "cupy":
+            if type(a).__module__.startswith("cupy"):
+                out = a if dtype is None or a.dtype == dtype else a.astype(dtype)
+            else:
+                out = self._device_module.asarray(np.asarray(a), dtype=dtype)
+            return self._device_module.ascontiguousarray(out)
+        if self.is_host:
+            if type(a).__module__.startswith("cupy"):
+                a = a.get()
+            return np.ascontiguousarray(a, dtype=dtype)
+        if not hasattr(a, "__array_namespace__"):
+            a = np.asarray(a)
+        return xp.asarray(np.asarray(a) if isinstance(a, np.ndarray) else a, dtype=dtype)
+
+    def to_numpy(self, a) -> np.ndarray:
+        """A NumPy copy (or view on the host) of ``a``."""
+        if isinstance(a, np.ndarray):
+            return a
+        if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
+            return a.get()
+        if hasattr(a, "__dlpack__"):
+            try:
+                return np.from_dlpack(a)
+            except Exception:  # some namespaces refuse DLPack export of 0-d or bool arrays
+                pass
+        return np.asarray(a)
+
+    def dtype(self, name) -> Any:
+        """The namespace's dtype object for "float32"/"float64" (or a dtype of either)."""
+        key = str(getattr(name, "name", name))
+        key = {"<class 'numpy.float32'>": "float32", "<class 'numpy.float64'>": "float64"}.get(key, key)
+        if key not in FLOAT_DTYPES and key not in ("int64", "int32", "bool"):
+            raise TypeError(f"dtype: expected one of {FLOAT_DTYPES}, got {name!r}")
+        return getattr(self.xp, key)
+
+    def dtype_name(self, dtype) -> str:
+        """"float32" or "float64" for an array dtype of this backend."""
+        for key in ("float32", "float64"):
+            if dtype == getattr(self.xp, key):
+                return key
+        return str(dtype)
+
+    def is_array(self, a) -> bool:
+        if self.is_host:
+            return isinstance(a, np.ndarray)
+        if self.name == "cupy":
+            return type(a).__module__.startswith("cupy")
+        try:
+            from array_api_compat import array_namespace
+            return array_namespace(a) is self.xp
+        except TypeError:
+            return False
+
+    # -- randomness ---------------------------------------------------------------------------
+    def seed(self, seed) -> None:
+        """Reseed the backend's random generator (dropout masks)."""
+        if self.name == "cupy":
+            self.rng = self._device_module.random.default_rng(seed)
+        else:
+            self.rng = np.random.default_rng(seed)
+
+    def random_uniform(self, shape, dtype):
+        """Uniform [0, 1) numbers of ``shape`` and ``dtype`` on this backend."""
+        dtype_name = self.dtype_name(dtype)
+        if self.name == "cupy":
+            return self.rng.random(shape, dtype=dtype_name)
+        u = self.rng.random(shape, dtype=np.float32 if dtype_name == "float32" else np.float64)
+        return u if self.is_host else self.asarray(u)
+
+    # -- device -------------------------------------------------------------------------------
+    def synchronize(self) -> None:
+        """Wait for queued device work (a no-op on the host)."""
+        if self.name == "cupy":
+            self._device_module.cuda.get_current_stream().synchronize()
+
+    def __repr__(self) -> str:
+        fused = sorted(self.kernels)
+        return f"Backend({self.name!r}, kernels={len(fused)})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Backend) and other.name == self.name and other.xp is self.xp
+
+    def __hash__(self) -> int:
+        return hash((self.name, id(self.xp)))
+
+
+# ---------------------------------------------------------------------------------------------
+_cache: dict[str, Backend] = {}
+_lock = threading.Lock()
+_state = threading.local()
+_default_name = "numpy"
+_why_not: dict[str, str] = {}
+
+
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def _gpu_usable() -> tuple[bool, str]:
+    """Whether CuPy is installed, sees a device and runs a tiny kernel there."""
+    if not _has_module("cupy"):
+        return False, "cupy is not installed (pip install nnkit[cuda])"
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return False, "cupy sees no CUDA device"
+        probe = cupy.arange(4, dtype=cupy.float32) * 2
+        if float(probe.sum()) != 12.0:
+            return False, "a test kernel gave a wrong result on the GPU"
+        return True, ""
+    except Exception as exc:  # no driver, no device, broken toolkit: all mean "not usable"
+        return False, f"cupy cannot run on a GPU here ({type(exc).__name__}: {exc})"
+
+
+def _make(name: str) -> Backend:
+    if name == "numpy":
+        return Backend("numpy", np, {})
+    if name == "numba":
+        if not _has_module("numba"):
+            raise ValueError(_unavailable("numba", "numba is not installed (pip install nnkit[numba])"))
+        kernels = importlib.import_module("nnkit._kernels.numba").KERNELS
+        return Backend("numba", np, kernels)
+    if name == "cupy":
+        ok, why = _gpu_usable()
+        if not ok:
+            raise ValueError(_unavailable("cupy", why))
+        import cupy
+        from array_api_compat import cupy as cupy_xp
+
+        kernels = importlib.import_module("nnkit._kernels.cuda").KERNELS
+        return Backend("cupy", cupy_xp, kernels, host=False, device_module=cupy)
+    raise ValueError(
+        f"backend: unknown name {name!r}; expected one of {list(BACKEND_NAMES) + ['auto']} "
+        f"or an array-API namespace (available here: {available_backends()})"
+    )
+
+
+def _unavailable(name: str, why: str) -> str:
+    return f"backend: {name!r} is not available: {why}; available backends: {available_backends()}"
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that work on this machine, e.g. ["numpy", "numba"]."""
+    names = ["numpy"]
+    if _has_module("numba"):
+        names.append("numba")
+    if _has_module("cupy"):
+        ok, why = _gpu_usable()
+        if ok:
+            names.append("cupy")
+        else:
+            _why_not["cupy"] = why
+    else:
+        _why_not["cupy"] = "cupy is not installed"
+    return names
+
+
+def _from_namespace(xp) -> Backend:
+    name = getattr(xp, "__name__", type(xp).__name__)
+    if name in ("numpy", "array_api_compat.numpy"):
+        return get_backend("numpy")
+    if name in ("cupy", "array_api_compat.cupy"):
+        return get_backend("cupy")
+    if not hasattr(xp, "asarray") or not hasattr(xp, "matmul"):
+        raise TypeError(f"backend: expected a name or an array-API namespace, got {xp!r}")
+    key = f"namespace:{name}:{id(xp)}"
+    with _lock:
+        if key not in _cache:
+            _cache[key] = Backend(name, xp, {}, host=False)
+    return _cache[key]
+
+
+def get_backend(name="auto") -> Backend:
+    """The backend called ``name``: "numpy" | "numba" | "cupy" | "auto" | an array-API namespace.
+
+    "auto" picks cupy where a GPU is usable, else numba where installed, else numpy, and logs one
+    line saying why it fell back. ``None`` means the current default backend.
+    """
+    if isinstance(name, Backend):
+        return name
+    if name is None:
+        return current_backend()
+    if not isinstance(name, str):
+        return _from_namespace(name)
+    key = name.lower()
+    if key == "auto":
+        ok, why = _gpu_usable()
+        if ok:
+            key = "cupy"
+        else:
+            key = "numba" if _has_module("numba") else "numpy"
+            log.info("backend auto: using %s, not cupy: %s", key, why)
+    with _lock:
+        if key not in _cache:
+            _cache[key] = _make(key)
+        return _cache[key]
+
+
+def current_backend() -> Backend:
+    """The default backend: "numpy" unless set_backend or use_backend changed it."""
+    name = getattr(_state, "stack", None)
+    return get_backend(name[-1] if name else _default_name)
+
+
+def set_backend(name) -> Backend:
+    """Make ``name`` the default backend for models created without one."""
+    global _default_name
+    backend = get_backend(name)
+    _default_name = backend.name if backend.name in BACKEND_NAMES else backend
+    return backend
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """``with use_backend("numba"):`` makes that backend the default inside the block."""
+    backend = get_backend(name)
+    stack = getattr(_state, "stack", None)
+    if stack is None:
+        stack = _state.stack = []
+    stack.append(backend)
+    try:
+        yield backend
+    finally:
+        stack.pop()
