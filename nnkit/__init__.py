@@ -1,0 +1,17 @@
+"""nnkit: neural networks trained by backpropagation on NumPy, Numba and CuPy."""
+
+from nnkit import callbacks, initializers, layers, losses, metrics, ops
+from nnkit.backend import Backend, available_backends, get_backend, set_backend, use_backend
+from nnkit.callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
+                             TerminateOnNaN)
+from nnkit.gradcheck import check_gradients
+from nnkit.layers import Parameter, Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend", "available_backends", "get_backend", "set_backend", "use_backend",
+    "Sequential", "Parameter", "layers", "losses", "metrics", "ops", "callbacks", "initializers",
+    "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "TerminateOnNaN",
+    "check_gradients", "__version__",
+]

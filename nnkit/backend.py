@@ -28,6 +28,7 @@ __all__ = [
     "set_backend",
     "current_backend",
     "BACKEND_NAMES",
+    "host_rng",
 ]
 
 BACKEND_NAMES = ("numpy", "numba", "cupy")
@@ -154,6 +155,13 @@ class Backend:
 
     def __hash__(self) -> int:
         return hash((self.name, id(self.xp)))
+
+
+def host_rng(seed=None):
+    """The host generator initial weights and shuffles are drawn from: Generator(PCG64(seed))."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.Generator(np.random.PCG64(seed))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import itertools
 
-from nnkit.backend import Backend, get_backend
+from nnkit.backend import Backend, get_backend, host_rng
 
 _ids = itertools.count()
+
+
+def normalize_shape(shape, owner: str) -> tuple:
+    """``shape`` as a tuple of positive ints (an int is a one-dimensional shape)."""
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{owner}: input shape must be an int or a tuple of ints, got {shape!r}") from None
+    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+        raise ValueError(f"{owner}: input shape must hold positive ints, got {shape!r}")
+    return shape
 
 
 class Parameter:
@@ -40,28 +53,39 @@ class Layer:
         self.name = name or type(self).__name__.lower()
         self.backend: Backend | None = None
         self.dtype = None
-        self.input_dim: int | None = None
-        self.output_dim: int | None = None
+        self.input_shape: tuple | None = None
+        self.output_shape: tuple | None = None
         self.built = False
 
     # -- building -----------------------------------------------------------------------------
-    def build(self, input_dim: int, backend=None, dtype="float32", rng=None) -> int:
-        """Create the parameters for inputs of width ``input_dim``; returns the output width."""
+    def build(self, input_shape, backend=None, dtype="float32", rng=None) -> tuple:
+        """Create the parameters for samples of shape ``input_shape`` (an int is a width);
+        returns the shape of one output sample. ``rng`` is the host generator of initial weights."""
         self.backend = get_backend(backend)
         self.dtype = self.backend.dtype(dtype)
-        self.input_dim = int(input_dim)
-        self.output_dim = int(self._build(self.input_dim, rng))
+        self.input_shape = normalize_shape(input_shape, type(self).__name__)
+        self.output_shape = tuple(self._build(self.input_shape, host_rng(rng)))
         self.built = True
-        return self.output_dim
+        return self.output_shape
 
-    def _build(self, input_dim: int, rng) -> int:
-        return input_dim
+    def _build(self, input_shape: tuple, rng) -> tuple:
+        return input_shape
+
+    @property
+    def input_dim(self):
+        return None if self.input_shape is None else self.input_shape[-1]
+
+    @property
+    def output_dim(self):
+        return None if self.output_shape is None else self.output_shape[-1]
 
     # -- running ------------------------------------------------------------------------------
     def forward(self, x, training: bool = False):
         raise NotImplementedError
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
+        """Fill each parameter's ``grad`` from ``dy`` = d loss / d output; return d loss / d input
+        (None where ``need_dx`` is False and the layer can skip it)."""
         raise NotImplementedError
 
     def parameters(self) -> list[Parameter]:

@@ -1,0 +1,98 @@
+"""Dense: y = f(x @ W + b), W of shape (in, out)."""
+
+from __future__ import annotations
+
+from nnkit import initializers
+from nnkit import regularizers as _regularizers
+from nnkit.layers.base import Layer, Parameter
+from nnkit.layers.activation import check_activation
+
+
+class Dense(Layer):
+    """A fully connected layer: y = f(x @ W + b).
+
+    Parameters
+    ----------
+    units: width of the output.
+    activation: an activation name (see ``nnkit.ops.ACTIVATION_NAMES``) or None (linear).
+    use_bias: whether to add b (the lecture's network "with" or "without bias").
+    kernel_initializer, bias_initializer: names or callables ``(rng, shape) -> array``.
+    kernel_regularizer: None, "l1", "l2", "elastic_net" or a regularizer object, applied to W.
+    input_dim: width of the input, to build without data.
+    """
+
+    def __init__(self, units: int, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, input_dim: int | None = None, name: str | None = None):
+        super().__init__(name)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValueError(f"Dense: units must be a positive int, got {units!r}")
+        self.units = units
+        self.activation = check_activation(activation, "Dense")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self._kernel_init = initializers.get(kernel_initializer)
+        self._bias_init = initializers.get(bias_initializer)
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        if input_dim is not None and (isinstance(input_dim, bool) or not isinstance(input_dim, int)
+                                      or input_dim < 1):
+            raise ValueError(f"Dense: input_dim must be a positive int, got {input_dim!r}")
+        self.requested_input_dim = input_dim
+        self.W = None
+        self.b = None
+        self.emit_logits = False  # set by a model that fuses this layer's activation into its loss
+        self._x = self._a = self._y = None
+
+    def _build(self, input_shape, rng):
+        if len(input_shape) != 1:
+            raise ValueError(f"Dense: expects inputs of shape (n, features), got feature shape "
+                             f"{tuple(input_shape)}; put a Flatten() first")
+        n_in = input_shape[0]
+        if self.requested_input_dim is not None and self.requested_input_dim != n_in:
+            raise ValueError(f"Dense: input_dim={self.requested_input_dim} but the layer receives "
+                             f"{n_in} features")
+        be = self.backend
+        w = self._kernel_init(rng, (n_in, self.units))
+        self.W = Parameter(be.asarray(w, dtype=self.dtype), f"{self.name}/W", self.kernel_regularizer)
+        if self.use_bias:
+            b = self._bias_init(rng, (self.units,))
+            self.b = Parameter(be.asarray(b, dtype=self.dtype), f"{self.name}/b")
+        return (self.units,)
+
+    def forward(self, x, training=False):
+        ops = self.backend.ops
+        z = self.backend.xp.matmul(x, self.W.value)
+        name = "linear" if self.emit_logits else self.activation
+        a, y = ops.bias_activation(z, None if self.b is None else self.b.value, name)
+        if training:
+            self._x, self._a, self._y = x, a, y
+        return y
+
+    def backward(self, dy, need_dx=True):
+        ops = self.backend.ops
+        name = "linear" if self.emit_logits else self.activation
+        da, db = ops.bias_activation_backward(dy, self._a, self._y, name, self.use_bias)
+        dx, dw, _ = ops.affine_backward(da, self._x, self.W.value, False, need_dx)
+        self.W.grad = dw
+        if self.use_bias:
+            self.b.grad = db
+        return dx
+
+    def parameters(self):
+        return [self.W, self.b] if self.use_bias else [self.W]
+
+    def _clear_cache(self):
+        self._x = self._a = self._y = None
+
+    def get_config(self):
+        reg = self.kernel_regularizer
+        return {
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer if isinstance(self.kernel_initializer, str) else "glorot_uniform",
+            "bias_initializer": self.bias_initializer if isinstance(self.bias_initializer, str) else "zeros",
+            "kernel_regularizer": None if reg is None else reg.get_config(),
+            "input_dim": self.requested_input_dim,
+        }

@@ -1,0 +1,35 @@
+"""Dropout: zero a fraction ``rate`` of the inputs in training and scale the rest by 1/(1 - rate)."""
+
+from __future__ import annotations
+
+from nnkit.layers.base import Layer
+
+
+class Dropout(Layer):
+    """Inverted dropout (Srivastava et al. 2014); the identity at inference."""
+
+    def __init__(self, rate: float, name: str | None = None):
+        super().__init__(name)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self._mask = None
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0.0:
+            self._mask = None
+            return x
+        u = self.backend.random_uniform(tuple(x.shape), x.dtype)
+        y, self._mask = self.backend.ops.dropout(x, u, self.rate)
+        return y
+
+    def backward(self, dy, need_dx=True):
+        if self._mask is None:
+            return dy
+        return self.backend.ops.dropout_backward(dy, self._mask)
+
+    def _clear_cache(self):
+        self._mask = None
+
+    def get_config(self):
+        return {"rate": self.rate}

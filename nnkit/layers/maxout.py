@@ -1,0 +1,59 @@
+"""Maxout: y_j = max_k (x @ W_k + b_k)_j over ``pieces`` affine pieces (Goodfellow et al. 2013)."""
+
+from __future__ import annotations
+
+from nnkit import initializers
+from nnkit.layers.base import Layer, Parameter
+
+
+class Maxout(Layer):
+    """The lecture's max(w1^T x + b1, w2^T x + b2), generalised to ``pieces`` pieces per unit."""
+
+    def __init__(self, units: int, pieces: int = 2, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", name: str | None = None):
+        super().__init__(name)
+        for arg, value in (("units", units), ("pieces", pieces)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Maxout: {arg} must be a positive int, got {value!r}")
+        self.units, self.pieces = units, pieces
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self._kernel_init = initializers.get(kernel_initializer)
+        self._bias_init = initializers.get(bias_initializer)
+        self.W = self.b = None
+        self._x = self._idx = None
+
+    def _build(self, input_shape, rng):
+        if len(input_shape) != 1:
+            raise ValueError(f"Maxout: expects inputs of shape (n, features), got {tuple(input_shape)}")
+        width = self.units * self.pieces
+        be = self.backend
+        self.W = Parameter(be.asarray(self._kernel_init(rng, (input_shape[0], width)), dtype=self.dtype),
+                           f"{self.name}/W")
+        self.b = Parameter(be.asarray(self._bias_init(rng, (width,)), dtype=self.dtype), f"{self.name}/b")
+        return (self.units,)
+
+    def forward(self, x, training=False):
+        ops = self.backend.ops
+        z = ops.affine(x, self.W.value, self.b.value)
+        y, idx = ops.maxout(z, self.pieces)
+        if training:
+            self._x, self._idx = x, idx
+        return y
+
+    def backward(self, dy, need_dx=True):
+        ops = self.backend.ops
+        dz = ops.maxout_backward(dy, self._idx, self.pieces)
+        dx, self.W.grad, self.b.grad = ops.affine_backward(dz, self._x, self.W.value, True, need_dx)
+        return dx
+
+    def parameters(self):
+        return [self.W, self.b]
+
+    def _clear_cache(self):
+        self._x = self._idx = None
+
+    def get_config(self):
+        init = lambda v, d: v if isinstance(v, str) else d  # noqa: E731
+        return {"units": self.units, "pieces": self.pieces,
+                "kernel_initializer": init(self.kernel_initializer, "glorot_uniform"),
+                "bias_initializer": init(self.bias_initializer, "zeros")}

@@ -1,0 +1,135 @@
+"""Sequential: layers run forward in order and backward in reverse; also the trainable model."""
+
+from __future__ import annotations
+
+from nnkit.backend import get_backend, host_rng
+from nnkit.layers.base import Layer, normalize_shape
+from nnkit.model import Model
+
+
+class Sequential(Layer, Model):
+    """A stack of layers, each feeding the next.
+
+    Parameters
+    ----------
+    layers: the layers, first to last.
+    backend: "numpy" | "numba" | "cupy" | "auto" | an array-API namespace | None (the default).
+    dtype: "float32" (default) or "float64".
+    seed: seed of the host generator the initial weights are drawn from (one seed, one model,
+        on every backend).
+    """
+
+    def __init__(self, layers=None, backend=None, dtype="float32", seed=None, name: str | None = None):
+        Layer.__init__(self, name or "sequential")
+        Model.__init__(self)
+        self.layers: list[Layer] = []
+        for layer in layers or []:
+            self.add(layer)
+        self.backend = get_backend(backend)
+        self.dtype = self.backend.dtype(dtype)
+        self.seed = seed
+        self._fused_cache = None
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer (before the model is built)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential: expected a Layer, got {type(layer).__name__}")
+        if self.built:
+            raise ValueError("Sequential: cannot add a layer to a built model")
+        self.layers.append(layer)
+
+    # -- building -----------------------------------------------------------------------------
+    def build(self, input_shape=None, backend=None, dtype=None, rng=None):
+        """Create every layer's parameters for samples of ``input_shape`` (an int is a width).
+
+        Without ``input_shape`` the first layer's ``input_dim`` is used.
+        """
+        if not self.layers:
+            raise ValueError("Sequential: the model has no layers")
+        if input_shape is None:
+            input_shape = getattr(self.layers[0], "requested_input_dim", None)
+            if input_shape is None:
+                raise ValueError("Sequential.build: input_shape is needed (the first layer has no input_dim)")
+        if backend is not None:
+            self.backend = get_backend(backend)
+        if dtype is not None:
+            self.dtype = self.backend.dtype(dtype)
+        dtype_name = self.backend.dtype_name(self.dtype)
+        rng = host_rng(self.seed if rng is None else rng)
+        shape = self.input_shape = normalize_shape(input_shape, "Sequential.build")
+        names = set()
+        for i, layer in enumerate(self.layers):
+            if layer.name in names:
+                layer.name = f"{layer.name}_{i}"
+            names.add(layer.name)
+            shape = layer.build(shape, self.backend, dtype_name, rng)
+        self.output_shape = shape
+        self.built = True
+        self._on_built()
+        return shape
+
+    # -- running ------------------------------------------------------------------------------
+    def _forward(self, x, training=False):
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def _backward(self, dy, need_dx=True):
+        layers = self.layers
+        for i in range(len(layers) - 1, 0, -1):
+            dy = layers[i].backward(dy, True)
+        return layers[0].backward(dy, need_dx)
+
+    def forward(self, x, training: bool = False):
+        """y = f_L(... f_1(x)); with ``training`` each layer keeps what its backward needs."""
+        x = self._check_input(x, "x")
+        out = self._forward(x, training)
+        if self._fused is None:
+            return out
+        y = self.backend.ops.activation(out, self._fused)
+        if training:
+            self._fused_cache = (out, y)
+        return y
+
+    def backward(self, dy, need_dx: bool = True):
+        """Fill every Parameter.grad from dy = d loss / d output; return d loss / d input."""
+        if not self.built:
+            raise ValueError("Sequential.backward: call forward(x, training=True) first")
+        dy = self._check_output_gradient(dy)
+        if self._fused is not None:
+            logits, y = self._fused_cache
+            dy = self.backend.ops.activation_backward(dy, logits, y, self._fused)
+        return self._backward(dy, need_dx)
+
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def _move(self, backend):
+        for layer in self.layers:
+            layer._move(backend)
+        old = self.backend
+        self.backend = backend
+        self.dtype = backend.dtype(old.dtype_name(self.dtype))
+
+    def _clear_cache(self):
+        for layer in self.layers:
+            layer._clear_cache()
+
+    def get_config(self):
+        from nnkit.layers import layer_to_config
+
+        return {"layers": [layer_to_config(layer) for layer in self.layers]}
+
+    def summary(self) -> str:
+        """One line per layer: name, output shape and parameter count."""
+        lines = [f"{'layer':<20}{'output':<16}{'params':>10}"]
+        total = 0
+        for layer in self.layers:
+            count = sum(int(p.value.size) for p in layer.parameters()) if layer.built else 0
+            total += count
+            lines.append(f"{layer.name:<20}{str(layer.output_shape):<16}{count:>10}")
+        lines.append(f"{'total':<36}{total:>10}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"Sequential({self.layers!r}, backend={self.backend.name!r})"

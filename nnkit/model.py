@@ -1,0 +1,282 @@
+"""Model: compile / fit / evaluate / predict, weights, saving and moving between backends.
+
+Every public entry point validates what it is given before any weight changes (DESIGN.md, "Bad
+input"); the loops behind them run unchecked on backend arrays.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nnkit import losses as _losses
+from nnkit import metrics as _metrics
+from nnkit.backend import get_backend
+
+DEFAULT_EVAL_BATCH = 256
+
+
+class Model:
+    """What a trainable network adds to a layer stack (mixed into Sequential)."""
+
+    def __init__(self):
+        self.optimizer = None
+        self.loss = None
+        self.metrics: list = []
+        self.stop_training = False
+        self.history = None
+        self._fused = None  # the output activation fused into the loss, or None
+
+    def _on_built(self):
+        self._set_fusion()
+
+    # -- validation ---------------------------------------------------------------------------
+    def _as_array(self, a, argument: str, dtype=None):
+        be = self.backend
+        if a is None:
+            raise ValueError(f"{argument}: expected an array, got None")
+        if not be.is_array(a) and be.name != "cupy" and type(a).__module__.startswith("cupy"):
+            raise TypeError(f"{argument}: a CuPy array was given to a model on the {be.name!r} backend; "
+                            "call model.to('cupy') or pass a NumPy array")
+        try:
+            return be.asarray(a, dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{argument}: expected a numeric array, got {type(a).__name__} ({exc})") from None
+
+    def _check_input(self, x, argument="x"):
+        """x as a backend array of the model's dtype, with the shape the model takes, finite."""
+        be = self.backend
+        dtype_in = getattr(x, "dtype", None)
+        if dtype_in is not None and getattr(dtype_in, "kind", "f") not in "fiub":
+            raise TypeError(f"{argument}: expected a numeric array, got dtype {dtype_in}")
+        x = self._as_array(x, argument, self.dtype)
+        if x.ndim < 2:
+            raise ValueError(f"{argument}: expected shape (n_samples, features), got ndim {x.ndim} "
+                             f"(shape {tuple(x.shape)}); reshape a single sample with x[None, :]")
+        if x.shape[0] == 0:
+            raise ValueError(f"{argument}: the data set is empty (shape {tuple(x.shape)})")
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+        if tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise ValueError(f"{argument}: the model takes samples of shape {tuple(self.input_shape)}, "
+                             f"got {tuple(x.shape[1:])}")
+        self._check_finite(x, argument)
+        return x
+
+    def _check_finite(self, a, argument):
+        xp = self.backend.xp
+        if not bool(xp.all(xp.isfinite(a))):
+            raise ValueError(f"{argument}: contains NaN or inf")
+
+    def _check_target(self, y, n: int, argument="y"):
+        """y as a backend array the loss takes: integer labels or float targets of the output's shape."""
+        be, xp = self.backend, self.backend.xp
+        out_width = self.output_shape[-1]
+        if self.loss is not None and self.loss.sparse:
+            y = self._as_array(y, argument)
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = xp.reshape(y, (-1,))
+            if y.ndim != 1:
+                raise ValueError(f"{argument}: sparse labels must have shape (n,), got {tuple(y.shape)}")
+            if xp.isdtype(y.dtype, "real floating"):
+                if not bool(xp.all(y == xp.round(y))):
+                    raise ValueError(f"{argument}: sparse labels must be integers")
+            y = xp.astype(y, be.dtype("int64"))
+            if y.shape[0] and (int(xp.min(y)) < 0 or int(xp.max(y)) >= out_width):
+                raise ValueError(f"{argument}: labels must lie in [0, {out_width}) for {out_width} outputs, "
+                                 f"got range [{int(xp.min(y))}, {int(xp.max(y))}]")
+        else:
+            y = self._as_array(y, argument, self.dtype)
+            if y.ndim == 1 and out_width == 1:
+                y = xp.reshape(y, (-1, 1))
+            if y.ndim != 2 or y.shape[1] != out_width:
+                hint = (" (integer labels need loss='sparse_categorical_crossentropy')"
+                        if y.ndim == 1 else "")
+                raise ValueError(f"{argument}: targets must have shape (n, {out_width}) for a model with "
+                                 f"{out_width} outputs, got {tuple(y.shape)}{hint}")
+            self._check_finite(y, argument)
+            if isinstance(self.loss, (_losses.BinaryCrossEntropy, _losses.CategoricalCrossEntropy)):
+                if bool(xp.any(y < 0)) or bool(xp.any(y > 1)):
+                    raise ValueError(f"{argument}: {self.loss.name} needs targets in [0, 1], got values "
+                                     f"in [{float(xp.min(y))}, {float(xp.max(y))}] (labels of +-1? map them to 0/1)")
+        if y.shape[0] != n:
+            raise ValueError(f"{argument}: {y.shape[0]} targets for {n} samples")
+        return y
+
+    def _check_output_gradient(self, dy):
+        dy = self._as_array(dy, "dy", self.dtype)
+        expected = tuple(self.output_shape)
+        if dy.ndim < 2 or tuple(dy.shape[1:]) != expected:
+            raise ValueError(f"dy: expected shape (n, {', '.join(map(str, expected))}), got {tuple(dy.shape)}")
+        return dy
+
+    # -- compile ------------------------------------------------------------------------------
+    def compile(self, optimizer="sgd", loss="mse", metrics=None):
+        """Choose the optimizer, the loss and the metrics (names or objects)."""
+        from nnkit import optimizers as _optimizers
+
+        self.optimizer = _optimizers.get(optimizer)
+        self.loss = _losses.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        self.metrics = [_metrics.get(m, self.loss) for m in metrics]
+        self._set_fusion()
+        return self
+
+    def _output_layer(self):
+        layers = getattr(self, "layers", [])
+        return layers[-1] if layers else None
+
+    def _set_fusion(self):
+        """Fuse a softmax/sigmoid output layer into its cross-entropy: the layer emits logits."""
+        last = self._output_layer()
+        if last is None:
+            return
+        if hasattr(last, "emit_logits"):
+            last.emit_logits = False
+        self._fused = None
+        loss = self.loss
+        if loss is None or loss.fused_activation is None or loss.from_logits:
+            return
+        if getattr(last, "activation", None) == loss.fused_activation and hasattr(last, "emit_logits"):
+            last.emit_logits = True
+            self._fused = loss.fused_activation
+
+    def _require_compiled(self, what):
+        if self.loss is None or self.optimizer is None:
+            raise ValueError(f"{what}: the model is not compiled; call model.compile(optimizer, loss) first")
+
+    # -- the step -----------------------------------------------------------------------------
+    def _outputs(self, out):
+        """The model's outputs (probabilities) from what the layer stack returned (maybe logits)."""
+        if self._fused is None:
+            return out
+        return self.backend.ops.activation(out, self._fused)
+
+    def _loss_and_grad(self, out, target):
+        """(0-d loss, d loss / d out) where ``out`` is what the layer stack returned."""
+        return self.loss.compute(out, target, self.backend, logits=self._fused is not None)
+
+    def _penalties(self, params, add_gradient: bool):
+        """Sum of the regularizers' penalties; their gradients added to the parameters' grads."""
+        total = None
+        for p in params:
+            if p.regularizer is None:
+                continue
+            penalty, grad = p.regularizer.penalty_and_gradient(p.value, self.backend)
+            if add_gradient:
+                p.grad = p.grad + grad
+            total = penalty if total is None else total + penalty
+        return total
+
+    # -- public training API --------------------------------------------------------------------
+    def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
+            validation_split=0.0, callbacks=None, verbose=1, seed=None):
+        """Train by mini-batch gradient descent: batch_size=1 is stochastic, batch_size >= n (or
+        None with full_batch) the full-batch gradient descent of the lecture. Returns History."""
+        from nnkit.training import fit
+
+        return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                   validation_data=validation_data, validation_split=validation_split,
+                   callbacks=callbacks, verbose=verbose, seed=seed)
+
+    def evaluate(self, X, y, batch_size=DEFAULT_EVAL_BATCH, verbose=0) -> dict:
+        """{"loss": mean loss incl. penalties, metric name: value, ...} over the data, in batches."""
+        self._require_compiled("evaluate")
+        X = self._check_input(X, "X")
+        y = self._check_target(y, X.shape[0], "y")
+        _check_batch_size(batch_size)
+        return self._evaluate_arrays(X, y, batch_size)
+
+    def _evaluate_arrays(self, X, y, batch_size=DEFAULT_EVAL_BATCH) -> dict:
+        xp = self.backend.xp
+        n = X.shape[0]
+        loss_sum = 0.0
+        sums = [0.0] * len(self.metrics)
+        logits = self._fused is not None
+        for start in range(0, n, batch_size):
+            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            out = self._forward(xb, False)
+            loss, _ = self._loss_and_grad(out, yb)
+            loss_sum = loss_sum + loss * xb.shape[0]
+            for i, metric in enumerate(self.metrics):
+                sums[i] = sums[i] + metric.batch_sum(out, yb, logits, xp)
+        result = {"loss": float(loss_sum) / n}
+        penalty = self._penalties(self.parameters(), add_gradient=False)
+        if penalty is not None:
+            result["loss"] += float(penalty)
+        for metric, s in zip(self.metrics, sums):
+            result[metric.name] = float(s) / n
+        return result
+
+    def predict(self, X, batch_size=DEFAULT_EVAL_BATCH):
+        """The model's outputs for X, computed in batches, as a NumPy array."""
+        X = self._check_input(X, "X")
+        _check_batch_size(batch_size)
+        be = self.backend
+        parts = [self._outputs(self._forward(X[s:s + batch_size], False))
+                 for s in range(0, X.shape[0], batch_size)]
+        out = parts[0] if len(parts) == 1 else be.xp.concat(parts, axis=0)
+        return be.to_numpy(out)
+
+    # -- weights ------------------------------------------------------------------------------
+    def get_weights(self) -> list:
+        """NumPy copies of every parameter in layer order (Dense: W (in, out), then b (out,))."""
+        self._require_built("get_weights")
+        be = self.backend
+        return [be.to_numpy(p.value).copy() for p in self.parameters()]
+
+    def set_weights(self, weights) -> None:
+        """Set every parameter from arrays in get_weights' order; shapes must match."""
+        self._require_built("set_weights")
+        params = self.parameters()
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(f"set_weights: expected {len(params)} arrays, got {len(weights)}")
+        be = self.backend
+        new = []
+        for p, w in zip(params, weights):
+            shape = tuple(getattr(w, "shape", ()))
+            if shape != p.shape:
+                raise ValueError(f"set_weights: {p.name} has shape {p.shape}, got {shape}")
+            new.append(be.asarray(be.to_numpy(w) if not be.is_array(w) else w, dtype=self.dtype))
+        for p, value in zip(params, new):
+            self._check_finite(value, f"set_weights[{p.name}]")
+        for p, value in zip(params, new):
+            p.value = value if value is not p.value else be.xp.asarray(value, copy=True)
+            p.grad = None
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(f"{what}: the model is not built; call model.build(input_dim) or run it on data")
+
+    def count_params(self) -> int:
+        return sum(math.prod(p.shape) for p in self.parameters())
+
+    # -- moving and saving ----------------------------------------------------------------------
+    def to(self, backend):
+        """Move the model (and its optimizer state) to another backend; returns the model."""
+        new = get_backend(backend)
+        if new == self.backend:
+            return self
+        old = self.backend
+        if self.built:
+            self._move(new)
+        else:
+            self.backend = new
+            self.dtype = new.dtype(old.dtype_name(self.dtype))
+        if self.optimizer is not None and hasattr(self.optimizer, "to"):
+            self.optimizer.to(new)
+        return self
+
+    def save(self, path) -> None:
+        """Write the model (architecture, weights, optimizer and its state) to one file."""
+        from nnkit.io import save_model
+
+        save_model(self, path)
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
