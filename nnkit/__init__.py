@@ -1,6 +1,7 @@
 """nnkit: neural networks trained by backpropagation on NumPy, Numba and CuPy."""
 
-from nnkit import callbacks, initializers, layers, losses, metrics, ops
+from nnkit import (callbacks, datasets, initializers, layers, losses, metrics, ops, optimizers,
+                   regularizers, schedules)
 from nnkit.backend import Backend, available_backends, get_backend, set_backend, use_backend
 from nnkit.callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
                              TerminateOnNaN)
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend", "available_backends", "get_backend", "set_backend", "use_backend",
     "Sequential", "Parameter", "layers", "losses", "metrics", "ops", "callbacks", "initializers",
+    "optimizers", "regularizers", "schedules", "datasets",
     "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "TerminateOnNaN",
     "check_gradients", "__version__",
 ]

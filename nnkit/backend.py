@@ -64,6 +64,8 @@ class Backend:
         self.ops = SimpleNamespace(**bound)
         self.rng = None
         self.seed(None)
+        # model -> callable(xb, yb) -> (loss, out) running a whole training step, or None
+        self.train_step_factory = None
 
     # -- arrays -------------------------------------------------------------------------------
     def asarray(self, a, dtype=None):
@@ -199,8 +201,10 @@ def _make(name: str) -> Backend:
     if name == "numba":
         if not _has_module("numba"):
             raise ValueError(_unavailable("numba", "numba is not installed (pip install nnkit[numba])"))
-        kernels = importlib.import_module("nnkit._kernels.numba").KERNELS
-        return Backend("numba", np, kernels)
+        module = importlib.import_module("nnkit._kernels.numba")
+        backend = Backend("numba", np, module.KERNELS)
+        backend.train_step_factory = getattr(module, "make_train_step", None)
+        return backend
     if name == "cupy":
         ok, why = _gpu_usable()
         if not ok:

@@ -172,14 +172,16 @@ class Model:
 
     # -- public training API --------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-            validation_split=0.0, callbacks=None, verbose=1, seed=None):
-        """Train by mini-batch gradient descent: batch_size=1 is stochastic, batch_size >= n (or
-        None with full_batch) the full-batch gradient descent of the lecture. Returns History."""
+            validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
+        """Train by mini-batch gradient descent and return the History: batch_size=1 is stochastic
+        gradient descent, batch_size >= len(X) the lecture's full-batch gradient descent.
+        ``distributed=True`` (or a communicator) trains data-parallel over MPI ranks, batch_size
+        staying the global batch of one step."""
         from nnkit.training import fit
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                    validation_data=validation_data, validation_split=validation_split,
-                   callbacks=callbacks, verbose=verbose, seed=seed)
+                   callbacks=callbacks, verbose=verbose, seed=seed, distributed=distributed)
 
     def evaluate(self, X, y, batch_size=DEFAULT_EVAL_BATCH, verbose=0) -> dict:
         """{"loss": mean loss incl. penalties, metric name: value, ...} over the data, in batches."""

@@ -64,7 +64,7 @@ class _Progress:
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-        validation_split=0.0, callbacks=None, verbose=1, seed=None):
+        validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
     """Train ``model`` (see Model.fit). Everything is validated before the first weight changes."""
     model._require_compiled("fit")
     _check_int("epochs", epochs, 0)
@@ -82,7 +82,15 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split)
 
     be = model.backend
-    xp, ops = be.xp, be.ops
+    xp = be.xp
+    # data-parallel training: each rank computes on its rows of every global batch (nnkit.distributed)
+    dp = None
+    if distributed:
+        from nnkit.distributed import data_parallel
+
+        dp = data_parallel(distributed, model)
+        dp.start(model, callbacks)
+        verbose = verbose if dp.is_root else 0
     rng = host_rng(seed)
     if seed is not None:
         be.seed(seed)
@@ -97,6 +105,10 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     optimizer, metrics = model.optimizer, model.metrics
     logits = model._fused is not None
     n = X.shape[0]
+    # a backend may compile the whole forward-backward-update of a model into one call
+    train_step = None
+    if dp is None and not regularized and not batch_hooks and be.train_step_factory is not None:
+        train_step = be.train_step_factory(model)
     progress = _Progress(int(verbose), epochs)
 
     for cb in callbacks:
@@ -117,12 +129,19 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                 xb, yb = Xs[start:start + batch_size], ys[start:start + batch_size]
                 for cb in batch_hooks:
                     cb.on_batch_begin(batch, {})
-                out = model._forward(xb, True)
-                loss, dout = model._loss_and_grad(out, yb)
-                model._backward(dout, False)
-                if regularized:
-                    loss = loss + model._penalties(params, add_gradient=True)
-                optimizer.step(params, be)
+                if train_step is not None:
+                    loss, out = train_step(xb, yb)
+                else:
+                    if dp is not None:
+                        xb, yb = dp.shard(xb, yb)
+                    out = model._forward(xb, True)
+                    loss, dout = model._loss_and_grad(out, yb)
+                    model._backward(dout, False)
+                    if regularized:
+                        loss = loss + model._penalties(params, add_gradient=True)
+                    if dp is not None:
+                        loss = dp.average_gradients(params, loss)
+                    optimizer.step(params, be)
                 loss_sum = loss_sum + loss
                 for i, metric in enumerate(metrics):
                     metric_sums[i] = metric_sums[i] + metric.batch_sum(out, yb, logits, xp)
@@ -133,6 +152,8 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                         cb.on_batch_end(batch, logs)
                     if model.stop_training:
                         break
+            if dp is not None:
+                loss_sum, metric_sums = dp.reduce_epoch(loss_sum, metric_sums)
             # one read-back per epoch: the sums stay on the device until here
             logs = {"loss": float(loss_sum) / n_batches}
             for metric, s in zip(metrics, metric_sums):
