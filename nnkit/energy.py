@@ -164,7 +164,10 @@ class NvmlMeter(_Meter):
             self.indices, self._counter_handles, self._power_handles = [], [], []
             skipped = []
             for i in indices:
-                handle = nvml.nvmlDeviceGetHandleByIndex(i)
+                try:
+                    handle = nvml.nvmlDeviceGetHandleByIndex(i)
+                except self._error as e:
+                    raise MeterUnavailable(f"NVML: no GPU {i} ({count} found): {e}") from e
                 try:
                     nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
                     self._counter_handles.append(handle)

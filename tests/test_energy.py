@@ -366,6 +366,28 @@ def test_measure_estimate_labelled_and_validated(tmp_path):
         energy.measure_idle(0)
 
 
+def test_measure_closes_its_meter_when_the_block_raises():
+    nv = FakeNvml(energy_mj=[0], power_mw=[1])
+    with pytest.raises(KeyError):
+        with measure("nvml", nvml=nv) as m:
+            nv.energy_mj[0] = 1_500
+            raise KeyError("boom")
+    assert nv.shutdowns == 1 and m.joules == pytest.approx(1.5)
+
+
+def test_nvml_unknown_index():
+    class OneGpu(FakeNvml):
+        def nvmlDeviceGetHandleByIndex(self, i):
+            if i >= 1:
+                raise FakeNvmlError("Invalid Argument")
+            return i
+
+    nv = OneGpu(energy_mj=[0], power_mw=[1])
+    with pytest.raises(MeterUnavailable, match="no GPU 3"):
+        NvmlMeter([3], nvml=nv)
+    assert nv.shutdowns == 1
+
+
 def test_measure_idle_then_net(tmp_path):
     nv = FakeNvml(energy_mj=[None], power_mw=[30_000])
     idle = energy.measure_idle(0.05, method="nvml", nvml=nv, poll_interval=None)
