@@ -1,0 +1,422 @@
+"""Optimizers: SGD (with momentum and Nesterov), Adagrad, RMSprop, Adam and AdamW.
+
+Each follows torch.optim's update rule and defaults, so a model with the same initial weights and
+data follows PyTorch's trajectory. ``optimizer.step(params, backend)`` updates every Parameter
+that has a gradient, in place, through the backend's fused ``*_update`` op; per-parameter state
+(momenta, squared-gradient averages) is allocated on the first step and keyed by ``Parameter.id``,
+so one optimizer serves a whole model. ``lr`` is a float or a schedule (``nnkit.schedules``),
+evaluated on the host once per step with the 0-based count of steps taken.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nnkit import schedules as _schedules
+from nnkit.backend import Backend, get_backend
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "from_config", "get"]
+
+
+def _number(name: str, value, *, low=None, high=None, high_open=False) -> float:
+    """``value`` as a finite float in [low, high] (or [low, high)), else an error naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise TypeError(f"{name}: expected a number, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if low is not None and x < low:
+        raise ValueError(f"{name}: expected a number >= {low}, got {value!r}")
+    if high is not None and (x > high or (high_open and x == high)):
+        interval = f"[{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name}: expected a number in {interval}, got {value!r}")
+    return x
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: the learning rate, the step count and the per-parameter state.
+
+    Subclasses name their state arrays in ``_state_names`` (in the order their update op takes
+    them) and implement ``_update``. Every buffer the op takes is allocated, used or not (RMSprop's
+    ``buf`` without momentum, say), so a fused kernel with the op's signature binds unchanged.
+
+    Parameters
+    ----------
+    lr: the learning rate, a float >= 0 or a schedule ``lr(step) -> float``.
+    weight_decay: L2 coupling added to the gradient (g + wd W), or decoupled in AdamW.
+    """
+
+    _state_names: tuple[str, ...] = ()
+
+    def __init__(self, lr, weight_decay: float = 0.0):
+        self.lr = lr
+        self.weight_decay = _number("weight_decay", weight_decay, low=0.0)
+        self.iterations = 0
+        self._state: dict[int, dict] = {}
+        self._backend: Backend | None = None
+
+    # -- learning rate ------------------------------------------------------------------------
+    @property
+    def lr(self):
+        """The learning rate as given: a float or a schedule."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value) -> None:
+        if callable(value):
+            self._lr = value
+        else:
+            self._lr = _number("lr", value, low=0.0)
+
+    @property
+    def current_lr(self) -> float:
+        """The rate the next step uses: ``lr``, or ``lr(iterations)`` for a schedule."""
+        if not callable(self._lr):
+            return self._lr
+        value = self._lr(self.iterations)
+        try:
+            return _number("lr", value, low=0.0)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"lr: the schedule {self._lr!r} gave {value!r} at step {self.iterations}: {exc}") from None
+
+    # -- stepping -----------------------------------------------------------------------------
+    def step(self, params, backend) -> None:
+        """Update every Parameter in ``params`` that has a gradient, in place, on ``backend``."""
+        if backend is None:
+            raise TypeError("backend: expected a Backend or a backend name, got None")
+        backend = get_backend(backend)
+        if self._state and self._backend is not None and backend != self._backend:
+            self.to(backend)  # the state follows the parameters, e.g. after model.to("cupy")
+        self._backend = backend
+        lr = self.current_lr
+        t = self.iterations + 1  # torch counts steps from 1 (Adam's bias correction, Adagrad's decay)
+        ops = backend.ops
+        for p in params:
+            if p.grad is None:
+                continue  # as torch: a parameter without a gradient is left alone
+            if p.grad.shape != p.value.shape:
+                raise ValueError(
+                    f"params: gradient of {p.name!r} has shape {tuple(p.grad.shape)}, "
+                    f"expected the value's shape {tuple(p.value.shape)}"
+                )
+            state = self._state.get(p.id)
+            if state is None:
+                state = self._state[p.id] = self._init_state(p.value, backend.xp)
+            self._update(ops, p.value, p.grad, state, lr, t)
+        self.iterations = t
+
+    def _init_state(self, w, xp) -> dict:
+        return {name: xp.zeros_like(w) for name in self._state_names}
+
+    def _update(self, ops, w, g, state, lr: float, t: int) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget every state array and the step count."""
+        self._state = {}
+        self.iterations = 0
+
+    # -- state --------------------------------------------------------------------------------
+    def get_state(self, param_order) -> dict:
+        """NumPy copies of the state: {"iterations": 0-d int64, "i/name": array} for the i-th
+        parameter of ``param_order`` that has state (e.g. "0/m", "0/v" for Adam)."""
+        host = get_backend("numpy")
+        out = {"iterations": host.xp.asarray(self.iterations, dtype=host.xp.int64)}
+        for i, p in enumerate(param_order):
+            state = self._state.get(p.id)
+            if state is None:
+                continue
+            for name in self._state_names:
+                out[f"{i}/{name}"] = self._backend.to_numpy(state[name]).copy()
+        return out
+
+    def set_state(self, state: dict, param_order, backend) -> None:
+        """Restore what ``get_state`` saved, for the parameters ``param_order`` on ``backend``."""
+        if not hasattr(state, "keys"):
+            raise TypeError(f"state: expected a dict of arrays, got {type(state).__name__}")
+        backend = get_backend(backend)
+        params = list(param_order)
+        if "iterations" not in state:
+            raise ValueError("state: missing 'iterations'")
+        iterations = _iterations(state["iterations"])
+        grouped: dict[int, dict] = {}
+        for key in state.keys():
+            if key == "iterations":
+                continue
+            index, _, name = str(key).partition("/")
+            if not index.isdigit() or name not in self._state_names:
+                raise ValueError(
+                    f"state: unexpected key {key!r}; expected 'iterations' or 'i/name' with name in "
+                    f"{list(self._state_names)} for {type(self).__name__}"
+                )
+            i = int(index)
+            if i >= len(params):
+                raise ValueError(f"state: key {key!r} names parameter {i}, but param_order has {len(params)}")
+            grouped.setdefault(i, {})[name] = state[key]
+        new = {}
+        for i, arrays in grouped.items():
+            p = params[i]
+            missing = [n for n in self._state_names if n not in arrays]
+            if missing:
+                raise ValueError(f"state: parameter {i} ({p.name!r}) lacks {missing}")
+            dtype = backend.dtype_name(p.value.dtype)
+            new[p.id] = {}
+            for name in self._state_names:
+                a = arrays[name]
+                if tuple(a.shape) != tuple(p.value.shape):
+                    raise ValueError(
+                        f"state: '{i}/{name}' has shape {tuple(a.shape)}, expected {tuple(p.value.shape)} "
+                        f"(the shape of {p.name!r})"
+                    )
+                new[p.id][name] = backend.asarray(a, dtype=dtype)
+        self._state = new
+        self._backend = backend
+        self.iterations = iterations
+
+    def to(self, backend) -> "Optimizer":
+        """Move every state array to ``backend`` (through the host); returns self."""
+        backend = get_backend(backend)
+        if self._backend is not None and backend != self._backend:
+            old = self._backend
+            for state in self._state.values():
+                for name, a in state.items():
+                    state[name] = backend.asarray(old.to_numpy(a))
+        self._backend = backend
+        return self
+
+    # -- configuration ------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """{"class": ..., "lr": float or the schedule's get_config(), hyperparameters} (JSON-able)."""
+        lr = self._lr
+        if callable(lr):
+            if not hasattr(lr, "get_config"):
+                raise TypeError(
+                    f"lr: the schedule {lr!r} has no get_config(); use one of nnkit.schedules to save it"
+                )
+            lr = lr.get_config()
+        return {"class": type(self).__name__, "lr": lr, **self._args()}
+
+    def _args(self) -> dict:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self._lr, **self._args()}.items())
+        return f"{type(self).__name__}({args})"
+
+
+def _iterations(value) -> int:
+    try:
+        n = int(value)
+        exact = not isinstance(value, (bool, str)) and float(value) == n and n >= 0
+    except (TypeError, ValueError, OverflowError):
+        exact = False
+    if not exact:
+        raise ValueError(f"state['iterations']: expected a non-negative integer, got {value!r}")
+    return n
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum and Nesterov momentum (torch.optim.SGD).
+
+    Plain: W -= lr g. With weight decay g' = g + wd W replaces g.
+
+    Momentum, torch's form: B = mu B + g' (B starts at 0), W -= lr B. The lecture's form,
+    V = gamma V + alpha grad, W -= V, is the same trajectory with gamma = mu and V = alpha B while
+    the rate alpha = lr is constant (under a schedule the two differ: torch rescales past steps).
+
+    Nesterov, torch's form: B = mu B + g', W -= lr (g' + mu B). The lecture's look-ahead,
+    V = gamma V + alpha grad E(W - gamma V), W -= V, evaluates the gradient at the look-ahead
+    point Phi = W - gamma V; torch stores Phi itself as the parameter: Phi' = Phi - (alpha g +
+    gamma V'), i.e. the same trajectory of Phi with V = alpha B (Sutskever et al. 2013).
+
+    Parameters
+    ----------
+    lr: the learning rate (alpha), a float or a schedule.
+    momentum: mu (the lecture's gamma), in [0, 1).
+    nesterov: use Nesterov's look-ahead momentum (needs momentum > 0).
+    weight_decay: adds wd W to the gradient.
+    """
+
+    _state_names = ("v",)
+
+    def __init__(self, lr=0.001, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = _number("momentum", momentum, low=0.0, high=1.0, high_open=True)
+        self.nesterov = _flag("nesterov", nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError(f"nesterov: True needs momentum > 0, got momentum={momentum!r}")
+
+    def _update(self, ops, w, g, state, lr, t):
+        ops.sgd_update(w, g, state["v"], lr=lr, momentum=self.momentum, nesterov=self.nesterov,
+                       weight_decay=self.weight_decay)
+
+    def _args(self) -> dict:
+        return {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
+
+class Adagrad(Optimizer):
+    """Adagrad, per-feature learning rates (Duchi et al. 2011; torch.optim.Adagrad).
+
+    g' = g + wd W; S += g'^2; W -= lr / (1 + (t - 1) lr_decay) * g' / (sqrt(S) + eps), t from 1.
+
+    Parameters
+    ----------
+    lr: the learning rate, a float or a schedule.
+    lr_decay: torch's built-in inverse-time decay of the rate.
+    weight_decay: adds wd W to the gradient.
+    eps: added to sqrt(S) so a weight that never saw a gradient does not divide by zero.
+    initial_accumulator_value: the starting value of S.
+    """
+
+    _state_names = ("s",)
+
+    def __init__(self, lr=0.01, lr_decay: float = 0.0, weight_decay: float = 0.0, eps: float = 1e-10,
+                 initial_accumulator_value: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.lr_decay = _number("lr_decay", lr_decay, low=0.0)
+        self.eps = _number("eps", eps, low=0.0)
+        self.initial_accumulator_value = _number("initial_accumulator_value", initial_accumulator_value, low=0.0)
+
+    def _init_state(self, w, xp) -> dict:
+        return {"s": xp.full_like(w, self.initial_accumulator_value)}
+
+    def _update(self, ops, w, g, state, lr, t):
+        ops.adagrad_update(w, g, state["s"], lr=lr, step=t, lr_decay=self.lr_decay,
+                           weight_decay=self.weight_decay, eps=self.eps)
+
+    def _args(self) -> dict:
+        return {"lr_decay": self.lr_decay, "weight_decay": self.weight_decay, "eps": self.eps,
+                "initial_accumulator_value": self.initial_accumulator_value}
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e; torch.optim.RMSprop).
+
+    g' = g + wd W; S = alpha S + (1 - alpha) g'^2; D = sqrt(S) + eps, or sqrt(S - G^2) + eps when
+    centered with G = alpha G + (1 - alpha) g'; W -= lr g'/D, or with momentum B = mu B + g'/D,
+    W -= lr B.
+
+    Parameters
+    ----------
+    lr: the learning rate, a float or a schedule.
+    alpha: decay of the squared-gradient average, in [0, 1).
+    eps: added to the root so the step stays finite.
+    weight_decay: adds wd W to the gradient.
+    momentum: mu, in [0, 1).
+    centered: normalise by the gradient's estimated variance rather than its second moment.
+    """
+
+    _state_names = ("sq", "buf", "g_avg")
+
+    def __init__(self, lr=0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False):
+        super().__init__(lr, weight_decay)
+        self.alpha = _number("alpha", alpha, low=0.0, high=1.0, high_open=True)
+        self.eps = _number("eps", eps, low=0.0)
+        self.momentum = _number("momentum", momentum, low=0.0, high=1.0, high_open=True)
+        self.centered = _flag("centered", centered)
+
+    def _update(self, ops, w, g, state, lr, t):
+        ops.rmsprop_update(w, g, state["sq"], state["buf"], state["g_avg"], lr=lr, alpha=self.alpha,
+                           eps=self.eps, weight_decay=self.weight_decay, momentum=self.momentum,
+                           centered=self.centered)
+
+    def _args(self) -> dict:
+        return {"alpha": self.alpha, "eps": self.eps, "weight_decay": self.weight_decay,
+                "momentum": self.momentum, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015; torch.optim.Adam), weight decay coupled to the gradient.
+
+    g' = g + wd W; M = b1 M + (1 - b1) g'; V = b2 V + (1 - b2) g'^2;
+    W -= lr / (1 - b1^t) * M / (sqrt(V) / sqrt(1 - b2^t) + eps), t the step count from 1.
+
+    Parameters
+    ----------
+    lr: the learning rate, a float or a schedule.
+    beta1: decay of the gradient average M, in [0, 1).
+    beta2: decay of the squared-gradient average V, in [0, 1).
+    eps: added to the root so the step stays finite.
+    weight_decay: adds wd W to the gradient (an L2 penalty of wd/2 sum W^2).
+    """
+
+    _state_names = ("m", "v")
+
+    def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.beta1 = _number("beta1", beta1, low=0.0, high=1.0, high_open=True)
+        self.beta2 = _number("beta2", beta2, low=0.0, high=1.0, high_open=True)
+        self.eps = _number("eps", eps, low=0.0)
+
+    def _update(self, ops, w, g, state, lr, t):
+        ops.adam_update(w, g, state["m"], state["v"], lr=lr, step=t, beta1=self.beta1,
+                        beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay)
+
+    def _args(self) -> dict:
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "weight_decay": self.weight_decay}
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter 2019; torch.optim.AdamW): decay decoupled from the gradient.
+
+    W *= 1 - lr wd, then Adam's step on g (not on g + wd W).
+
+    Parameters
+    ----------
+    lr: the learning rate, a float or a schedule.
+    beta1: decay of the gradient average M, in [0, 1).
+    beta2: decay of the squared-gradient average V, in [0, 1).
+    eps: added to the root so the step stays finite.
+    weight_decay: the decoupled decay rate (torch's default 0.01).
+    """
+
+    def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.01):
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+    def _update(self, ops, w, g, state, lr, t):
+        ops.adamw_update(w, g, state["m"], state["v"], lr=lr, step=t, beta1=self.beta1,
+                         beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay)
+
+
+_BY_NAME = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+_BY_CLASS = {cls.__name__: cls for cls in _BY_NAME.values()}
+
+
+def from_config(config: dict) -> Optimizer:
+    """The optimizer that ``config`` (from ``get_config()``) describes, its schedule included."""
+    if not isinstance(config, dict):
+        raise TypeError(f"config: expected a dict, got {type(config).__name__}")
+    args = dict(config)
+    name = args.pop("class", None)
+    if name not in _BY_CLASS:
+        raise ValueError(f"config['class']: expected one of {sorted(_BY_CLASS)}, got {name!r}")
+    if isinstance(args.get("lr"), dict):
+        args["lr"] = _schedules.from_config(args["lr"])
+    return _BY_CLASS[name](**args)
+
+
+def get(name_or_obj) -> Optimizer:
+    """An optimizer from a name ("sgd", "adam", "adamw", "adagrad", "rmsprop"; any case; torch's
+    defaults), an instance (returned as is) or a ``get_config()`` dict."""
+    if isinstance(name_or_obj, Optimizer):
+        return name_or_obj
+    if isinstance(name_or_obj, str):
+        key = name_or_obj.lower()
+        if key not in _BY_NAME:
+            raise ValueError(f"optimizer: unknown name {name_or_obj!r}; expected one of {sorted(_BY_NAME)}")
+        return _BY_NAME[key]()
+    if isinstance(name_or_obj, dict):
+        return from_config(name_or_obj)
+    raise TypeError(
+        f"optimizer: expected a name, an Optimizer or a config dict, got {type(name_or_obj).__name__}"
+    )

@@ -1,0 +1,563 @@
+"""Optimizers: first steps against hand-computed numbers, ten steps against torch.optim and against
+hand-written NumPy references of torch's rules, state save/restore, validation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nnkit import optimizers, schedules
+from nnkit.backend import get_backend
+from nnkit.layers.base import Parameter
+
+BACKEND_NAMES = ["numpy", "numba", "cupy", "array_api_strict"]
+
+
+def _backend(name):
+    if name == "array_api_strict":
+        xp = pytest.importorskip("array_api_strict")
+        return get_backend(xp)
+    try:
+        return get_backend(name)
+    except (ValueError, ImportError) as exc:
+        pytest.skip(f"backend {name} unavailable: {exc}")
+
+
+@pytest.fixture(params=BACKEND_NAMES)
+def backend(request):
+    return _backend(request.param)
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+def _param(backend, values, dtype="float64", name="w"):
+    return Parameter(backend.asarray(np.array(values, dtype=dtype)), name)  # a copy: updates are in place
+
+
+def _run(opt, backend, w0, grads, dtype="float64"):
+    """Apply ``opt`` to a parameter starting at ``w0`` with gradients ``grads``; the trajectory."""
+    p = _param(backend, w0, dtype)
+    out = []
+    for g in grads:
+        p.grad = backend.asarray(np.array(g, dtype=dtype))
+        opt.step([p], backend)
+        out.append(np.array(backend.to_numpy(p.value), dtype=np.float64))
+    return np.array(out)
+
+
+def _rtol(dtype):
+    return 1e-12 if dtype == "float64" else 2e-6
+
+
+# -- first steps by hand: w = 1, g = 0.5 at every step ------------------------------------------
+# Each entry: optimizer, (w after step 1, w after step 2), derivation.
+HAND = [
+    # W -= lr g: 1 - 0.1*0.5 = 0.95; 0.95 - 0.05 = 0.90
+    (lambda: optimizers.SGD(lr=0.1), (0.95, 0.90)),
+    # B1 = 0.5, W1 = 1 - 0.05 = 0.95; B2 = 0.9*0.5 + 0.5 = 0.95, W2 = 0.95 - 0.095 = 0.855
+    (lambda: optimizers.SGD(lr=0.1, momentum=0.9), (0.95, 0.855)),
+    # B1 = 0.5, W1 = 1 - 0.1*(0.5 + 0.9*0.5) = 0.905; B2 = 0.95, W2 = 0.905 - 0.1*(0.5 + 0.855) = 0.7695
+    (lambda: optimizers.SGD(lr=0.1, momentum=0.9, nesterov=True), (0.905, 0.7695)),
+    # g' = 0.5 + 0.1*1 = 0.6, W1 = 0.94; g' = 0.5 + 0.094 = 0.594, W2 = 0.94 - 0.0594 = 0.8806
+    (lambda: optimizers.SGD(lr=0.1, weight_decay=0.1), (0.94, 0.8806)),
+    # S1 = 0.25, W1 = 1 - 0.1*0.5/(0.5 + 1e-10); S2 = 0.5, W2 = W1 - 0.1*0.5/(sqrt(0.5) + 1e-10)
+    (lambda: optimizers.Adagrad(lr=0.1),
+     (1 - 0.05 / (0.5 + 1e-10), 1 - 0.05 / (0.5 + 1e-10) - 0.05 / (0.5**0.5 + 1e-10))),
+    # step 2's rate is 0.1/(1 + 1*0.5) = 0.1/1.5: W2 = W1 - (0.1/1.5)*0.5/sqrt(0.5) ~ W1 - 0.0471405
+    (lambda: optimizers.Adagrad(lr=0.1, lr_decay=0.5),
+     (1 - 0.05 / (0.5 + 1e-10), 1 - 0.05 / (0.5 + 1e-10) - (0.1 / 1.5) * 0.5 / (0.5**0.5 + 1e-10))),
+    # S0 = 0.75: S1 = 1, W1 = 1 - 0.05/(1 + 1e-10); S2 = 1.25, W2 = W1 - 0.05/(sqrt(1.25) + 1e-10)
+    (lambda: optimizers.Adagrad(lr=0.1, initial_accumulator_value=0.75),
+     (1 - 0.05 / (1 + 1e-10), 1 - 0.05 / (1 + 1e-10) - 0.05 / (1.25**0.5 + 1e-10))),
+    # S1 = 0.01*0.25 = 0.0025, W1 = 1 - 0.01*0.5/(0.05 + 1e-8);
+    # S2 = 0.99*0.0025 + 0.0025 = 0.004975, W2 = W1 - 0.005/(sqrt(0.004975) + 1e-8) ~ W1 - 0.0708881
+    (lambda: optimizers.RMSprop(lr=0.01),
+     (1 - 0.005 / (0.05 + 1e-8), 1 - 0.005 / (0.05 + 1e-8) - 0.005 / (0.004975**0.5 + 1e-8))),
+    # G1 = 0.005, D1 = sqrt(0.0025 - 0.000025) + 1e-8; G2 = 0.99*0.005 + 0.005 = 0.00995,
+    # D2 = sqrt(0.004975 - 0.00995^2) + 1e-8
+    (lambda: optimizers.RMSprop(lr=0.01, centered=True),
+     (1 - 0.005 / (0.002475**0.5 + 1e-8),
+      1 - 0.005 / (0.002475**0.5 + 1e-8) - 0.005 / ((0.004975 - 0.00995**2) ** 0.5 + 1e-8))),
+    # B1 = 0.5/D1 ~ 10, W1 = 1 - 0.01 B1; B2 = 0.9 B1 + 0.5/D2, W2 = W1 - 0.01 B2 ~ 0.7391119
+    (lambda: optimizers.RMSprop(lr=0.01, momentum=0.9),
+     (1 - 0.01 * 0.5 / (0.05 + 1e-8),
+      1 - 0.01 * 0.5 / (0.05 + 1e-8)
+      - 0.01 * (0.9 * 0.5 / (0.05 + 1e-8) + 0.5 / (0.004975**0.5 + 1e-8)))),
+    # constant g: M_hat = 0.5, V_hat = 0.25 at every step, so each step is lr*0.5/(0.5 + 1e-8)
+    (lambda: optimizers.Adam(lr=0.1), (1 - 0.05 / (0.5 + 1e-8), 1 - 0.1 / (0.5 + 1e-8))),
+    # g' = 0.6: M_hat = 0.6, V_hat = 0.36, W1 = 1 - 0.1*0.6/(0.6 + 1e-8);
+    # g' = 0.5 + 0.1 W1 ~ 0.59: M2 = 0.9*0.06 + 0.1*g', V2 = 0.999*0.00036 + 0.001 g'^2,
+    # W2 = W1 - 0.1 (M2/0.19) / (sqrt(V2/0.001999) + 1e-8) ~ 0.8000473
+    (lambda: optimizers.Adam(lr=0.1, weight_decay=0.1), "adam_wd"),
+    # W *= 1 - 0.1*0.1 = 0.99 before each Adam step of 0.1*0.5/(0.5 + 1e-8):
+    # W1 = 0.99 - 0.05/(0.5 + 1e-8); W2 = 0.99 W1 - 0.05/(0.5 + 1e-8)
+    (lambda: optimizers.AdamW(lr=0.1, weight_decay=0.1),
+     (0.99 - 0.05 / (0.5 + 1e-8), 0.99 * (0.99 - 0.05 / (0.5 + 1e-8)) - 0.05 / (0.5 + 1e-8))),
+]
+
+
+def _adam_wd_expected():
+    w1 = 1 - 0.1 * 0.6 / (0.6 + 1e-8)
+    g2 = 0.5 + 0.1 * w1
+    m2 = 0.9 * 0.06 + 0.1 * g2
+    v2 = 0.999 * 0.00036 + 0.001 * g2 * g2
+    w2 = w1 - 0.1 * (m2 / 0.19) / ((v2 / 0.001999) ** 0.5 + 1e-8)
+    assert abs(w2 - 0.8000473) < 1e-6  # the hand estimate in the comment above
+    return w1, w2
+
+
+@pytest.mark.parametrize("make, expected", HAND, ids=[
+    "sgd", "sgd-momentum", "sgd-nesterov", "sgd-wd", "adagrad", "adagrad-lr_decay",
+    "adagrad-initial", "rmsprop", "rmsprop-centered", "rmsprop-momentum", "adam", "adam-wd", "adamw"])
+def test_first_two_steps_by_hand(make, expected, backend, dtype):
+    if expected == "adam_wd":
+        expected = _adam_wd_expected()
+    opt = make()
+    traj = _run(opt, backend, [1.0], [[0.5], [0.5]], dtype)
+    np.testing.assert_allclose(traj[:, 0], expected, rtol=_rtol(dtype), atol=0)
+    assert opt.iterations == 2
+
+
+def test_updates_keep_dtype_and_identity(backend, dtype):
+    for opt in (optimizers.SGD(lr=0.1, momentum=0.9), optimizers.Adagrad(), optimizers.RMSprop(centered=True),
+                optimizers.Adam(), optimizers.AdamW()):
+        p = _param(backend, [[1.0, -2.0]], dtype)
+        value = p.value
+        p.grad = backend.asarray(np.array([[0.5, 0.25]], dtype=dtype))
+        opt.step([p], backend)
+        assert p.value is value  # updated in place
+        assert backend.dtype_name(p.value.dtype) == dtype
+        assert all(backend.dtype_name(a.dtype) == dtype for a in opt._state[p.id].values())
+
+
+# -- ten steps against NumPy references of torch's rules and against torch.optim ----------------
+W0 = np.array([[0.3, -1.2, 2.0], [0.7, -0.05, 1.5]])
+GRADS = np.random.default_rng(1234).normal(size=(10, 2, 3))
+
+
+def naive_sgd(w, grads, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    """The lecture's form: V = gamma V + alpha grad, W -= V; with Nesterov the gradient is taken at
+    the look-ahead point Phi = W - gamma V, which is what the optimizer stores as its parameter."""
+    w, v, out = w.copy(), np.zeros_like(w), []
+    for g in grads:
+        phi = w - momentum * v if nesterov else w
+        g = g + weight_decay * phi
+        v = momentum * v + lr * g
+        w = w - v
+        out.append(w - momentum * v if nesterov else w)
+    return np.array(out)
+
+
+def naive_adagrad(w, grads, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10, initial_accumulator_value=0.0):
+    w, s, out = w.copy(), np.full_like(w, initial_accumulator_value), []
+    for t, g in enumerate(grads, start=1):
+        g = g + weight_decay * w
+        s = s + g**2
+        w = w - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(s) + eps)
+        out.append(w)
+    return np.array(out)
+
+
+def naive_rmsprop(w, grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    w, sq, buf, avg, out = w.copy(), np.zeros_like(w), np.zeros_like(w), np.zeros_like(w), []
+    for g in grads:
+        g = g + weight_decay * w
+        sq = alpha * sq + (1 - alpha) * g**2
+        if centered:
+            avg = alpha * avg + (1 - alpha) * g
+            denom = np.sqrt(sq - avg**2) + eps
+        else:
+            denom = np.sqrt(sq) + eps
+        if momentum:
+            buf = momentum * buf + g / denom
+            w = w - lr * buf
+        else:
+            w = w - lr * g / denom
+        out.append(w)
+    return np.array(out)
+
+
+def naive_adam(w, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False):
+    """Adam with torch's eps placement: W -= lr M_hat / (sqrt(V_hat) + eps)."""
+    w, m, v, out = w.copy(), np.zeros_like(w), np.zeros_like(w), []
+    for t, g in enumerate(grads, start=1):
+        if decoupled:
+            w = w * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * w
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+        w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
+        out.append(w)
+    return np.array(out)
+
+
+# (nnkit class, kwargs, reference, torch class name, torch kwargs)
+CASES = [
+    ("SGD", dict(lr=0.05)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.05, weight_decay=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.5, nesterov=True, weight_decay=0.01)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.1)),
+    ("Adagrad", dict(lr=0.1, weight_decay=0.1, initial_accumulator_value=0.5)),
+    ("Adagrad", dict(lr=0.1, eps=1e-3)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, beta1=0.5, beta2=0.9, eps=1e-6)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, beta1=0.0)),
+]
+CASE_IDS = [f"{name}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for name, kw in CASES]
+
+
+def _reference(name, kw):
+    kw = dict(kw)
+    if name == "SGD":
+        return naive_sgd(W0, GRADS, **kw)
+    if name == "Adagrad":
+        return naive_adagrad(W0, GRADS, **kw)
+    if name == "RMSprop":
+        return naive_rmsprop(W0, GRADS, **kw)
+    if name == "AdamW":
+        kw.setdefault("weight_decay", 0.01)
+        return naive_adam(W0, GRADS, decoupled=True, **kw)
+    return naive_adam(W0, GRADS, **kw)
+
+
+def _torch_trajectory(torch, name, kw):
+    kw = dict(kw)
+    if "beta1" in kw or "beta2" in kw:
+        kw["betas"] = (kw.pop("beta1", 0.9), kw.pop("beta2", 0.999))
+    w = torch.tensor(W0, dtype=torch.float64, requires_grad=True)
+    opt = getattr(torch.optim, name)([w], **kw)
+    out = []
+    for g in GRADS:
+        w.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        out.append(w.detach().numpy().copy())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name, kw", CASES, ids=CASE_IDS)
+def test_ten_steps_match_numpy_reference(name, kw, backend, dtype):
+    opt = getattr(optimizers, name)(**kw)
+    traj = _run(opt, backend, W0, GRADS, dtype)
+    expected = _reference(name, kw)
+    if dtype == "float64":
+        np.testing.assert_allclose(traj, expected, rtol=1e-12, atol=1e-14)
+    else:
+        np.testing.assert_allclose(traj, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, kw", CASES, ids=CASE_IDS)
+def test_ten_steps_match_torch(name, kw):
+    torch = pytest.importorskip("torch")
+    expected = _torch_trajectory(torch, name, kw)
+    traj = _run(getattr(optimizers, name)(**kw), get_backend("numpy"), W0, GRADS)
+    np.testing.assert_allclose(traj, expected, rtol=1e-12, atol=1e-14)
+    # the NumPy references that run without torch are themselves torch's trajectory
+    np.testing.assert_allclose(_reference(name, kw), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_schedule_matches_torch_step_lr():
+    torch = pytest.importorskip("torch")
+    kw = dict(momentum=0.9, nesterov=True, weight_decay=0.01)
+    opt = optimizers.SGD(lr=schedules.StepDecay(0.1, step_size=3, gamma=0.5), **kw)
+    traj = _run(opt, get_backend("numpy"), W0, GRADS)
+    w = torch.tensor(W0, dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.SGD([w], lr=0.1, **kw)
+    sched = torch.optim.lr_scheduler.StepLR(topt, step_size=3, gamma=0.5)
+    expected = []
+    for g in GRADS:
+        w.grad = torch.tensor(g, dtype=torch.float64)
+        topt.step()
+        sched.step()
+        expected.append(w.detach().numpy().copy())
+    np.testing.assert_allclose(traj, np.array(expected), rtol=1e-12, atol=1e-14)
+    assert opt.current_lr == pytest.approx(0.1 * 0.5**3)  # 10 steps taken: 10 // 3 = 3 decays
+
+
+def test_defaults_are_torch_defaults():
+    expected = {
+        "SGD": dict(lr=0.001, momentum=0.0, nesterov=False, weight_decay=0.0),
+        "Adagrad": dict(lr=0.01, lr_decay=0.0, weight_decay=0.0, eps=1e-10, initial_accumulator_value=0.0),
+        "RMSprop": dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False),
+        "Adam": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
+        "AdamW": dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01),
+    }
+    for name, values in expected.items():
+        config = optimizers.get(name.lower()).get_config()
+        assert config == {"class": name, **values}
+    try:
+        import torch
+    except ImportError:
+        return
+    w = torch.zeros(1, requires_grad=True)
+    for name, values in expected.items():
+        defaults = getattr(torch.optim, name)([w]).defaults
+        for key, value in values.items():
+            if key in ("beta1", "beta2"):
+                assert defaults["betas"][key == "beta2"] == value
+            else:
+                assert defaults[key] == value, (name, key)
+
+
+# -- the learning rate -------------------------------------------------------------------------
+def test_schedule_is_evaluated_with_the_zero_based_step():
+    be = get_backend("numpy")
+    opt = optimizers.SGD(lr=schedules.InverseTimeDecay(0.1, decay_rate=1.0))
+    assert opt.current_lr == pytest.approx(0.1)  # step 0: 0.1 / (1 + 0)
+    # steps use 0.1, 0.05, 0.1/3: w = 1 - 0.1*1 - 0.05*1 - (0.1/3)*1
+    traj = _run(opt, be, [1.0], [[1.0]] * 3)
+    np.testing.assert_allclose(traj[:, 0], [0.9, 0.85, 0.85 - 0.1 / 3], rtol=1e-12)
+    assert opt.current_lr == pytest.approx(0.025)  # step 3: 0.1 / 4
+
+
+def test_lr_can_be_changed_between_steps():
+    be = get_backend("numpy")
+    opt = optimizers.SGD(lr=0.1)
+    p = _param(be, [1.0])
+    p.grad = be.asarray(np.array([1.0]))
+    opt.step([p], be)
+    opt.lr = 0.01
+    opt.step([p], be)
+    assert p.value[0] == pytest.approx(1 - 0.1 - 0.01, rel=1e-12)
+    with pytest.raises(ValueError, match="lr"):
+        opt.lr = -0.5
+
+
+def test_a_schedule_giving_a_negative_rate_is_an_error():
+    opt = optimizers.SGD(lr=lambda step: -1.0)
+    with pytest.raises(ValueError, match="-1.0"):
+        opt.current_lr
+
+
+# -- parameters --------------------------------------------------------------------------------
+def test_state_is_per_parameter_and_params_without_grad_are_skipped():
+    be = get_backend("numpy")
+    opt = optimizers.SGD(lr=0.1, momentum=0.9)
+    a, b, c = _param(be, [1.0], name="a"), _param(be, [1.0, 1.0], name="b"), _param(be, [5.0], name="c")
+    a.grad, b.grad = be.asarray(np.array([1.0])), be.asarray(np.array([0.5, -0.5]))
+    opt.step([a, b, c], be)
+    opt.step([a, b, c], be)
+    # a: B = 1, 1.9 -> 1 - 0.1 - 0.19; b: B = +-0.5, +-0.95 -> 1 -+ 0.145
+    np.testing.assert_allclose(a.value, [0.71], rtol=1e-12)
+    np.testing.assert_allclose(b.value, [0.855, 1.145], rtol=1e-12)
+    assert c.value[0] == 5.0 and c.id not in opt._state
+    assert opt.iterations == 2
+
+
+def test_gradient_of_wrong_shape_is_an_error():
+    be = get_backend("numpy")
+    p = _param(be, [1.0, 2.0], name="dense/W")
+    p.grad = be.asarray(np.array([1.0]))
+    with pytest.raises(ValueError, match=r"dense/W.*\(1,\).*\(2,\)"):
+        optimizers.Adam().step([p], be)
+
+
+def test_step_without_backend_is_an_error():
+    with pytest.raises(TypeError, match="backend"):
+        optimizers.Adam().step([], None)
+
+
+# -- state -------------------------------------------------------------------------------------
+RESUMABLE = [
+    lambda: optimizers.SGD(lr=schedules.ExponentialDecay(0.05, 0.9), momentum=0.9, nesterov=True),
+    lambda: optimizers.Adagrad(lr=0.1, lr_decay=0.05),
+    lambda: optimizers.RMSprop(lr=0.01, centered=True, momentum=0.5),
+    lambda: optimizers.Adam(lr=schedules.CosineDecay(0.0, 6, warmup_steps=2, warmup_target=0.01)),
+    lambda: optimizers.AdamW(lr=0.01),
+]
+
+
+def _params_for(backend, dtype, values):
+    return [_param(backend, v, dtype, name=f"p{i}") for i, v in enumerate(values)]
+
+
+def _steps(opt, params, backend, grads, dtype):
+    for gs in grads:
+        for p, g in zip(params, gs):
+            p.grad = backend.asarray(np.array(g, dtype=dtype))
+        opt.step(params, backend)
+
+
+@pytest.mark.parametrize("make", RESUMABLE, ids=["sgd", "adagrad", "rmsprop", "adam", "adamw"])
+def test_saved_state_resumes_identically(make, backend, dtype):
+    rng = np.random.default_rng(7)
+    values = [rng.normal(size=(3, 2)), rng.normal(size=(2,))]
+    grads = [[rng.normal(size=(3, 2)), rng.normal(size=(2,))] for _ in range(8)]
+    opt = make()
+    params = _params_for(backend, dtype, values)
+    _steps(opt, params, backend, grads[:4], dtype)
+
+    config = json.loads(json.dumps(opt.get_config()))
+    state = opt.get_state(params)
+    assert int(state["iterations"]) == 4
+    assert sorted(k for k in state if k != "iterations") == sorted(
+        f"{i}/{n}" for i in range(2) for n in type(opt)._state_names)
+    assert all(isinstance(a, np.ndarray) for a in state.values())
+
+    restored = optimizers.from_config(config)
+    copies = _params_for(backend, dtype, [backend.to_numpy(p.value) for p in params])
+    restored.set_state(state, copies, backend)
+    assert restored.current_lr == opt.current_lr
+
+    _steps(opt, params, backend, grads[4:], dtype)
+    _steps(restored, copies, backend, grads[4:], dtype)
+    for p, q in zip(params, copies):
+        np.testing.assert_array_equal(backend.to_numpy(p.value), backend.to_numpy(q.value))
+    assert restored.iterations == opt.iterations == 8
+
+
+def test_saved_state_is_a_copy():
+    be = get_backend("numpy")
+    opt = optimizers.Adam(lr=0.1)
+    p = _param(be, [1.0])
+    p.grad = be.asarray(np.array([0.5]))
+    opt.step([p], be)
+    state = opt.get_state([p])
+    m = state["0/m"].copy()
+    opt.step([p], be)
+    np.testing.assert_array_equal(state["0/m"], m)
+    np.testing.assert_allclose(m, [0.05], rtol=1e-12)  # M1 = (1 - 0.9) * 0.5
+
+
+def test_state_restores_onto_another_backend():
+    src = get_backend("numpy")
+    dst = _backend("array_api_strict")
+    opt = optimizers.RMSprop(lr=0.01, centered=True, momentum=0.9)
+    p = _param(src, W0)
+    for g in GRADS[:5]:
+        p.grad = src.asarray(g)
+        opt.step([p], src)
+    state = opt.get_state([p])
+    q = _param(dst, src.to_numpy(p.value))
+    moved = optimizers.from_config(opt.get_config())
+    moved.set_state(state, [q], dst)
+    for g in GRADS[5:]:
+        p.grad = src.asarray(g)
+        opt.step([p], src)
+        q.grad = dst.asarray(g)
+        moved.step([q], dst)
+    np.testing.assert_allclose(dst.to_numpy(q.value), p.value, rtol=1e-12, atol=1e-15)
+
+
+def test_to_moves_state_and_step_follows_the_parameters():
+    numpy_be = get_backend("numpy")
+    strict = _backend("array_api_strict")
+    expected = _reference("Adam", dict(lr=0.01))
+    opt = optimizers.Adam(lr=0.01)
+    p = _param(numpy_be, W0)
+    for i, g in enumerate(GRADS):
+        be = numpy_be if i < 3 else strict
+        if i == 3:
+            p.value = strict.asarray(numpy_be.to_numpy(p.value))
+            opt.to(strict)
+        if i == 6:  # without to(): step moves the state to the parameters' backend itself
+            p.value = numpy_be.asarray(strict.to_numpy(p.value))
+            be = numpy_be
+        elif i > 6:
+            be = numpy_be
+        p.grad = be.asarray(g)
+        opt.step([p], be)
+        np.testing.assert_allclose(be.to_numpy(p.value), expected[i], rtol=1e-12, atol=1e-15)
+    assert opt._backend is numpy_be
+    assert all(isinstance(a, np.ndarray) for a in opt._state[p.id].values())
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda s: s.pop("iterations"), "iterations"),
+    (lambda s: s.__setitem__("iterations", np.array(-1)), "iterations"),
+    (lambda s: s.__setitem__("iterations", np.array(2.5)), "iterations"),
+    (lambda s: s.__setitem__("0/q", np.zeros(1)), "0/q"),
+    (lambda s: s.__setitem__("5/m", np.zeros(1)), "5/m"),
+    (lambda s: s.pop("0/v"), r"lacks \['v'\]"),
+    (lambda s: s.__setitem__("0/m", np.zeros(3)), r"'0/m' has shape \(3,\), expected \(1,\)"),
+])
+def test_bad_state_is_rejected(mutate, message):
+    be = get_backend("numpy")
+    opt = optimizers.Adam()
+    p = _param(be, [1.0])
+    p.grad = be.asarray(np.array([0.5]))
+    opt.step([p], be)
+    state = opt.get_state([p])
+    mutate(state)
+    fresh = optimizers.Adam()
+    with pytest.raises(ValueError, match=message):
+        fresh.set_state(state, [_param(be, [1.0])], be)
+    assert fresh.iterations == 0 and not fresh._state  # nothing half-restored
+
+
+# -- configuration and names -------------------------------------------------------------------
+def test_get_resolves_names_instances_and_configs():
+    assert isinstance(optimizers.get("ADAM"), optimizers.Adam)
+    assert isinstance(optimizers.get("AdamW"), optimizers.AdamW)
+    assert isinstance(optimizers.get("sgd"), optimizers.SGD)
+    assert isinstance(optimizers.get("adagrad"), optimizers.Adagrad)
+    assert isinstance(optimizers.get("RMSprop"), optimizers.RMSprop)
+    opt = optimizers.SGD(lr=0.1)
+    assert optimizers.get(opt) is opt
+    rebuilt = optimizers.get({"class": "SGD", "lr": {"class": "StepDecay", "initial_lr": 0.1, "step_size": 2}})
+    assert isinstance(rebuilt.lr, schedules.StepDecay) and rebuilt.current_lr == 0.1
+    with pytest.raises(ValueError, match=r"'adamax'.*\['adagrad', 'adam', 'adamw', 'rmsprop', 'sgd'\]"):
+        optimizers.get("adamax")
+    with pytest.raises(TypeError, match="int"):
+        optimizers.get(3)
+    with pytest.raises(ValueError, match="Nadam"):
+        optimizers.from_config({"class": "Nadam"})
+
+
+def test_config_round_trip_through_json():
+    opt = optimizers.RMSprop(lr=schedules.CosineDecay(0.01, 100, alpha=0.1), alpha=0.9, centered=True)
+    config = json.loads(json.dumps(opt.get_config()))
+    assert config["lr"] == {"class": "CosineDecay", "initial_lr": 0.01, "decay_steps": 100, "alpha": 0.1,
+                            "warmup_steps": 0, "warmup_target": None}
+    again = optimizers.from_config(config)
+    assert again.get_config() == config
+    with pytest.raises(TypeError, match="get_config"):
+        optimizers.SGD(lr=lambda step: 0.1).get_config()
+
+
+@pytest.mark.parametrize("make, argument, value", [
+    (lambda: optimizers.SGD(lr=-0.1), "lr", "-0.1"),
+    (lambda: optimizers.Adam(lr=float("nan")), "lr", "nan"),
+    (lambda: optimizers.SGD(momentum=1.0), "momentum", "1.0"),
+    (lambda: optimizers.SGD(momentum=-0.5), "momentum", "-0.5"),
+    (lambda: optimizers.SGD(nesterov=True), "nesterov", "momentum=0.0"),
+    (lambda: optimizers.SGD(weight_decay=-1), "weight_decay", "-1"),
+    (lambda: optimizers.Adam(beta1=1.0), "beta1", "1.0"),
+    (lambda: optimizers.Adam(beta2=-0.1), "beta2", "-0.1"),
+    (lambda: optimizers.AdamW(beta1=1.5), "beta1", "1.5"),
+    (lambda: optimizers.Adam(eps=-1e-8), "eps", "-1e-08"),
+    (lambda: optimizers.RMSprop(alpha=1.0), "alpha", "1.0"),
+    (lambda: optimizers.RMSprop(momentum=1.2), "momentum", "1.2"),
+    (lambda: optimizers.Adagrad(lr_decay=-0.1), "lr_decay", "-0.1"),
+    (lambda: optimizers.Adagrad(initial_accumulator_value=-1.0), "initial_accumulator_value", "-1.0"),
+])
+def test_bad_hyperparameters_raise_value_error(make, argument, value):
+    with pytest.raises(ValueError) as info:
+        make()
+    assert argument in str(info.value) and value in str(info.value)
+
+
+@pytest.mark.parametrize("make, argument", [
+    (lambda: optimizers.SGD(lr="fast"), "lr"),
+    (lambda: optimizers.SGD(momentum=0.9, nesterov="yes"), "nesterov"),
+    (lambda: optimizers.RMSprop(centered=1), "centered"),
+    (lambda: optimizers.Adam(beta1=None), "beta1"),
+])
+def test_bad_types_raise_type_error(make, argument):
+    with pytest.raises(TypeError, match=argument):
+        make()
