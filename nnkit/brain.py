@@ -324,7 +324,7 @@ GENERAL_ASSUMPTIONS = (
     f"{_sci(SCENARIOS[1].events_per_joule()[0])} events/J) to the lecture's high end "
     f"({_sci(SCENARIOS[0].events_per_joule()[1])} events/J)",
     "GPU peaks are spec-sheet peaks at board power (TDP); they exclude the host, PSU and "
-    "cooling, as the brain's 20 W excludes the body; measured rows are far below peak",
+    "cooling, as the brain's 20 W excludes the body; measured rows usually run far below peak",
     "a measured row's scope (GPU board, CPU package, or a CPU-power estimate) is its method; "
     "rows marked * are estimates or literature figures, not measurements",
 )

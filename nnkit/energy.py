@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from nnkit.callbacks import Callback
+
 __all__ = [
     "MeterUnavailable",
     "Measurement",
@@ -680,9 +682,13 @@ def measure_idle(seconds: float = 5.0, method: str = "auto", sync: Callable | No
 
 
 # -- the training callback -------------------------------------------------------------------
-class EnergyMeter:
+class EnergyMeter(Callback):
     """Callback: joules per epoch and per sample into History ("energy_j",
     "energy_j_per_sample", and "energy_j_net"/"energy_j_net_per_sample" when idle_watts is given).
+
+    It keeps Callback's no-op batch hooks on purpose: a callback that overrides one makes fit
+    read the loss back every batch and skip the backend's compiled train step, which would change
+    the very work being metered (the meters poll in their own threads instead).
 
     Parameters
     ----------
@@ -729,9 +735,6 @@ class EnergyMeter:
             self.on_train_begin(logs)
         self._window = _Window(self.meter, self._sync(), self.idle_watts, owns_meter=False)
         self._window.__enter__()
-
-    def on_batch_end(self, batch, logs=None) -> None:
-        """Nothing per batch: the meters poll in their own threads."""
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         if self._window is None:

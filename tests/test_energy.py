@@ -447,3 +447,21 @@ def test_energy_meter_callback_makes_and_closes_its_meter():
     assert "energy_j_net" not in logs and nv.shutdowns == 1
     with pytest.raises(ValueError, match="method"):
         EnergyMeter(method="joulemeter")
+
+
+def test_energy_meter_in_fit_fills_history_without_batch_hooks():
+    import numpy as np
+
+    import nnkit as nk
+    from nnkit.callbacks import overrides
+
+    cb = EnergyMeter(meter=FakeMeter([10.0, 20.0]))
+    assert not overrides(cb, "on_batch_end") and not overrides(cb, "on_batch_begin")
+    X = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    y = (X[:, :1] > 0).astype("float32")
+    model = nk.Sequential([nk.layers.Dense(4, activation="relu", input_dim=2),
+                           nk.layers.Dense(1, activation="sigmoid")], seed=0)
+    model.compile(optimizer="sgd", loss=nk.losses.BinaryCrossEntropy())
+    history = model.fit(X, y, epochs=2, batch_size=16, verbose=0, callbacks=[cb])
+    assert history.history["energy_j"] == [10.0, 20.0]
+    assert history.history["energy_j_per_sample"] == [10.0 / 64, 20.0 / 64]
