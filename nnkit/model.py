@@ -246,7 +246,8 @@ class Model:
         for p, value in zip(params, new):
             self._check_finite(value, f"set_weights[{p.name}]")
         for p, value in zip(params, new):
-            p.value = value if value is not p.value else be.xp.asarray(value, copy=True)
+            # always a copy: updates happen in place and must never write into the caller's arrays
+            p.value = be.xp.asarray(value, copy=True)
             p.grad = None
 
     def _require_built(self, what):
