@@ -101,10 +101,17 @@ class Backend:
         return np.asarray(a)
 
     def dtype(self, name) -> Any:
-        """The namespace's dtype object for "float32"/"float64" (or a dtype of either)."""
-        key = str(getattr(name, "name", name))
-        key = {"<class 'numpy.float32'>": "float32", "<class 'numpy.float64'>": "float64"}.get(key, key)
-        if key not in FLOAT_DTYPES and key not in ("int64", "int32", "bool"):
+        """The namespace's dtype object for "float32"/"float64" (or a dtype object of either)."""
+        allowed = FLOAT_DTYPES + ("int64", "int32", "bool")
+        key = name
+        if not isinstance(name, str):
+            key = next((k for k in allowed if name == getattr(self.xp, k, None)), None)
+            if key is None:
+                try:
+                    key = np.dtype(name).name
+                except TypeError:
+                    key = str(name)
+        if key not in allowed:
             raise TypeError(f"dtype: expected one of {FLOAT_DTYPES}, got {name!r}")
         return getattr(self.xp, key)
 

@@ -9,6 +9,7 @@ class Metric:
     """A named per-sample score; ``batch_sum(out, target, logits, xp)`` is its sum over the batch."""
 
     name = "metric"
+    on_outputs = False  # True: needs the model's outputs (probabilities), never logits
 
     def batch_sum(self, out, target, logits, xp):
         raise NotImplementedError
@@ -52,6 +53,7 @@ class MeanSquaredErrorMetric(Metric):
     """mean over samples and units of (out - target)^2."""
 
     name = "mse"
+    on_outputs = True
 
     def batch_sum(self, out, target, logits, xp):
         diff = out - target
@@ -62,6 +64,7 @@ class MeanAbsoluteError(Metric):
     """mean over samples and units of |out - target|."""
 
     name = "mae"
+    on_outputs = True
 
     def batch_sum(self, out, target, logits, xp):
         return xp.sum(xp.abs(out - target)) / out.shape[-1]

@@ -158,6 +158,19 @@ class Model:
         """(0-d loss, d loss / d out) where ``out`` is what the layer stack returned."""
         return self.loss.compute(out, target, self.backend, logits=self._fused is not None)
 
+    def _accumulate_metrics(self, out, target, sums) -> None:
+        """Add each metric's batch sum to ``sums``; ``out`` is what the layer stack returned."""
+        xp = self.backend.xp
+        logits = self._fused is not None
+        outputs = None
+        for i, metric in enumerate(self.metrics):
+            if logits and metric.on_outputs:
+                if outputs is None:
+                    outputs = self._outputs(out)
+                sums[i] = sums[i] + metric.batch_sum(outputs, target, False, xp)
+            else:
+                sums[i] = sums[i] + metric.batch_sum(out, target, logits, xp)
+
     def _penalties(self, params, add_gradient: bool):
         """Sum of the regularizers' penalties; their gradients added to the parameters' grads."""
         total = None
@@ -192,18 +205,15 @@ class Model:
         return self._evaluate_arrays(X, y, batch_size)
 
     def _evaluate_arrays(self, X, y, batch_size=DEFAULT_EVAL_BATCH) -> dict:
-        xp = self.backend.xp
         n = X.shape[0]
         loss_sum = 0.0
         sums = [0.0] * len(self.metrics)
-        logits = self._fused is not None
         for start in range(0, n, batch_size):
             xb, yb = X[start:start + batch_size], y[start:start + batch_size]
             out = self._forward(xb, False)
             loss, _ = self._loss_and_grad(out, yb)
             loss_sum = loss_sum + loss * xb.shape[0]
-            for i, metric in enumerate(self.metrics):
-                sums[i] = sums[i] + metric.batch_sum(out, yb, logits, xp)
+            self._accumulate_metrics(out, yb, sums)
         result = {"loss": float(loss_sum) / n}
         penalty = self._penalties(self.parameters(), add_gradient=False)
         if penalty is not None:

@@ -103,7 +103,6 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     params = model.parameters()
     regularized = any(p.regularizer is not None for p in params)
     optimizer, metrics = model.optimizer, model.metrics
-    logits = model._fused is not None
     n = X.shape[0]
     # a backend may compile the whole forward-backward-update of a model into one call
     train_step = None
@@ -143,8 +142,8 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                         loss = dp.average_gradients(params, loss)
                     optimizer.step(params, be)
                 loss_sum = loss_sum + loss
-                for i, metric in enumerate(metrics):
-                    metric_sums[i] = metric_sums[i] + metric.batch_sum(out, yb, logits, xp)
+                if metrics:
+                    model._accumulate_metrics(out, yb, metric_sums)
                 n_batches += 1
                 if batch_hooks:
                     logs = {"loss": float(loss), "size": int(xb.shape[0])}

@@ -20,6 +20,8 @@ class Residual(Layer):
 
     def _build(self, input_shape, rng):
         out = self.inner.build(input_shape, self.backend, self.backend.dtype_name(self.dtype), rng)
+        for p in self.inner.parameters():  # names stay unique in the enclosing model
+            p.name = f"{self.name}/{p.name}"
         if tuple(out) != tuple(input_shape):
             raise ValueError(f"Residual: the wrapped layers map shape {tuple(input_shape)} to {tuple(out)}; "
                              "y = x + f(x) needs them equal")
