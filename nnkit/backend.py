@@ -185,6 +185,7 @@ def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+@functools.lru_cache(maxsize=None)
 def _gpu_usable() -> tuple[bool, str]:
     """Whether CuPy is installed, sees a device and runs a tiny kernel there."""
     if not _has_module("cupy"):

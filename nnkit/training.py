@@ -32,7 +32,7 @@ def _split_validation(model, X, y, validation_data, validation_split):
         if n_val < 1 or n_val >= n:
             raise ValueError(f"validation_split={validation_split} leaves {n - n_val} training and "
                              f"{n_val} validation samples of {n}; both must be at least 1")
-        return X[: n - n_val], y[: n - n_val], X[n - n_val:], y[n - n_val:]
+        return X[: n - n_val, ...], y[: n - n_val, ...], X[n - n_val:, ...], y[n - n_val:, ...]
     return X, y, None, None
 
 
@@ -125,7 +125,7 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
             metric_sums = [0.0] * len(metrics)
             n_batches = 0
             for batch, start in enumerate(range(0, n, batch_size)):
-                xb, yb = Xs[start:start + batch_size], ys[start:start + batch_size]
+                xb, yb = Xs[start:start + batch_size, ...], ys[start:start + batch_size, ...]
                 for cb in batch_hooks:
                     cb.on_batch_begin(batch, {})
                 if train_step is not None:
