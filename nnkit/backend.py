@@ -37,6 +37,40 @@ FLOAT_DTYPES = ("float32", "float64")
 log = logging.getLogger("nnkit")
 
 
+class _NumPyNamespace:
+    """NumPy as an array-API namespace, with the reductions bound straight to their ufuncs.
+
+    ``numpy.sum`` and ``numpy.max`` pass through Python wrappers that cost ~2 us a call, more than
+    the whole reduction on a small network's arrays; ``add.reduce`` and ``maximum.reduce`` compute
+    the same result without them. Every other name is NumPy's own, looked up once and kept.
+    """
+
+    __name__ = "numpy"
+
+    @staticmethod
+    def sum(x, /, *, axis=None, dtype=None, keepdims=False):
+        return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    @staticmethod
+    def max(x, /, *, axis=None, keepdims=False):
+        return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def min(x, /, *, axis=None, keepdims=False):
+        return np.minimum.reduce(x, axis=axis, keepdims=keepdims)
+
+    def __getattr__(self, name):
+        value = getattr(np, name)
+        setattr(self, name, value)
+        return value
+
+    def __repr__(self):
+        return "<nnkit's NumPy namespace>"
+
+
+NUMPY_NAMESPACE = _NumPyNamespace()
+
+
 class Backend:
     """An array namespace with its ops bound once, plus host <-> device conversion and an RNG.
 
@@ -205,12 +239,12 @@ def _gpu_usable() -> tuple[bool, str]:
 
 def _make(name: str) -> Backend:
     if name == "numpy":
-        return Backend("numpy", np, {})
+        return Backend("numpy", NUMPY_NAMESPACE, {})
     if name == "numba":
         if not _has_module("numba"):
             raise ValueError(_unavailable("numba", "numba is not installed (pip install nnkit[numba])"))
         module = importlib.import_module("nnkit._kernels.numba")
-        backend = Backend("numba", np, module.KERNELS)
+        backend = Backend("numba", NUMPY_NAMESPACE, module.KERNELS)
         backend.train_step_factory = getattr(module, "make_train_step", None)
         return backend
     if name == "cupy":

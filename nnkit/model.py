@@ -25,6 +25,7 @@ class Model:
         self.stop_training = False
         self.history = None
         self._fused = None  # the output activation fused into the loss, or None
+        self._loss_op = None  # (backend, the bound loss op) for the current loss and fusion
 
     def _on_built(self):
         self._set_fusion()
@@ -136,6 +137,7 @@ class Model:
         if hasattr(last, "emit_logits"):
             last.emit_logits = False
         self._fused = None
+        self._loss_op = None
         loss = self.loss
         if loss is None or loss.fused_activation is None or loss.from_logits:
             return
@@ -156,7 +158,11 @@ class Model:
 
     def _loss_and_grad(self, out, target):
         """(0-d loss, d loss / d out) where ``out`` is what the layer stack returned."""
-        return self.loss.compute(out, target, self.backend, logits=self._fused is not None)
+        op = self._loss_op
+        if op is None or op[0] is not self.backend:
+            name = self.loss.op_name(self._fused is not None)
+            op = self._loss_op = (self.backend, getattr(self.backend.ops, name))
+        return op[1](out, target)
 
     def _accumulate_metrics(self, out, target, sums) -> None:
         """Add each metric's batch sum to ``sums``; ``out`` is what the layer stack returned."""

@@ -88,27 +88,29 @@ class Optimizer:
     # -- stepping -----------------------------------------------------------------------------
     def step(self, params, backend) -> None:
         """Update every Parameter in ``params`` that has a gradient, in place, on ``backend``."""
-        if backend is None:
-            raise TypeError("backend: expected a Backend or a backend name, got None")
-        backend = get_backend(backend)
-        if self._state and self._backend is not None and backend != self._backend:
-            self.to(backend)  # the state follows the parameters, e.g. after model.to("cupy")
-        self._backend = backend
-        lr = self.current_lr
+        if backend is not self._backend or backend is None:
+            if backend is None:
+                raise TypeError("backend: expected a Backend or a backend name, got None")
+            backend = get_backend(backend)
+            if self._state and self._backend is not None and backend != self._backend:
+                self.to(backend)  # the state follows the parameters, e.g. after model.to("cupy")
+            self._backend = backend
+        lr = self._lr if not callable(self._lr) else self.current_lr
         t = self.iterations + 1  # torch counts steps from 1 (Adam's bias correction, Adagrad's decay)
-        ops = backend.ops
+        ops, states, update = backend.ops, self._state, self._update
         for p in params:
-            if p.grad is None:
+            g = p.grad
+            if g is None:
                 continue  # as torch: a parameter without a gradient is left alone
-            if p.grad.shape != p.value.shape:
-                raise ValueError(
-                    f"params: gradient of {p.name!r} has shape {tuple(p.grad.shape)}, "
-                    f"expected the value's shape {tuple(p.value.shape)}"
-                )
-            state = self._state.get(p.id)
-            if state is None:
-                state = self._state[p.id] = self._init_state(p.value, backend.xp)
-            self._update(ops, p.value, p.grad, state, lr, t)
+            state = states.get(p.id)
+            if state is None or g.shape != p.value.shape:
+                if g.shape != p.value.shape:
+                    raise ValueError(
+                        f"params: gradient of {p.name!r} has shape {tuple(g.shape)}, "
+                        f"expected the value's shape {tuple(p.value.shape)}"
+                    )
+                state = states[p.id] = self._init_state(p.value, backend.xp)
+            update(ops, p.value, g, state, lr, t)
         self.iterations = t
 
     def _init_state(self, w, xp) -> dict:

@@ -61,10 +61,10 @@ class Dense(Layer):
         return (self.units,)
 
     def forward(self, x, training=False):
-        ops = self.backend.ops
-        z = self.backend.xp.matmul(x, self.W.value)
+        be = self.backend
+        z = be.xp.matmul(x, self.W.value)
         name = "linear" if self.emit_logits else self.activation
-        a, y = ops.bias_activation(z, None if self.b is None else self.b.value, name)
+        a, y = be.ops.bias_activation(z, None if self.b is None else self.b.value, name)
         if training:
             self._x, self._a, self._y = x, a, y
         return y

@@ -37,7 +37,8 @@ def linear_backward(dy, x, y, *, xp):
 def sigmoid(x, *, xp):
     """Logistic sigmoid: y = 1 / (1 + exp(-x)), evaluated without overflow for any x."""
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    r = 1.0 / (1.0 + e)
+    return xp.where(x >= 0, r, e * r)
 
 
 def sigmoid_backward(dy, x, y, *, xp):
