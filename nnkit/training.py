@@ -89,7 +89,8 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
         from nnkit.distributed import data_parallel
 
         dp = data_parallel(distributed, model)
-        dp.start(model, callbacks)
+        seed = dp.start(model, callbacks, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                        seed=seed, verbose=verbose)
         verbose = verbose if dp.is_root else 0
     rng = host_rng(seed)
     if seed is not None:
@@ -134,7 +135,7 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                     if dp is not None:
                         xb, yb = dp.shard(xb, yb)
                     out = model._forward(xb, True)
-                    loss, dout = model._loss_and_grad(out, yb)
+                    loss, dout = model._loss_and_grad(out, yb) if dp is None else dp.loss_and_grad(model, out, yb)
                     model._backward(dout, False)
                     if regularized:
                         loss = loss + model._penalties(params, add_gradient=True)
