@@ -1,0 +1,95 @@
+"""JAX peer: the whole forward-backward-update compiled as one jit call, fed NumPy batches."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from nnkit.bench.trainers import epoch_orders
+from nnkit.bench.workloads import Workload
+
+__all__ = ["JaxTrainer"]
+
+
+def _make_step(workload: Workload):
+    import jax
+    import jax.numpy as jnp
+
+    hidden = jnp.tanh if workload.hidden == "tanh" else jax.nn.relu
+    lr, mu = workload.lr, workload.momentum
+
+    def loss_fn(params, x, t):
+        h = x
+        for i, (w, b) in enumerate(params):
+            h = h @ w + b
+            if i < len(params) - 1:
+                h = hidden(h)
+        n = x.shape[0]
+        if workload.loss == "binary_crossentropy":
+            return jnp.sum(jnp.logaddexp(0.0, h) - h * t) / n
+        if workload.loss == "sparse_categorical_crossentropy":
+            logp = jax.nn.log_softmax(h, axis=1)
+            return -jnp.sum(jnp.take_along_axis(logp, t[:, None], axis=1)) / n
+        return 0.5 * jnp.sum((h - t) ** 2) / n
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, velocity, x, t):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, t)
+        if mu:
+            # torch.optim.SGD's momentum: V = mu V + g, W -= lr V
+            velocity = jax.tree_util.tree_map(lambda v, g: mu * v + g, velocity, grads)
+            params = jax.tree_util.tree_map(lambda p, v: p - lr * v, params, velocity)
+        else:
+            params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
+        return params, velocity, loss
+
+    return step
+
+
+class JaxTrainer:
+    """A jitted training step over NumPy batches (the data stays on the host, as nnkit's does)."""
+
+    library = "jax"
+
+    def __init__(self, workload: Workload, X, y, *, seed=0):
+        import jax
+        import jax.numpy as jnp
+
+        self.jax, self.jnp = jax, jnp
+        self.workload = workload
+        self.platform = jax.devices()[0].platform
+        self.label = "jax" if self.platform == "cpu" else f"jax-{self.platform}"
+        self.version = jax.__version__
+        weights = workload.initial_weights(seed)
+        self.params = [(jnp.asarray(weights[i]), jnp.asarray(weights[i + 1]))
+                       for i in range(0, len(weights), 2)]
+        self.velocity = jax.tree_util.tree_map(jnp.zeros_like, self.params)
+        self._step = _make_step(workload)
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.y = np.ascontiguousarray(y)
+        self.steps_per_epoch = X.shape[0] // workload.batch
+        self.rng = np.random.default_rng(seed)
+
+    def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
+        B = self.workload.batch
+        loss_value = 0.0
+        for _ in range(epochs):
+            order = epoch_orders(self.X.shape[0], self.rng, shuffle)
+            X, y = (self.X, self.y) if order is None else (self.X[order], self.y[order])
+            losses = []
+            for start in range(0, self.steps_per_epoch * B, B):
+                self.params, self.velocity, loss = self._step(self.params, self.velocity,
+                                                              X[start:start + B], y[start:start + B])
+                losses.append(loss)
+            loss_value = float(self.jnp.sum(self.jnp.stack(losses))) / self.steps_per_epoch
+        return loss_value
+
+    def sync(self) -> None:
+        self.jax.block_until_ready(self.params)
+
+    def get_weights(self) -> list:
+        return [np.asarray(a).copy() for pair in self.params for a in pair]
+
+    def describe(self) -> dict:
+        return {"platform": self.platform}
