@@ -47,6 +47,8 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", default=None, help="write the trained model to this file")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI ranks: mpiexec -n N nnkit train --distributed")
 
 
 def _train_data(args):
@@ -71,6 +73,11 @@ def run_train(args) -> int:
     """Train a network on a data set and print train/test loss and accuracy."""
     import nnkit as nk
 
+    root = True
+    if args.distributed:
+        from nnkit.distributed import cli_setup
+
+        root = cli_setup()  # checks MPI; ranks other than 0 print nothing
     X_train, y_train, X_test, y_test, kind, n_out = _train_data(args)
     backend = nk.get_backend(args.backend)
     layers = [nk.layers.Dense(w, activation=args.activation) for w in args.hidden]
@@ -93,12 +100,12 @@ def run_train(args) -> int:
           f"hidden {args.hidden} {args.activation}, {args.optimizer} lr={args.lr}, batch {args.batch_size}, "
           f"backend {backend.name}, {args.dtype}")
     model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose,
-              seed=args.seed)
+              seed=args.seed, distributed=args.distributed)
     train = model.evaluate(X_train, y_train)
     test = model.evaluate(X_test, y_test)
     for name, result in (("train", train), ("test", test)):
         print(f"{name}: " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
-    if args.save:
+    if args.save and root:
         model.save(args.save)
         print(f"saved to {args.save}")
     return 0

@@ -1,0 +1,197 @@
+"""Data-parallel training over MPI: the scripts in tests/_mpi_scripts run under ``mpiexec -n 2``
+(the mpich wheel's hydra, which runs as root) and are compared with one-process runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnkit as nk
+from nnkit.distributed import DataParallelEngine, find_mpiexec, shard_bounds
+
+SCRIPTS = Path(__file__).parent / "_mpi_scripts"
+REPO = Path(__file__).parent.parent
+MPIEXEC = find_mpiexec()
+TIMEOUT = 120
+
+_missing = ("mpi4py is not installed (pip install nnkit[mpi])" if importlib.util.find_spec("mpi4py") is None
+            else "no mpiexec beside this Python or on PATH (pip install mpich)" if MPIEXEC is None else None)
+needs_mpi = pytest.mark.skipif(_missing is not None, reason=_missing or "")
+
+
+def _run(script, *args, ranks=2, timeout=TIMEOUT, env=None, mpi=True):
+    """Run a script (under mpiexec -n ranks), 1 BLAS thread per rank; kill the whole job on timeout."""
+    full_env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                    NUMBA_NUM_THREADS="1", **(env or {}))
+    command = [sys.executable, *([str(SCRIPTS / script)] if script.endswith(".py") else ["-m", script]), *args]
+    if mpi:
+        command = [MPIEXEC, "-n", str(ranks), *command]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True, env=full_env, cwd=REPO, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(command)} hung past {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
+    return proc.returncode, out, err
+
+
+def _load(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+# -- without MPI: shards and errors -------------------------------------------------------------
+@pytest.mark.parametrize("n,size", [(10, 3), (128, 2), (1, 2), (7, 4), (5, 1)])
+def test_shards_cover_the_batch_and_differ_by_at_most_one_row(n, size):
+    bounds = [shard_bounds(n, r, size) for r in range(size)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(bounds[r][1] == bounds[r + 1][0] for r in range(size - 1))
+    sizes = [hi - lo for lo, hi in bounds]
+    assert max(sizes) - min(sizes) <= 1 and sum(sizes) == n
+
+
+def _small_model():
+    model = nk.Sequential([nk.layers.Dense(2, input_dim=3)], backend="numpy", dtype="float64", seed=0)
+    return model.compile("sgd", "mse")
+
+
+def test_fit_without_mpi4py_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", None)
+    model = _small_model()
+    w0 = model.get_weights() if model.built else None
+    with pytest.raises(ImportError, match=r"pip install nnkit\[mpi\]"):
+        model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0, distributed=True)
+    if w0 is not None:
+        assert all(np.array_equal(a, b) for a, b in zip(w0, model.get_weights()))
+
+
+def test_distributed_must_be_true_or_a_communicator():
+    with pytest.raises(TypeError, match="communicator"):
+        DataParallelEngine(comm="world")
+    with pytest.raises(ValueError, match="gradient_path"):
+        DataParallelEngine(comm=object(), gradient_path="gloo")
+
+
+# -- under mpiexec -n 2 -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Each config trained on 2 ranks, on 1 rank with distributed=True, and without distributed."""
+    out = tmp_path_factory.mktemp("dp")
+    rc, _, err = _run("train_compare.py", str(out), "dp")
+    assert rc == 0, err
+    for mode in ("reference", "single"):
+        rc, _, err = _run("train_compare.py", str(out), mode, mpi=False)
+        assert rc == 0, err
+    return {name: _load(out / f"{name}.npz")
+            for name in ("dp_rank0", "dp_rank1", "single_rank0", "reference_rank0")}
+
+
+CONFIGS = ("sgd", "momentum_l2", "adam")
+
+
+@needs_mpi
+@pytest.mark.parametrize("config", CONFIGS)
+def test_two_ranks_end_with_the_one_rank_weights(trained, config):
+    two, one = trained["dp_rank0"], trained["reference_rank0"]
+    keys = [k for k in one if k.startswith(f"{config}/epoch")]
+    assert len(keys) == 4 * 4  # 4 epochs x (W, b, W, b)
+    for key in keys:
+        # float64: the shards' means weighted by n_r/n differ from the batch mean only by rounding
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-10, atol=1e-12, err_msg=key)
+    # and training moved the weights, so the comparison means something
+    first, last = one[f"{config}/epoch0/w0"], one[f"{config}/epoch3/w0"]
+    assert np.abs(last - first).max() > 1e-3
+
+
+@needs_mpi
+@pytest.mark.parametrize("config", CONFIGS)
+def test_every_rank_holds_identical_weights_and_history_after_each_epoch(trained, config):
+    r0, r1 = trained["dp_rank0"], trained["dp_rank1"]
+    keys = [k for k in r0 if k.startswith(f"{config}/")]
+    assert any("/history/val_loss" in k for k in keys)
+    for key in keys:
+        np.testing.assert_array_equal(r0[key], r1[key], err_msg=key)
+
+
+@needs_mpi
+@pytest.mark.parametrize("config", CONFIGS)
+def test_history_matches_the_one_rank_history(trained, config):
+    two, one = trained["dp_rank0"], trained["reference_rank0"]
+    keys = [k for k in one if k.startswith(f"{config}/history/")]
+    assert {k.rsplit("/", 1)[1] for k in keys} >= {"loss", "val_loss"}
+    for key in keys:
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-10, err_msg=key)
+
+
+@needs_mpi
+def test_one_rank_distributed_is_the_plain_fit(trained):
+    single, plain = trained["single_rank0"], trained["reference_rank0"]
+    assert single.keys() == plain.keys()
+    for key in plain:
+        np.testing.assert_array_equal(single[key], plain[key], err_msg=key)
+
+
+@needs_mpi
+def test_only_rank_0_writes_the_checkpoint(tmp_path):
+    rc, _, err = _run("checkpoint.py", str(tmp_path))
+    assert rc == 0, err
+    assert sorted(os.listdir(tmp_path / "rank0")) == ["model_1.npz", "model_2.npz"]
+    assert os.listdir(tmp_path / "rank1") == []
+    info = [json.loads((tmp_path / f"info_rank{r}.json").read_text()) for r in (0, 1)]
+    assert [i["enabled"] for i in info] == [True, False]
+    assert info[0]["size"] == 2 and info[0]["path"] == "MPI Allreduce on host buffers"
+    assert info[0]["steps"] == info[1]["steps"] == 2 * 4  # one Allreduce per step
+    assert info[0]["loss"] == info[1]["loss"]
+    saved = nk.load_model(tmp_path / "rank0" / "model_2.npz").get_weights()
+    final = _load(tmp_path / "final_rank1.npz")
+    for i, w in enumerate(saved):
+        np.testing.assert_array_equal(w, final[f"arr_{i}"])
+
+
+@needs_mpi
+def test_a_rank_that_raises_ends_the_job_with_an_error(tmp_path):
+    rc, _, err = _run("failure.py", timeout=60)
+    assert rc != 0
+    assert "rank 1 failed on purpose" in err
+
+
+@needs_mpi
+def test_ranks_that_disagree_on_the_model_shape_both_raise(tmp_path):
+    rc, _, err = _run("mismatch.py", str(tmp_path))
+    assert rc == 0, err
+    for r in (0, 1):
+        text = (tmp_path / f"mismatch_rank{r}.txt").read_text()
+        assert text.startswith("ValueError: distributed: ranks disagree on the model's shape")
+        assert "rank 0: [(3, 4), (4,), (4, 1), (1,)]" in text and "rank 1: [(3, 5), (5,), (5, 1), (1,)]" in text
+
+
+@needs_mpi
+def test_a_foreign_launcher_is_a_clear_error():
+    # what Open MPI's mpiexec would announce to a process that loaded MPICH and so sees itself alone
+    rc, _, err = _run("mismatch.py", "/nonexistent", mpi=False, env={"OMPI_COMM_WORLD_SIZE": "2"})
+    assert rc != 0
+    assert "the launcher started 2 processes (OMPI_COMM_WORLD_SIZE=2) but MPI sees only 1" in err
+
+
+@needs_mpi
+def test_nnkit_train_distributed_under_mpiexec(tmp_path):
+    path = tmp_path / "xor.npz"
+    rc, out, err = _run("nnkit", "train", "--distributed", "--dataset", "xor", "--samples", "120",
+                        "--hidden", "4", "--epochs", "3", "--backend", "numpy", "--verbose", "2",
+                        "--save", str(path))
+    assert rc == 0, err
+    assert out.count("nnkit train: xor") == 1  # rank 1 prints nothing
+    assert out.count("Epoch 3/3") == 1
+    assert "data-parallel over 2 rank(s)" in out
+    assert nk.load_model(path).count_params() == 2 * 4 + 4 + 4 + 1
