@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 
-from nnkit.backend import host_rng
+from nnkit.backend import get_backend, host_rng
 from nnkit.layers.activation import check_activation
-from nnkit.layers.base import Layer
+from nnkit.layers.base import Layer, normalize_shape
 
 __all__ = ["HebbianLayer", "Hebb", "Oja", "Sanger", "DeltaRule", "hebb_update", "oja_update",
            "sanger_update", "RULES"]
@@ -72,6 +72,23 @@ def _check_int(name, value, owner, minimum=1):
 
 class _LocalLayer(Layer):
     """What Hebbian layers and the delta-rule read-out share: lazy building, checked input, batches."""
+
+    _state = ("W",)  # the learnt arrays
+
+    def build(self, input_shape, backend=None, dtype="float32", rng=None):
+        """Build once: a layer already learnt (e.g. then put in a Sequential) keeps its weights,
+        moved to ``backend`` and cast to ``dtype``."""
+        if not self.built or normalize_shape(input_shape, type(self).__name__) != self.input_shape:
+            return super().build(input_shape, backend, dtype, rng)
+        be = get_backend(backend)
+        if be != self.backend:
+            self._move(be)
+        target = be.dtype(dtype)
+        if target != self.dtype:
+            for name in self._state:
+                setattr(self, name, be.xp.astype(getattr(self, name), target))
+            self.dtype = target
+        return self.output_shape
 
     def _prepare(self, X, backend, dtype, seed, owner):
         if not self.built:
@@ -122,6 +139,8 @@ class HebbianLayer(_LocalLayer):
     decay: the rate falls as lr / (1 + decay * t) over update steps t, so the weights settle
         instead of jittering around the component (Robbins-Monro).
     """
+
+    _state = ("W", "mean")
 
     def __init__(self, units: int, rule: str = "oja", lr: float = 0.01, activation=None,
                  center: bool = True, normalize: bool = False, decay: float = 0.0,
@@ -263,6 +282,8 @@ class DeltaRule(_LocalLayer):
     it is also the gradient step of cross-entropy, but computed from this layer's own error alone.
     ``fit(X, labels)`` takes integer class labels.
     """
+
+    _state = ("W", "b")
 
     def __init__(self, units: int, lr: float = 0.1, activation="softmax", name: str | None = None):
         super().__init__(name)

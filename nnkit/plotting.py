@@ -39,13 +39,14 @@ def _save(fig, path):
     return path
 
 
-def plot_curves(curves: dict, path, title="", xlabel="epoch", ylabel="loss", logy=False, styles=None):
-    """One line per label -> sequence of values (e.g. loss per epoch)."""
+def plot_curves(curves: dict, path, title="", xlabel="epoch", ylabel="loss", logy=False, styles=None, x=None):
+    """One line per label -> sequence of values (e.g. loss per epoch), against ``x`` or 1, 2, ..."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, values in curves.items():
         style = (styles or {}).get(label, "-")
-        ax.plot(np.arange(1, len(values) + 1), np.asarray(values, dtype=float), style, label=label)
+        xs = np.arange(1, len(values) + 1) if x is None else np.asarray(x, dtype=float)
+        ax.plot(xs, np.asarray(values, dtype=float), style, label=label)
     if logy:
         ax.set_yscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
