@@ -55,8 +55,12 @@ def demo(quick=False, plot_dir=None, backend="numpy", seed=0) -> dict:
         result["runs"][label] = {"train_loss": train, "test_loss": test, "test_accuracy": acc,
                                  "epochs": len(history.epoch)}
         curves[label] = history.history["loss"]
-    print("\nWithout a penalty the training loss goes to ~0 and the test loss stays high (overfitting);")
-    print("each regularizer trades training fit for a smaller gap.")
+    runs = result["runs"]
+    best = min(runs, key=lambda k: runs[k]["test_loss"])
+    narrowest = min(runs, key=lambda k: runs[k]["test_loss"] - runs[k]["train_loss"])
+    print(f"\nWithout a penalty the training loss goes towards 0 while the test loss stays "
+          f"{runs['none']['test_loss'] / max(runs['none']['train_loss'], 1e-12):.0f}x higher (overfitting).")
+    print(f"Lowest test loss here: {best}; narrowest train-test gap: {narrowest}.")
     if plot_dir is not None:
         from nnkit.demos import figure
         from nnkit.plotting import plot_bars, plot_curves
