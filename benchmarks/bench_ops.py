@@ -106,7 +106,8 @@ def _inputs(op, variant, size, be, rng):
 
 @pytest.mark.parametrize("size", list(SHAPES))
 @pytest.mark.parametrize("backend_name", backend_params())
-@pytest.mark.parametrize("op,variant", _cases(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("op,variant", [pytest.param(op, v, id=op if v is None else f"{op}[{v}]")
+                                        for op, v in _cases()])
 def test_op(benchmark, op, variant, backend_name, size):
     import nnkit as nk
 

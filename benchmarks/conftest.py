@@ -28,7 +28,7 @@ def pytest_collect_file(file_path, parent):
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     option = config.option
-    if hasattr(option, "benchmark_autosave") and not (
+    if hasattr(option, "benchmark_autosave") and not option.collectonly and not (
             getattr(option, "benchmark_json", None) or getattr(option, "benchmark_save", None)):
         from pytest_benchmark.utils import get_tag
 
