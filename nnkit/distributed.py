@@ -83,6 +83,13 @@ def world():
     return comm
 
 
+def __getattr__(name):
+    # nk.distributed.comm: COMM_WORLD, initialised (and checked) only when first asked for
+    if name == "comm":
+        return world()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def rank(comm=None) -> int:
     """This process's rank in ``comm`` (COMM_WORLD by default)."""
     return (comm or world()).Get_rank()
@@ -245,9 +252,10 @@ class DataParallelEngine:
         if self.size == 1:
             self.path = PATH_SINGLE
             return
-        if be.name != "cupy":
-            self.path = PATH_MPI if be.is_host else PATH_STAGED
+        if be.is_host:
+            self.path = PATH_MPI
             return
+        _array_module(be)  # other array-API namespaces: refuse now, not at the first step
         reason = None
         if self.gradient_path == "host":
             reason = "gradient_path='host'"
@@ -364,7 +372,7 @@ def _array_module(be):
         import cupy
 
         return cupy
-    raise ValueError(f"distributed: backend {be.name!r} is not supported; use numpy, numba or cupy")
+    raise ValueError(f"distributed: backend {be.name!r} is not supported; expected numpy, numba or cupy")
 
 
 def _describe_seed(seed):

@@ -24,7 +24,11 @@ TIMEOUT = 120
 
 _missing = ("mpi4py is not installed (pip install nnkit[mpi])" if importlib.util.find_spec("mpi4py") is None
             else "no mpiexec beside this Python or on PATH (pip install mpich)" if MPIEXEC is None else None)
-needs_mpi = pytest.mark.skipif(_missing is not None, reason=_missing or "")
+
+
+def needs_mpi(test):
+    """Marked ``mpi``; skipped, saying why, without mpi4py or an mpiexec."""
+    return pytest.mark.mpi(pytest.mark.skipif(_missing is not None, reason=_missing or "")(test))
 
 
 def _run(script, *args, ranks=2, timeout=TIMEOUT, env=None, mpi=True):
@@ -150,7 +154,7 @@ def test_only_rank_0_writes_the_checkpoint(tmp_path):
     assert os.listdir(tmp_path / "rank1") == []
     info = [json.loads((tmp_path / f"info_rank{r}.json").read_text()) for r in (0, 1)]
     assert [i["enabled"] for i in info] == [True, False]
-    assert info[0]["size"] == 2 and info[0]["path"] == "MPI Allreduce on host buffers"
+    assert info[0]["size"] == info[0]["world_size"] == 2 and info[0]["path"] == "MPI Allreduce on host buffers"
     assert info[0]["steps"] == info[1]["steps"] == 2 * 4  # one Allreduce per step
     assert info[0]["loss"] == info[1]["loss"]
     saved = nk.load_model(tmp_path / "rank0" / "model_2.npz").get_weights()

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 
 import nnkit as nk
+from nnkit import distributed
 from nnkit.distributed import DataParallel
 
 out_dir = sys.argv[1]
@@ -23,5 +24,5 @@ checkpoint = nk.ModelCheckpoint(os.path.join(folder, "model_{epoch}.npz"))
 history = dp.fit(X, y, epochs=2, batch_size=16, verbose=0, seed=0, callbacks=[checkpoint])
 np.savez(os.path.join(out_dir, f"final_rank{dp.rank}.npz"), *model.get_weights())
 with open(os.path.join(out_dir, f"info_rank{dp.rank}.json"), "w") as f:
-    json.dump({"path": dp.path, "size": dp.size, "steps": dp.timings["steps"],
+    json.dump({"path": dp.path, "size": dp.size, "world_size": distributed.comm.Get_size(), "steps": dp.timings["steps"],
                "enabled": checkpoint.enabled, "loss": history.history["loss"]}, f)
