@@ -215,7 +215,8 @@ class Model:
         loss_sum = 0.0
         sums = [0.0] * len(self.metrics)
         for start in range(0, n, batch_size):
-            xb, yb = X[start:start + batch_size, ...], y[start:start + batch_size, ...]
+            stop = min(start + batch_size, n)  # array-API slices may not run past the end
+            xb, yb = X[start:stop, ...], y[start:stop, ...]
             out = self._forward(xb, False)
             loss, _ = self._loss_and_grad(out, yb)
             loss_sum = loss_sum + loss * xb.shape[0]
@@ -233,8 +234,9 @@ class Model:
         X = self._check_input(X, "X")
         _check_batch_size(batch_size)
         be = self.backend
-        parts = [self._outputs(self._forward(X[s:s + batch_size, ...], False))
-                 for s in range(0, X.shape[0], batch_size)]
+        n = X.shape[0]
+        parts = [self._outputs(self._forward(X[s:min(s + batch_size, n), ...], False))
+                 for s in range(0, n, batch_size)]
         out = parts[0] if len(parts) == 1 else be.xp.concat(parts, axis=0)
         return be.to_numpy(out)
 

@@ -126,7 +126,8 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
             metric_sums = [0.0] * len(metrics)
             n_batches = 0
             for batch, start in enumerate(range(0, n, batch_size)):
-                xb, yb = Xs[start:start + batch_size, ...], ys[start:start + batch_size, ...]
+                stop = min(start + batch_size, n)  # array-API slices may not run past the end
+                xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
                 for cb in batch_hooks:
                     cb.on_batch_begin(batch, {})
                 if train_step is not None:

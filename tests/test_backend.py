@@ -43,11 +43,11 @@ def test_array_api_namespace_gives_a_generic_backend():
     model = nk.Sequential([nk.layers.Dense(3, activation="relu", input_dim=2), nk.layers.Dense(1)], backend=xp, seed=0)
     model.compile(nk.optimizers.SGD(lr=0.1, momentum=0.9), "mse", ["mae"])
     X = np.random.default_rng(0).normal(size=(20, 2))
-    history = model.fit(X, X[:, :1] * 2, epochs=5, batch_size=5, verbose=0, seed=0)
+    history = model.fit(X, X[:, :1] * 2, epochs=5, batch_size=6, verbose=0, seed=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     reference = nk.Sequential([nk.layers.Dense(3, activation="relu", input_dim=2), nk.layers.Dense(1)], seed=0)
     reference.compile(nk.optimizers.SGD(lr=0.1, momentum=0.9), "mse", ["mae"])
-    reference.fit(X, X[:, :1] * 2, epochs=5, batch_size=5, verbose=0, seed=0)
+    reference.fit(X, X[:, :1] * 2, epochs=5, batch_size=6, verbose=0, seed=0)
     for a, b in zip(model.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
