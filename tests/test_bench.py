@@ -17,7 +17,7 @@ from nnkit import brain
 from nnkit.bench import quick_brain_rows
 from nnkit.bench.measure import measure_peak, median
 from nnkit.bench.report import brain_rows, derive_rows, format_markdown
-from nnkit.bench.runner import Settings, merge_rounds, plan, run_worker
+from nnkit.bench.runner import Settings, merge_peaks, merge_rounds, plan, run_worker
 from nnkit.bench.trainers import make_trainer
 from nnkit.bench.workloads import WORKLOADS, get_workload, parse_workloads
 
@@ -165,11 +165,20 @@ def test_merge_rounds_pools_blocks_and_keeps_failures():
 def test_plan_interleaves_libraries_within_rounds():
     s = Settings(workloads="W1,W2", backends="numpy", peers="numpy-hand", rounds=2, repeats=4)
     jobs = plan(s)
-    assert jobs[0]["kind"] == "peak"
-    order = [(j["workload"], j["round"], j["label"]) for j in jobs[1:]]
+    assert jobs[0]["kind"] == jobs[-1]["kind"] == "peak"
+    order = [(j["workload"], j["round"], j["label"]) for j in jobs[1:-1]]
     assert order[:4] == [("W1", 0, "nnkit-numpy"), ("W1", 0, "numpy-hand"),
                          ("W1", 1, "nnkit-numpy"), ("W1", 1, "numpy-hand")]
-    assert all(j["repeats"] == 2 for j in jobs[1:])
+    assert all(j["repeats"] == 2 for j in jobs[1:-1])
+
+
+def test_merge_peaks_takes_the_best_time_of_all():
+    a = {"ok": True, "flop": 2e9, "seconds": [0.02, 0.04], "gflops_best": 100.0, "n": 1000}
+    b = {"ok": True, "flop": 2e9, "seconds": [0.01, 0.03], "gflops_best": 200.0, "n": 1000}
+    p = merge_peaks([a, {"ok": False, "error": "x"}, b])
+    assert p["gflops_best"] == pytest.approx(200.0)  # 2e9 FLOP in 0.01 s
+    assert p["gflops_median"] == pytest.approx(2e9 / 0.025 / 1e9)  # median of 0.01..0.04
+    assert p["gflops_per_process"] == [100.0, 200.0] and p["repeats"] == 4
 
 
 def test_settings_reject_what_cannot_run():
@@ -208,7 +217,7 @@ def test_cli_quick_writes_table_json_and_png(tmp_path):
     md = (out / "bench.md").read_text()
     assert md == proc.stdout.split("wrote ")[0].rstrip() + "\n"
     assert "| W1 | nnkit-numpy |" in md and "| W1 | numpy-hand |" in md
-    assert "fp32 GEMM peak (np.matmul, n = 256" in md and "## Brain comparison" in md
+    assert "fp32 GEMM peak (np.matmul, n = 256, best of 6" in md and "## Brain comparison" in md
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads((out / "bench.json").read_text())
     # the environment's OPENBLAS settings are recorded as found, never changed

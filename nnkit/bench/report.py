@@ -123,7 +123,8 @@ def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
              f"BLAS: {_blas_line(m['blas'])}. OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE') or 'unset'}, "
              f"OPENBLAS_L2_SIZE={env.get('OPENBLAS_L2_SIZE') or 'unset'} (left as found).", ""]
     if peak.get("ok"):
-        lines += [f"fp32 GEMM peak (np.matmul, n = {peak['n']}, best of {peak['repeats']}): "
+        lines += [f"fp32 GEMM peak (np.matmul, n = {peak['n']}, best of {peak['repeats']}, measured "
+                  "before and after the workloads): "
                   f"**{peak['gflops_best']:.0f} GFLOP/s** (median {peak['gflops_median']:.0f}), "
                   f"{_blas_line(peak['blas'])}.", ""]
     else:
