@@ -1,0 +1,111 @@
+"""The .cu sources, compiled through CuPy on first use; importing this module needs no CuPy.
+
+Every kernel is a C++ template in a .cu file beside this one, instantiated for float and double by
+name expression ("nnkit::adam_update<float>"). A group of expressions is one CuPy ``RawModule``,
+compiled by NVRTC the first time one of its kernels runs; CuPy keeps the binary in its kernel cache
+on disk, so later processes skip the compile. ``GROUPS`` lists every group a wrapper can ask for,
+so the test suite compiles exactly those names with nvcc.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import pathlib
+import sys
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+C_TYPES = {np.dtype("float32"): "float", np.dtype("float64"): "double"}
+REAL = {"float": np.float32, "double": np.float64}
+THREADS = 256  # threads of a 1-D block: 8 warps, enough to hide latency on any GPU since Kepler
+MAX_BLOCKS = 4096  # grid-stride loops cover larger arrays with this many blocks
+
+# .cu file -> every tuple of name expressions compiled together as one RawModule
+GROUPS: dict[str, list[tuple[str, ...]]] = {}
+
+
+def register(filename: str, expressions) -> tuple[str, ...]:
+    """Declare a group of name expressions of ``filename``; returns it as a tuple."""
+    group = tuple(expressions)
+    GROUPS.setdefault(filename, [])
+    if group not in GROUPS[filename]:
+        GROUPS[filename].append(group)
+    return group
+
+
+@functools.cache
+def source(filename: str) -> str:
+    """The text of a .cu file shipped beside this module."""
+    return (HERE / filename).read_text(encoding="utf-8")
+
+
+def cupy():
+    """The cupy module (imported here, at the first kernel call, never at import time)."""
+    import cupy as cp
+
+    return cp
+
+
+@functools.cache
+def _module(filename: str, group: tuple[str, ...]):
+    return cupy().RawModule(code=source(filename), name_expressions=group)
+
+
+@functools.cache
+def function(filename: str, group: tuple[str, ...], expression: str):
+    """The kernel ``expression`` of the RawModule of ``group``, compiled (and cached) on first use."""
+    if expression not in group:
+        raise KeyError(f"{expression!r} is not one of the name expressions {group}")
+    return _module(filename, group).get_function(expression)
+
+
+def c_type(*arrays) -> str | None:
+    """"float" or "double" when every array is a CuPy array of that one dtype, else None.
+
+    None sends the call to the generic op: NumPy arrays, mixed dtypes and integer arrays keep the
+    generic op's semantics (and its error messages) instead of failing inside a kernel.
+    """
+    cp = sys.modules.get("cupy")
+    if cp is None:
+        return None
+    first = arrays[0]
+    if not isinstance(first, cp.ndarray):
+        return None
+    dtype = first.dtype
+    name = C_TYPES.get(dtype)
+    if name is None:
+        return None
+    for a in arrays[1:]:
+        if not isinstance(a, cp.ndarray) or a.dtype != dtype:
+            return None
+    return name
+
+
+def is_number(*values) -> bool:
+    """Whether every value is a plain real number (hyperparameters arrive as Python floats)."""
+    return all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
+
+
+def contiguous(a):
+    """``a`` itself when C-contiguous, else a C-contiguous copy."""
+    return a if a.flags.c_contiguous else cupy().ascontiguousarray(a)
+
+
+def blocks(size: int) -> int:
+    """Blocks of THREADS for a grid-stride loop over ``size`` elements."""
+    return max(1, min((size + THREADS - 1) // THREADS, MAX_BLOCKS))
+
+
+def row_threads(m: int) -> int:
+    """Threads of a one-block-per-row kernel: the smallest multiple of a warp up to 256 covering m."""
+    for threads in (32, 64, 128):
+        if m <= threads:
+            return threads
+    return 256
+
+
+def launch_elementwise(kernel, size: int, args: tuple) -> None:
+    """Run a grid-stride kernel over ``size`` elements."""
+    kernel((blocks(size),), (THREADS,), args)
