@@ -217,6 +217,7 @@ def test_cli_quick_writes_table_json_and_png(tmp_path):
     md = (out / "bench.md").read_text()
     assert md == proc.stdout.split("wrote ")[0].rstrip() + "\n"
     assert "| W1 | nnkit-numpy |" in md and "| W1 | numpy-hand |" in md
+    assert "Per-step overhead: nnkit-numpy takes" in md
     assert "fp32 GEMM peak (np.matmul, n = 256, best of 6" in md and "## Brain comparison" in md
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads((out / "bench.json").read_text())
