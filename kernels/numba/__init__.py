@@ -1,2 +1,14 @@
-"""Numba kernels: KERNELS maps an op name to a kernel with the op's signature."""
-KERNELS = {}
+"""Numba kernels: KERNELS maps an op name to a kernel with the op's signature.
+
+Every kernel is a plain Python function with its generic op's name and signature (``xp`` is
+accepted and ignored) that dispatches to @njit bodies in ``_jit.py``; those compile lazily on
+their first call for the dtype in hand and are cached on disk. ``make_train_step`` compiles a whole
+training step for a Sequential of Dense layers.
+"""
+
+from nnkit._kernels.numba import activations, layers, losses, optim
+from nnkit._kernels.numba.train_step import make_train_step
+
+KERNELS = {**activations.KERNELS, **layers.KERNELS, **losses.KERNELS, **optim.KERNELS}
+
+__all__ = ["KERNELS", "make_train_step"]

@@ -1,0 +1,604 @@
+"""Every @njit body of the Numba backend, in one file.
+
+Numba's on-disk cache is keyed on the file a function lives in and ignores edits to the files of
+the functions it calls, so the per-op kernels and the compiled training step that composes them
+share this module. Nothing here compiles at import: each function compiles on its first call for
+the dtype in hand (float32 or float64) and is cached on disk (``cache=True``).
+
+Conventions: arithmetic stays in the array's dtype (constants are cast with ``T = type(x)``, so a
+float32 kernel never widens to float64); loss sums accumulate in float64. Row-wise kernels take
+2-D C-contiguous arrays; the Python wrappers reshape.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# fast-math without "nnan"/"ninf": NaN and inf checks (losses, TerminateOnNaN) keep working
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+_jit = njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
+# the same body jitted a second time with threads (umap's layouts.py pattern): the wrappers pick
+# serial or parallel by size, because thread start-up loses on small arrays
+_pjit = njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True, parallel=True)
+
+# activation codes, in nnkit.ops.ACTIVATION_NAMES order
+STEP, LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU, SILU, SOFTMAX = range(11)
+LEAKY_SLOPE = 0.1
+GELU_C = math.sqrt(2.0 / math.pi)
+GELU_A = 0.044715
+PROB_EPS = 1e-7
+
+# loss codes
+MSE, SOFTMAX_CE, SPARSE_SOFTMAX_CE, SIGMOID_BCE, BCE, CCE, SPARSE_CCE = range(7)
+# optimizer codes
+SGD, ADAGRAD, RMSPROP, ADAM, ADAMW = range(5)
+
+
+# -- scalar activations ---------------------------------------------------------------------------
+@_jit
+def _sigmoid(x):
+    """y = 1 / (1 + exp(-x)), no overflow: exp(-|x|) <= 1."""
+    T = type(x)
+    e = math.exp(-abs(x))
+    return T(1.0) / (T(1.0) + e) if x >= T(0.0) else e / (T(1.0) + e)
+
+
+@_jit
+def _gelu(x):
+    T = type(x)
+    t = math.tanh(T(GELU_C) * (x + T(GELU_A) * x * x * x))
+    return T(0.5) * x * (T(1.0) + t)
+
+
+@_jit
+def _gelu_grad(dy, x):
+    T = type(x)
+    x2 = x * x
+    t = math.tanh(T(GELU_C) * (x + T(GELU_A) * x2 * x))
+    return dy * (T(0.5) * (T(1.0) + t)
+                 + T(0.5) * x * (T(1.0) - t * t) * T(GELU_C) * (T(1.0) + T(3.0 * GELU_A) * x2))
+
+
+@_jit
+def _softplus(x):
+    T = type(x)
+    return (x if x > T(0.0) else T(0.0)) + math.log1p(math.exp(-abs(x)))
+
+
+@_jit
+def _act(x, code):
+    """f(x) for the elementwise activations other than relu and linear."""
+    T = type(x)
+    if code == SIGMOID:
+        return _sigmoid(x)
+    if code == TANH:
+        return math.tanh(x)
+    if code == LEAKY_RELU:
+        return x if x > T(0.0) else T(LEAKY_SLOPE) * x
+    if code == ELU:
+        return x if x >= T(0.0) else math.expm1(x)
+    if code == SOFTPLUS:
+        return _softplus(x)
+    if code == GELU:
+        return _gelu(x)
+    if code == SILU:
+        return x * _sigmoid(x)
+    return T(1.0) if x >= T(0.0) else T(0.0)  # step
+
+
+@_jit
+def _act_grad(dy, x, y, code):
+    """dy * f'(x) for the elementwise activations other than relu and linear."""
+    T = type(x)
+    if code == SIGMOID:
+        return dy * y * (T(1.0) - y)
+    if code == TANH:
+        return dy * (T(1.0) - y * y)
+    if code == LEAKY_RELU:
+        return dy if x > T(0.0) else T(LEAKY_SLOPE) * dy
+    if code == ELU:
+        return dy if x >= T(0.0) else dy * (y + T(1.0))
+    if code == SOFTPLUS:
+        return dy * _sigmoid(x)
+    if code == GELU:
+        return _gelu_grad(dy, x)
+    if code == SILU:
+        s = _sigmoid(x)
+        return dy * s * (T(1.0) + x * (T(1.0) - s))
+    return T(0.0)  # step
+
+
+# relu and linear get loops of their own (they vectorise and carry the big layers); the other
+# activations call libm per element anyway, so one loop with a switch serves them all and keeps
+# compile time low
+@_jit
+def _act_row(a, y, i, code):
+    """y[i] = f(a[i]) for one row."""
+    T = a.dtype.type
+    m = a.shape[1]
+    if code == RELU:
+        for j in range(m):
+            x = a[i, j]
+            y[i, j] = T(0.0) if x <= T(0.0) else x  # NaN stays NaN, as np.maximum
+    elif code == LINEAR:
+        for j in range(m):
+            y[i, j] = a[i, j]
+    elif code == SOFTMAX:
+        mx = a[i, 0]
+        for j in range(1, m):
+            mx = max(mx, a[i, j])
+        s = T(0.0)
+        for j in range(m):
+            e = math.exp(a[i, j] - mx)
+            y[i, j] = e
+            s += e
+        r = T(1.0) / s
+        for j in range(m):
+            y[i, j] *= r
+    else:
+        for j in range(m):
+            y[i, j] = _act(a[i, j], code)
+
+
+@_jit
+def _grad_row(dy, a, y, dx, i, code):
+    """dx[i] = dy[i] * f'(a[i]) from the forward's input a and output y (dx may alias dy)."""
+    T = a.dtype.type
+    m = a.shape[1]
+    if code == RELU:
+        for j in range(m):
+            dx[i, j] = dy[i, j] if a[i, j] > T(0.0) else T(0.0)
+    elif code == LINEAR:
+        for j in range(m):
+            dx[i, j] = dy[i, j]
+    elif code == SOFTMAX:
+        s = T(0.0)
+        for j in range(m):
+            s += dy[i, j] * y[i, j]
+        for j in range(m):
+            dx[i, j] = y[i, j] * (dy[i, j] - s)
+    else:
+        for j in range(m):
+            dx[i, j] = _act_grad(dy[i, j], a[i, j], y[i, j], code)
+
+
+# -- activation kernels ---------------------------------------------------------------------------
+def _activation_body(x, y, code):
+    for i in prange(x.shape[0]):
+        _act_row(x, y, i, code)
+
+
+def _activation_backward_body(dy, x, y, dx, code):
+    for i in prange(x.shape[0]):
+        _grad_row(dy, x, y, dx, i, code)
+
+
+def _bias_activation_body(z, b, y, has_bias, code):
+    """a = z + b in z's buffer, y = f(a), row by row while the row is in cache."""
+    m = z.shape[1]
+    for i in prange(z.shape[0]):
+        if has_bias:
+            for j in range(m):
+                z[i, j] += b[j]
+        _act_row(z, y, i, code)
+
+
+def _bias_activation_backward_body(dy, a, y, da, code):
+    for i in prange(a.shape[0]):
+        _grad_row(dy, a, y, da, i, code)
+
+
+activation_serial = _jit(_activation_body)
+activation_parallel = _pjit(_activation_body)
+activation_backward_serial = _jit(_activation_backward_body)
+activation_backward_parallel = _pjit(_activation_backward_body)
+bias_activation_serial = _jit(_bias_activation_body)
+bias_activation_parallel = _pjit(_bias_activation_body)
+bias_activation_backward_parallel = _pjit(_bias_activation_backward_body)
+
+
+@_jit
+def _column_sum(da, db):
+    """db_j = sum_i da_ij, rows added in order (vectorised over j)."""
+    T = da.dtype.type
+    for j in range(da.shape[1]):
+        db[j] = T(0.0)
+    for i in range(da.shape[0]):
+        for j in range(da.shape[1]):
+            db[j] += da[i, j]
+
+
+@_jit
+def bias_activation_backward_serial(dy, a, y, da, db, with_bias, code):
+    """da = dy * f'(a) and, in the same pass, db = column sums of da."""
+    T = a.dtype.type
+    m = a.shape[1]
+    if with_bias:
+        for j in range(m):
+            db[j] = T(0.0)
+    for i in range(a.shape[0]):
+        _grad_row(dy, a, y, da, i, code)
+        if with_bias:
+            for j in range(m):
+                db[j] += da[i, j]
+
+
+column_sum = _column_sum
+
+
+# -- dropout --------------------------------------------------------------------------------------
+def _dropout_body(x, u, rate, scale, y, mask):
+    """mask = (u >= rate) * scale, y = x * mask; flat arrays."""
+    T = x.dtype.type
+    for i in prange(x.shape[0]):
+        mi = scale if u[i] >= rate else T(0.0)
+        mask[i] = mi
+        y[i] = x[i] * mi
+
+
+def _multiply_body(a, b, out):
+    for i in prange(a.shape[0]):
+        out[i] = a[i] * b[i]
+
+
+dropout_serial = _jit(_dropout_body)
+dropout_parallel = _pjit(_dropout_body)
+multiply_serial = _jit(_multiply_body)
+multiply_parallel = _pjit(_multiply_body)
+
+
+# -- losses (loss and gradient in one pass; sums in float64) -------------------------------------
+@_jit
+def mse(pred, target, grad):
+    """E = 1/(2N) sum (p - t)^2, grad = (p - t)/N."""
+    T = pred.dtype.type
+    n = pred.shape[0]
+    inv = T(1.0 / n)
+    total = 0.0
+    for i in range(n):
+        for j in range(pred.shape[1]):
+            d = pred[i, j] - target[i, j]
+            total += d * d
+            grad[i, j] = d * inv
+    return total * (0.5 / n)
+
+
+@_jit
+def _softmax_ce_row(z, i, label, target, grad, inv):
+    """One row of softmax cross-entropy; label >= 0 means a one-hot target of that class."""
+    T = z.dtype.type
+    m = z.shape[1]
+    mx = z[i, 0]
+    for j in range(1, m):
+        mx = max(mx, z[i, j])
+    s = T(0.0)
+    for j in range(m):
+        e = math.exp(z[i, j] - mx)
+        grad[i, j] = e
+        s += e
+    log_s = math.log(s)
+    r = T(1.0) / s
+    loss = 0.0
+    if label >= -1:
+        # sparse: E_n = log s - (z_label - max); grad = softmax - onehot (a label out of range
+        # is an all-zero target, as one_hot gives)
+        if 0 <= label < m:
+            loss = float(log_s - (z[i, label] - mx))
+            for j in range(m):
+                grad[i, j] = grad[i, j] * r
+            grad[i, label] -= T(1.0)
+            for j in range(m):
+                grad[i, j] *= inv
+        else:
+            for j in range(m):
+                grad[i, j] = T(0.0)
+    else:
+        t_sum = T(0.0)
+        for j in range(m):
+            t = target[i, j]
+            t_sum += t
+            loss += float(t * (log_s - (z[i, j] - mx)))
+        for j in range(m):
+            grad[i, j] = (grad[i, j] * r * t_sum - target[i, j]) * inv
+    return loss
+
+
+@_jit
+def softmax_cross_entropy(logits, target, grad):
+    """E = 1/N sum_n sum_j t_nj (logsumexp z_n - z_nj); grad = (softmax(z) sum_j t_nj - t)/N."""
+    T = logits.dtype.type
+    n = logits.shape[0]
+    inv = T(1.0 / n)
+    total = 0.0
+    for i in range(n):
+        total += _softmax_ce_row(logits, i, -2, target, grad, inv)
+    return total / n
+
+
+@_jit
+def sparse_softmax_cross_entropy(logits, labels, grad):
+    """E = 1/N sum_n (logsumexp z_n - z_(n, label_n)); grad = (softmax(z) - onehot)/N."""
+    T = logits.dtype.type
+    n = logits.shape[0]
+    inv = T(1.0 / n)
+    total = 0.0
+    for i in range(n):
+        total += _softmax_ce_row(logits, i, labels[i], logits, grad, inv)
+    return total / n
+
+
+@_jit
+def sigmoid_binary_cross_entropy(logits, target, grad):
+    """E = 1/N sum [max(z, 0) - z t + log1p(exp(-|z|))]; grad = (sigmoid(z) - t)/N."""
+    T = logits.dtype.type
+    n = logits.shape[0]
+    inv = T(1.0 / n)
+    total = 0.0
+    for i in range(n):
+        for j in range(logits.shape[1]):
+            z = logits[i, j]
+            t = target[i, j]
+            e = math.exp(-abs(z))
+            total += float((z if z > T(0.0) else T(0.0)) - z * t + math.log1p(e))
+            sig = T(1.0) / (T(1.0) + e) if z >= T(0.0) else e / (T(1.0) + e)
+            grad[i, j] = (sig - t) * inv
+    return total / n
+
+
+@_jit
+def binary_cross_entropy(prob, target, grad):
+    """E = -1/N sum [t log p + (1 - t) log(1 - p)], p clipped; grad = (p - t)/(p (1 - p))/N."""
+    T = prob.dtype.type
+    n = prob.shape[0]
+    inv = T(1.0 / n)
+    lo = T(PROB_EPS)
+    hi = T(1.0 - PROB_EPS)
+    total = 0.0
+    for i in range(n):
+        for j in range(prob.shape[1]):
+            p = min(max(prob[i, j], lo), hi)
+            t = target[i, j]
+            total += float(t * math.log(p) + (T(1.0) - t) * math.log(T(1.0) - p))
+            grad[i, j] = (p - t) / (p * (T(1.0) - p)) * inv
+    return -total / n
+
+
+@_jit
+def categorical_cross_entropy(prob, target, grad):
+    """E = -1/N sum t log p, p clipped to [eps, 1]; grad = -t/p/N."""
+    T = prob.dtype.type
+    n = prob.shape[0]
+    inv = T(1.0 / n)
+    lo = T(PROB_EPS)
+    total = 0.0
+    for i in range(n):
+        for j in range(prob.shape[1]):
+            p = min(max(prob[i, j], lo), T(1.0))
+            t = target[i, j]
+            total += float(t * math.log(p))
+            grad[i, j] = -(t / p) * inv
+    return -total / n
+
+
+@_jit
+def sparse_categorical_cross_entropy(prob, labels, grad):
+    """E = -1/N sum_n log p_(n, label_n), p clipped; grad = -onehot/p/N."""
+    T = prob.dtype.type
+    n = prob.shape[0]
+    inv = T(1.0 / n)
+    lo = T(PROB_EPS)
+    total = 0.0
+    for i in range(n):
+        for j in range(prob.shape[1]):
+            grad[i, j] = -T(0.0)
+        k = labels[i]
+        if 0 <= k < prob.shape[1]:
+            p = min(max(prob[i, k], lo), T(1.0))
+            total += float(math.log(p))
+            grad[i, k] = -(T(1.0) / p) * inv
+    return -total / n
+
+
+# -- optimizer updates (flat, in place, hyperparameters already in the array's dtype) -----------
+def _sgd_body(w, g, v, lr, momentum, nesterov, weight_decay):
+    """torch.optim.SGD: g' = g + wd W; V = mu V + g'; W -= lr (g' + mu V) or lr V (or lr g')."""
+    for i in prange(w.shape[0]):
+        gi = g[i]
+        if weight_decay != 0:
+            gi = gi + weight_decay * w[i]
+        if momentum != 0:
+            vi = momentum * v[i] + gi
+            v[i] = vi
+            gi = gi + momentum * vi if nesterov else vi
+        w[i] -= lr * gi
+
+
+def _adagrad_body(w, g, s, clr, weight_decay, eps):
+    """S += g'^2; W -= clr g' / (sqrt(S) + eps)."""
+    for i in prange(w.shape[0]):
+        gi = g[i]
+        if weight_decay != 0:
+            gi = gi + weight_decay * w[i]
+        si = s[i] + gi * gi
+        s[i] = si
+        w[i] -= clr * (gi / (math.sqrt(si) + eps))
+
+
+def _rmsprop_body(w, g, sq, buf, g_avg, lr, alpha, one_minus_alpha, eps, weight_decay, momentum,
+                  centered):
+    """S = a S + (1 - a) g'^2; D = sqrt(S [- G^2]) + eps; B = mu B + g'/D, W -= lr B (or lr g'/D)."""
+    for i in prange(w.shape[0]):
+        gi = g[i]
+        if weight_decay != 0:
+            gi = gi + weight_decay * w[i]
+        si = alpha * sq[i] + one_minus_alpha * (gi * gi)
+        sq[i] = si
+        if centered:
+            ga = alpha * g_avg[i] + one_minus_alpha * gi
+            g_avg[i] = ga
+            denom = math.sqrt(si - ga * ga) + eps
+        else:
+            denom = math.sqrt(si) + eps
+        if momentum != 0:
+            bi = momentum * buf[i] + gi / denom
+            buf[i] = bi
+            w[i] -= lr * bi
+        else:
+            w[i] -= lr * (gi / denom)
+
+
+def _adam_body(w, g, m, v, step_size, bias_correction2_sqrt, beta1, one_minus_b1, beta2,
+               one_minus_b2, eps, weight_decay, decay_factor):
+    """Adam: g' = g + wd W (AdamW: W *= decay_factor first); M, V moments; one pass."""
+    T = w.dtype.type
+    for i in prange(w.shape[0]):
+        wi = w[i]
+        gi = g[i]
+        if decay_factor != T(1.0):
+            wi = wi * decay_factor
+        if weight_decay != 0:
+            gi = gi + weight_decay * wi
+        mi = beta1 * m[i] + one_minus_b1 * gi
+        vi = beta2 * v[i] + one_minus_b2 * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        w[i] = wi - step_size * (mi / (math.sqrt(vi) / bias_correction2_sqrt + eps))
+
+
+sgd_serial = _jit(_sgd_body)
+sgd_parallel = _pjit(_sgd_body)
+adagrad_serial = _jit(_adagrad_body)
+adagrad_parallel = _pjit(_adagrad_body)
+rmsprop_serial = _jit(_rmsprop_body)
+rmsprop_parallel = _pjit(_rmsprop_body)
+adam_serial = _jit(_adam_body)
+adam_parallel = _pjit(_adam_body)
+
+
+# -- matrix products of the compiled step ---------------------------------------------------------
+# Below SMALL_GEMM multiply-adds a plain loop beats a BLAS call's fixed cost (measured with
+# benchmarks/bench_kernels_numba.py); above it np.dot calls BLAS.
+SMALL_GEMM = 16384
+
+
+@_jit
+def _mm(x, w, out):
+    """out = x @ w."""
+    n, k = x.shape
+    m = w.shape[1]
+    if n * k * m >= SMALL_GEMM:
+        np.dot(x, w, out)
+        return
+    T = x.dtype.type
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = T(0.0)
+        for p in range(k):
+            xip = x[i, p]
+            for j in range(m):
+                out[i, j] += xip * w[p, j]
+
+
+@_jit
+def _mm_tn(x, d, out):
+    """out = x^T @ d (the weight gradient)."""
+    n, k = x.shape
+    m = d.shape[1]
+    if n * k * m >= SMALL_GEMM:
+        np.dot(x.T, d, out)
+        return
+    T = x.dtype.type
+    for p in range(k):
+        for j in range(m):
+            out[p, j] = T(0.0)
+    for i in range(n):
+        for p in range(k):
+            xip = x[i, p]
+            for j in range(m):
+                out[p, j] += xip * d[i, j]
+
+
+@_jit
+def _mm_nt(d, w, out):
+    """out = d @ w^T (the input gradient)."""
+    n, m = d.shape
+    k = w.shape[0]
+    if n * k * m >= SMALL_GEMM:
+        np.dot(d, w.T, out)
+        return
+    T = d.dtype.type
+    for i in range(n):
+        for p in range(k):
+            s = T(0.0)
+            for j in range(m):
+                s += d[i, j] * w[p, j]
+            out[i, p] = s
+
+
+# -- the compiled training step -------------------------------------------------------------------
+@_jit
+def train_step(x, labels, target, loss_code, opt_code, weights, grads, pre, post, deltas, codes,
+               bias_index, params, param_grads, s1, s2, s3, hp):
+    """One forward, loss, backward and update of a stack of Dense layers, in place.
+
+    weights/grads: the layers' W and dW (2-D); pre/post/deltas: per layer a = xW + b, y = f(a)
+    and d loss / d y (then d loss / d a in the same buffer); bias_index: the position of the
+    layer's b in params (-1 without a bias); params/param_grads/s1..s3: every parameter, its
+    gradient and optimizer state as flat views, in model.parameters() order. Each layer's update
+    runs as soon as its gradients exist, after its input gradient has used the old W.
+    loss_code and opt_code are compiled as literals (train_step.py passes a signature), so only
+    the loss and the optimizer in use are compiled.
+    """
+    n_layers = len(weights)
+    inp = x
+    for l in range(n_layers):
+        a = pre[l]
+        _mm(inp, weights[l], a)
+        k = bias_index[l]
+        bias = params[k] if k >= 0 else a[0, :0]
+        bias_activation_serial(a, bias, post[l], k >= 0, codes[l])
+        inp = post[l]
+    out = post[n_layers - 1]
+    grad = deltas[n_layers - 1]
+    if loss_code == MSE:
+        loss = mse(out, target, grad)
+    elif loss_code == SOFTMAX_CE:
+        loss = softmax_cross_entropy(out, target, grad)
+    elif loss_code == SPARSE_SOFTMAX_CE:
+        loss = sparse_softmax_cross_entropy(out, labels, grad)
+    elif loss_code == SIGMOID_BCE:
+        loss = sigmoid_binary_cross_entropy(out, target, grad)
+    elif loss_code == BCE:
+        loss = binary_cross_entropy(out, target, grad)
+    elif loss_code == CCE:
+        loss = categorical_cross_entropy(out, target, grad)
+    else:
+        loss = sparse_categorical_cross_entropy(out, labels, grad)
+    p = len(params)
+    for l in range(n_layers - 1, -1, -1):
+        d = deltas[l]
+        k = bias_index[l]
+        db = param_grads[k] if k >= 0 else d[0, :0]
+        bias_activation_backward_serial(d, pre[l], post[l], d, db, k >= 0, codes[l])
+        _mm_tn(x if l == 0 else post[l - 1], d, grads[l])
+        if l > 0:
+            _mm_nt(d, weights[l], deltas[l - 1])
+        # parameters are laid out W, b per layer
+        count = 2 if k >= 0 else 1
+        p -= count
+        for q in range(p, p + count):
+            w, g = params[q], param_grads[q]
+            if opt_code == SGD:
+                sgd_serial(w, g, s1[q], hp[0], hp[1], hp[2] != 0, hp[3])
+            elif opt_code == ADAGRAD:
+                adagrad_serial(w, g, s1[q], hp[0], hp[1], hp[2])
+            elif opt_code == RMSPROP:
+                rmsprop_serial(w, g, s1[q], s2[q], s3[q], hp[0], hp[1], hp[2], hp[3], hp[4], hp[5],
+                               hp[6] != 0)
+            else:
+                adam_serial(w, g, s1[q], s2[q], hp[0], hp[1], hp[2], hp[3], hp[4], hp[5], hp[6],
+                            hp[7], hp[8])
+    return loss

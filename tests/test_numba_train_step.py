@@ -1,0 +1,176 @@
+"""The compiled training step of the numba backend: the same trajectory as the per-layer path and
+as the numpy backend (float64, to rounding), for every optimizer and every fused loss."""
+
+import numpy as np
+import pytest
+
+import nnkit as nk
+
+pytest.importorskip("numba")
+from nnkit._kernels.numba import make_train_step  # noqa: E402
+
+RTOL, ATOL = 1e-10, 1e-12
+
+
+def model_for(backend, loss, activations=("tanh", "relu"), out_activation=None, n_out=3, seed=0,
+              optimizer=None, use_bias=True):
+    layers = [nk.layers.Dense(6, activation=activations[0], input_dim=5),
+              nk.layers.Dense(7, activation=activations[1], use_bias=use_bias),
+              nk.layers.Dense(n_out, activation=out_activation)]
+    model = nk.Sequential(layers, backend=backend, dtype="float64", seed=seed)
+    model.compile(optimizer or nk.optimizers.SGD(lr=0.1), loss)
+    return model
+
+
+def data(loss, n_out, n=23, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    if loss == "sparse_categorical_crossentropy":
+        return X, rng.integers(0, n_out, size=n)
+    if loss == "categorical_crossentropy":
+        return X, np.eye(n_out)[rng.integers(0, n_out, size=n)]
+    if loss == "binary_crossentropy":
+        return X, (rng.random((n, n_out)) > 0.5).astype(float)
+    return X, rng.normal(size=(n, n_out))
+
+
+def fit_both(monkeypatch, make, X, y, **fit_kwargs):
+    """(compiled model, per-layer model, histories) trained alike on the numba backend."""
+    be = nk.get_backend("numba")
+    compiled = make("numba")
+    compiled.build(X.shape[1])
+    assert make_train_step(compiled) is not None
+    h1 = compiled.fit(X, y, verbose=0, **fit_kwargs)
+    per_layer = make("numba")
+    with monkeypatch.context() as m:
+        m.setattr(be, "train_step_factory", None)
+        h2 = per_layer.fit(X, y, verbose=0, **fit_kwargs)
+    return compiled, per_layer, h1, h2
+
+
+def assert_same(m1, m2, h1, h2):
+    for a, b in zip(m1.get_weights(), m2.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    for key in h2.history:
+        np.testing.assert_allclose(h1.history[key], h2.history[key], rtol=RTOL, atol=ATOL)
+    assert m1.optimizer.iterations == m2.optimizer.iterations
+    s1 = m1.optimizer.get_state(m1.parameters())
+    s2 = m2.optimizer.get_state(m2.parameters())
+    assert s1.keys() == s2.keys()
+    for key in s2:
+        np.testing.assert_allclose(s1[key], s2[key], rtol=RTOL, atol=ATOL)
+
+
+OPTIMIZERS = {
+    "sgd": lambda: nk.optimizers.SGD(lr=0.1),
+    "momentum": lambda: nk.optimizers.SGD(lr=0.05, momentum=0.9),
+    "nesterov": lambda: nk.optimizers.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adagrad": lambda: nk.optimizers.Adagrad(lr=0.1, lr_decay=0.01, weight_decay=0.01),
+    "rmsprop": lambda: nk.optimizers.RMSprop(lr=0.01, momentum=0.5, centered=True),
+    "adam": lambda: nk.optimizers.Adam(lr=0.01, weight_decay=0.01),
+    "adamw": lambda: nk.optimizers.AdamW(lr=0.01, weight_decay=0.1),
+    "adam_schedule": lambda: nk.optimizers.Adam(lr=nk.schedules.ExponentialDecay(0.02, 0.5, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_compiled_step_equals_per_layer_path_for_each_optimizer(monkeypatch, name):
+    loss = "sparse_categorical_crossentropy"
+    X, y = data(loss, 3)
+
+    def make(be):
+        return model_for(be, loss, out_activation="softmax", optimizer=OPTIMIZERS[name]())
+
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, epochs=3, batch_size=5, seed=1)
+    assert_same(m1, m2, h1, h2)
+
+
+@pytest.mark.parametrize("loss, out_activation, activations", [
+    ("mse", None, ("elu", "gelu")),
+    ("mse", "softmax", ("silu", "softplus")),  # softmax output, not fused: its own backward
+    ("binary_crossentropy", "sigmoid", ("leaky_relu", "tanh")),
+    ("categorical_crossentropy", "softmax", ("sigmoid", "relu")),
+    ("sparse_categorical_crossentropy", "softmax", ("relu", "linear")),
+])
+def test_compiled_step_equals_per_layer_path_for_each_loss(monkeypatch, loss, out_activation,
+                                                          activations):
+    X, y = data(loss, 3)
+
+    def make(be):
+        return model_for(be, loss, activations, out_activation, use_bias=False)
+
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, epochs=2, batch_size=4, seed=2)
+    assert_same(m1, m2, h1, h2)
+
+
+def test_numba_and_numpy_backends_train_to_the_same_weights():
+    loss = "sparse_categorical_crossentropy"
+    X, y = data(loss, 3, n=40)
+    models = {}
+    for be in ("numpy", "numba"):
+        model = model_for(be, loss, out_activation="softmax",
+                          optimizer=nk.optimizers.SGD(lr=0.05, momentum=0.9))
+        model.compile(model.optimizer, loss, metrics=["accuracy"])
+        history = model.fit(X, y, epochs=4, batch_size=8, verbose=0, seed=5)
+        models[be] = (model, history)
+    (m_np, h_np), (m_nb, h_nb) = models["numpy"], models["numba"]
+    for a, b in zip(m_np.get_weights(), m_nb.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(h_np.history["loss"], h_nb.history["loss"], rtol=RTOL)
+    assert h_np.history["accuracy"] == h_nb.history["accuracy"]
+
+
+def test_per_layer_kernels_with_dropout_train_like_numpy():
+    # Dropout makes the model ineligible for the compiled step: the per-layer kernels run
+    X, y = data("binary_crossentropy", 1, n=30)
+    weights = []
+    for be in ("numpy", "numba"):
+        model = nk.Sequential([nk.layers.Dense(8, activation="relu", input_dim=5),
+                               nk.layers.Dropout(0.3),
+                               nk.layers.Dense(1, activation="sigmoid")],
+                              backend=be, dtype="float64", seed=0)
+        model.compile(nk.optimizers.Adam(lr=0.01), "binary_crossentropy")
+        if be == "numba":
+            model.build(5)
+            assert make_train_step(model) is None
+        model.fit(X, y, epochs=3, batch_size=7, verbose=0, seed=4)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+
+
+def test_step_follows_weights_replaced_between_fits(monkeypatch):
+    loss = "mse"
+    X, y = data(loss, 3)
+
+    def make(be):
+        return model_for(be, loss, optimizer=nk.optimizers.Adam(lr=0.01))
+
+    m1, m2, _, _ = fit_both(monkeypatch, make, X, y, epochs=1, batch_size=6, seed=0)
+    other = model_for("numpy", loss, seed=7)
+    other.build(5)
+    start = other.get_weights()
+    for m in (m1, m2):
+        m.set_weights(start)
+    h1 = m1.fit(X, y, epochs=1, batch_size=6, verbose=0, seed=1)
+    with monkeypatch.context() as mp:
+        mp.setattr(nk.get_backend("numba"), "train_step_factory", None)
+        h2 = m2.fit(X, y, epochs=1, batch_size=6, verbose=0, seed=1)
+    assert_same(m1, m2, h1, h2)
+
+
+def test_step_is_none_where_not_eligible():
+    X, y = data("mse", 3)
+    # a subclassed optimizer may change the update: not compiled
+    class MySGD(nk.optimizers.SGD):
+        pass
+
+    model = model_for("numba", "mse", optimizer=MySGD(lr=0.1))
+    model.build(5)
+    assert make_train_step(model) is None
+    eligible = model_for("numba", "mse")
+    eligible.build(5)
+    step = make_train_step(eligible)
+    loss, out = step(eligible.backend.asarray(X[:4]), eligible.backend.asarray(y[:4]))
+    assert out.shape == (4, 3) and np.isfinite(float(loss))
+    assert eligible.optimizer.iterations == 1
