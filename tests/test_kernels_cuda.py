@@ -103,6 +103,31 @@ def test_cu_file_compiles_with_nvcc(tmp_path, filename):
     assert (tmp_path / "out.o").stat().st_size > 0
 
 
+def _nvrtc_program():
+    """CuPy's NVRTC wrapper where CuPy and libnvrtc load (no GPU needed to compile), else skip."""
+    try:
+        from cupy.cuda import compiler
+        from cupy_backends.cuda.libs import nvrtc
+
+        nvrtc.getVersion()
+        return compiler._NVRTCProgram
+    except Exception as exc:  # CuPy or NVRTC missing, or CuPy's internals moved
+        pytest.skip(f"CuPy's NVRTC cannot be loaded here ({type(exc).__name__}: {exc})")
+
+
+@pytest.mark.parametrize("filename", CU_FILES)
+def test_cu_file_compiles_with_nvrtc_as_cupy_does(filename):
+    """NVRTC has no host compiler and no standard headers: the sources must stand on their own."""
+    program_class = _nvrtc_program()
+    for group in _loader.GROUPS[filename][:3]:
+        program = program_class(_loader.source(filename), filename, (), (), name_expressions=list(group),
+                                method="cubin")
+        # RawModule's defaults and the flags CuPy always adds
+        _, mapping = program.compile(("-std=c++14", "-arch=sm_80", "-ftz=true",
+                                      "--device-as-default-execution-space"))
+        assert set(mapping) == set(group)
+
+
 # -- the CPU emulator --------------------------------------------------------------------------
 EMULATOR = r"""
 #include <math.h>

@@ -50,6 +50,7 @@ def cupy():
 
 @functools.cache
 def _module(filename: str, group: tuple[str, ...]):
+    """The RawModule of ``filename`` instantiating ``group`` (NVRTC runs at its first kernel)."""
     return cupy().RawModule(code=source(filename), name_expressions=group)
 
 

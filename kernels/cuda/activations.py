@@ -36,6 +36,7 @@ _kernels: dict = {}
 
 
 def _kernel(template: str, ctype: str, name: str):
+    """The kernel nnkit::template<ctype, ACT> of activation ``name``, kept after its first use."""
     key = (template, ctype, name)
     kernel = _kernels.get(key)
     if kernel is None:
@@ -45,6 +46,7 @@ def _kernel(template: str, ctype: str, name: str):
 
 
 def _forward(x, name, ctype):
+    """y = f(x) by activation_forward."""
     cp = _loader.cupy()
     x = _loader.contiguous(x)
     y = cp.empty_like(x)
@@ -53,6 +55,7 @@ def _forward(x, name, ctype):
 
 
 def _backward(dy, x, y, name, ctype):
+    """dx = dy * f'(x) by activation_backward."""
     cp = _loader.cupy()
     dy, x, y = _loader.contiguous(dy), _loader.contiguous(x), _loader.contiguous(y)
     dx = cp.empty_like(dy)
@@ -62,6 +65,7 @@ def _backward(dy, x, y, name, ctype):
 
 
 def _fused(name) -> bool:
+    """Whether activations.cu has the activation called ``name`` (all but softmax)."""
     return isinstance(name, str) and name in ACTIVATION_IDS
 
 
@@ -118,6 +122,7 @@ def bias_activation_backward(dy, a, y, name, with_bias=True, *, xp):
 
 
 def _make_forward(name):
+    """The kernel of the op ``name``: y = f(x), signature (x, *, xp)."""
     def kernel(x, *, xp):
         ctype = _loader.c_type(x)
         if ctype is None:
@@ -130,6 +135,7 @@ def _make_forward(name):
 
 
 def _make_backward(name):
+    """The kernel of the op ``name``_backward: dx = dy f'(x), signature (dy, x, y, *, xp)."""
     def kernel(dy, x, y, *, xp):
         ctype = _loader.c_type(dy, x, y)
         if ctype is None or not dy.shape == x.shape == y.shape:

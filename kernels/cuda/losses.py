@@ -27,6 +27,7 @@ _kernels: dict = {}
 
 
 def _kernel(expression: str):
+    """The kernel of losses.cu called ``expression``, kept after its first use."""
     kernel = _kernels.get(expression)
     if kernel is None:
         kernel = _kernels[expression] = _loader.function(SOURCE, GROUP, expression)
@@ -42,6 +43,7 @@ def _total(partial, ctype: str, scale: float):
 
 
 def _rowwise_ok(logits) -> bool:
+    """Whether one block per row of ``logits`` applies: a non-empty (n, m) matrix."""
     return logits.ndim == 2 and logits.size > 0 and logits.shape[1] < 2**31
 
 
@@ -84,6 +86,7 @@ def sparse_softmax_cross_entropy(logits, labels, *, xp):
 
 
 def _pointwise(template, pred, target, ctype, scale):
+    """(scale/N sum of per-element terms, gradient) by a grid-stride kernel and sum_partials."""
     cp = _loader.cupy()
     n = pred.shape[0]
     pred, target = _loader.contiguous(pred), _loader.contiguous(target)

@@ -28,6 +28,7 @@ _kernels: dict = {}
 
 
 def _kernel(template: str, ctype: str):
+    """The kernel nnkit::template<ctype> of optim.cu, kept after its first use."""
     key = (template, ctype)
     kernel = _kernels.get(key)
     if kernel is None:
@@ -93,6 +94,7 @@ def rmsprop_update(w, g, sq, buf, g_avg, *, lr, alpha=0.99, eps=1e-8, weight_dec
 
 
 def _adam(w, g, m, v, ctype, lr, step, beta1, beta2, eps, weight_decay, flags):
+    """Adam's step (AdamW's with DECOUPLED): step size and bias correction combined in double."""
     real = _loader.REAL[ctype]
     step_size = lr / (1.0 - beta1**step)
     bias_correction2_sqrt = math.sqrt(1.0 - beta2**step)
