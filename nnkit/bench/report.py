@@ -123,6 +123,10 @@ def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
              f"nnkit {m['nnkit']}; {versions}.", "",
              f"BLAS: {_blas_line(m['blas'])}. OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE') or 'unset'}, "
              f"OPENBLAS_L2_SIZE={env.get('OPENBLAS_L2_SIZE') or 'unset'} (left as found).", ""]
+    load = m.get("load_average")
+    if load:
+        lines += [f"Load average (1 min) at the start {load['start']}, at the end {load['end']}, "
+                  f"on {m['cpus']} CPUs: other work on the machine slows every row.", ""]
     if peak.get("ok"):
         lines += [f"fp32 GEMM peak (np.matmul, n = {peak['n']}, best of {peak['repeats']}, measured "
                   "before and after the workloads): "

@@ -151,6 +151,15 @@ def _versions() -> dict:
     return out
 
 
+def load_average():
+    """The 1-minute load average (None where the OS has none): other work on the machine
+    slows every row, and thread pools that busy-wait (OpenMP) most of all."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def machine_info() -> dict:
     """CPU, cores, Python, library versions, BLAS pools and the OPENBLAS_* settings as found."""
     import nnkit
@@ -233,6 +242,7 @@ def run_bench(settings: Settings, progress: bool = True) -> dict:
 
     jobs = plan(settings)
     t0 = time.perf_counter()
+    load_before = load_average()
     peaks, results = [], []
     bar = tqdm(jobs, desc="nnkit bench", unit="run", disable=not progress, file=sys.stderr,
                leave=False)
@@ -245,5 +255,7 @@ def run_bench(settings: Settings, progress: bool = True) -> dict:
         else:
             results.append(result)
     bar.close()
-    return {"settings": settings.to_dict(), "machine": machine_info(), "peak": merge_peaks(peaks),
+    machine = machine_info()
+    machine["load_average"] = {"start": load_before, "end": load_average()}
+    return {"settings": settings.to_dict(), "machine": machine, "peak": merge_peaks(peaks),
             "results": merge_rounds(results), "wall_seconds": time.perf_counter() - t0}
