@@ -673,3 +673,37 @@ def test_gpu_same_seed_same_weights_and_float64_run_matches_numpy(rng):
     for w_cpu, w_gpu in zip(cpu.get_weights(), gpu.get_weights()):
         np.testing.assert_allclose(w_gpu, w_cpu, rtol=1e-9, atol=1e-12)
     assert isinstance(gpu.predict(X), np.ndarray)
+
+
+def test_gpu_model_to_moves_weights_and_optimizer_state(rng):
+    nk = _gpu_or_skip()
+    X, y = rng.normal(size=(64, 20)), rng.integers(0, 4, size=64)
+    moved, stay = _model(nk, "numpy", "float64"), _model(nk, "numpy", "float64")
+    for model in (moved, stay):
+        model.fit(X, y, epochs=1, batch_size=16, verbose=0, seed=1)
+    moved.to("cupy")
+    assert moved.backend.name == "cupy"
+    moved.fit(X, y, epochs=1, batch_size=16, verbose=0, seed=2)  # momentum buffers came along
+    stay.fit(X, y, epochs=1, batch_size=16, verbose=0, seed=2)
+    for w_gpu, w_cpu in zip(moved.get_weights(), stay.get_weights()):
+        np.testing.assert_allclose(w_gpu, w_cpu, rtol=1e-9, atol=1e-12)
+    moved.to("numpy")
+    np.testing.assert_allclose(moved.predict(X), stay.predict(X), rtol=1e-9, atol=1e-12)
+
+
+def test_gpu_arrays_cross_the_public_entry_points(rng):
+    nk = _gpu_or_skip()
+    import cupy
+
+    X, y = rng.normal(size=(32, 20)), rng.integers(0, 4, size=32)
+    gpu, cpu = _model(nk, "cupy", "float32"), _model(nk, "numpy", "float32")
+    gpu.fit(X, y, epochs=1, batch_size=8, verbose=0, seed=0)  # NumPy data into a CuPy model
+    cpu.fit(X, y, epochs=1, batch_size=8, verbose=0, seed=0)
+    out = gpu.predict(cupy.asarray(X))
+    assert isinstance(out, np.ndarray) and out.shape == (32, 4)
+    try:
+        host_out = cpu.predict(cupy.asarray(X))  # a CuPy array into a NumPy model: converted ...
+    except (TypeError, ValueError) as exc:  # ... or refused with a message naming the argument
+        assert "X" in str(exc)
+    else:
+        np.testing.assert_allclose(host_out, cpu.predict(X), rtol=1e-6)
