@@ -186,6 +186,8 @@ def test_settings_reject_what_cannot_run():
         Settings(backends="tpu")
     with pytest.raises(ValueError, match="unknown peer"):
         Settings(peers="tensorflow")
+    with pytest.raises(ValueError, match="nothing to run"):
+        Settings(backends="none", peers="none")
     with pytest.raises(ValueError, match="seconds"):
         Settings(seconds=0)
     if "cupy" not in __import__("nnkit").available_backends():

@@ -47,7 +47,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=None,
                         help="timed seconds per workload and library (default 3, quick 0.4)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="timed blocks per measurement (default 5, quick 3)")
+                        help="timed blocks per workload and library, over all rounds (default 6, quick 3)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="processes per workload and library, interleaved with the other "
+                             "libraries' (default 3, quick 1)")
     parser.add_argument("--peak-size", type=int, default=None,
                         help="n of the n x n fp32 GEMM measuring the peak (default 4096, quick 2048)")
     parser.add_argument("--energy", default="auto", choices=("auto", "nvml", "rapl", "estimate"),
@@ -69,7 +72,7 @@ def run(args) -> int:
         args = parser.parse_args(list(args))
     try:
         settings = Settings(workloads=args.workloads, backends=args.backends, peers=args.peers,
-                            quick=args.quick, seconds=args.seconds, repeats=args.repeats,
+                            quick=args.quick, seconds=args.seconds, repeats=args.repeats, rounds=args.rounds,
                             peak_n=args.peak_size, energy=args.energy)
     except ValueError as exc:
         print(f"nnkit bench: {exc}")

@@ -44,6 +44,8 @@ class Settings:
         self.energy = energy
         self.seed = seed
         self.timeout = timeout or (180 if quick else 900)
+        if not self.labels():
+            raise ValueError("backends and peers: nothing to run (no nnkit backend and no peer)")
 
     def labels(self) -> list[str]:
         return [nnkit_label(b) for b in self.backends] + list(self.peers)
