@@ -1,7 +1,8 @@
 """nnkit: neural networks trained by backpropagation on NumPy, Numba and CuPy."""
 
-from nnkit import (adversarial, brain, callbacks, datasets, diagnostics, energy, hebbian, initializers, layers,
-                   losses, metrics, ops, optimizers, playground_config, plotting, regularizers, schedules)
+from nnkit import (adversarial, augmentation, brain, callbacks, datasets, diagnostics, energy, hebbian,
+                   initializers, layers, losses, metrics, ops, optimizers, playground, playground_config, plotting,
+                   preprocessing, regularizers, schedules, search)
 from nnkit.backend import Backend, available_backends, get_backend, set_backend, use_backend
 from nnkit.callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
                              TerminateOnNaN)
@@ -9,6 +10,8 @@ from nnkit.gradcheck import check_gradients
 from nnkit.io import load_model
 from nnkit.playground_config import PlaygroundConfig, parse_playground_url
 from nnkit.layers import Parameter, Sequential
+from nnkit.logistic import LogisticRegression
+from nnkit.perceptron import Perceptron
 
 __version__ = "0.1.0"
 
@@ -17,7 +20,17 @@ __all__ = [
     "Sequential", "Parameter", "layers", "losses", "metrics", "ops", "callbacks", "initializers",
     "optimizers", "regularizers", "schedules", "datasets", "energy", "brain", "playground_config",
     "load_model", "PlaygroundConfig", "parse_playground_url", "adversarial", "diagnostics", "hebbian",
-    "plotting",
+    "plotting", "augmentation", "playground", "preprocessing", "search", "sklearn", "Perceptron",
+    "LogisticRegression",
     "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "TerminateOnNaN",
     "check_gradients", "__version__",
 ]
+
+
+def __getattr__(name):
+    # nk.sklearn imports scikit-learn, an optional extra: load it on first use only
+    if name == "sklearn":
+        import importlib
+
+        return importlib.import_module("nnkit.sklearn")
+    raise AttributeError(f"module 'nnkit' has no attribute {name!r}")

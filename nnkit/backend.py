@@ -116,7 +116,7 @@ class Backend:
         if self.is_host:
             if type(a).__module__.startswith("cupy"):
                 a = a.get()
-            return np.ascontiguousarray(a, dtype=dtype)
+            return np.asarray(a, dtype=dtype, order="C")
         if not hasattr(a, "__array_namespace__"):
             a = np.asarray(a)
         return xp.asarray(np.asarray(a) if isinstance(a, np.ndarray) else a, dtype=dtype)

@@ -202,6 +202,21 @@ class Model:
                    validation_data=validation_data, validation_split=validation_split,
                    callbacks=callbacks, verbose=verbose, seed=seed, distributed=distributed)
 
+    def train_on_batch(self, x, y) -> float:
+        """One gradient-descent step on the batch (x, y); returns its loss (penalties included)."""
+        self._require_compiled("train_on_batch")
+        x = self._check_input(x, "x")
+        y = self._check_target(y, x.shape[0], "y")
+        params = self.parameters()
+        out = self._forward(x, True)
+        loss, dout = self._loss_and_grad(out, y)
+        self._backward(dout, False)
+        penalty = self._penalties(params, add_gradient=True)
+        if penalty is not None:
+            loss = loss + penalty
+        self.optimizer.step(params, self.backend)
+        return float(loss)
+
     def evaluate(self, X, y, batch_size=DEFAULT_EVAL_BATCH, verbose=0) -> dict:
         """{"loss": mean loss incl. penalties, metric name: value, ...} over the data, in batches."""
         self._require_compiled("evaluate")

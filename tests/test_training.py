@@ -196,3 +196,20 @@ def test_regularized_loss_reported_with_penalty(rng):
     expected = 0.5 * ((X @ W + b - y) ** 2).sum() / 10 + 0.5 * (W**2).sum()
     assert math.isclose(history.history["loss"][0], expected, rel_tol=1e-12)
     assert math.isclose(model.evaluate(X, y)["loss"], expected, rel_tol=1e-12)
+
+
+def test_train_on_batch_equals_one_fit_step(rng):
+    X, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+
+    def model():
+        m = nk.Sequential([Dense(4, activation="tanh", input_dim=3, kernel_regularizer="l2"), Dense(2)],
+                          dtype="float64", seed=0)
+        m.compile(nk.optimizers.Adam(lr=0.01), "mse")
+        return m
+
+    a, b = model(), model()
+    loss = a.train_on_batch(X, y)
+    history = b.fit(X, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert math.isclose(loss, history.history["loss"][0], rel_tol=1e-12)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)

@@ -9,8 +9,26 @@ from nnkit.layers.maxout import Maxout
 from nnkit.layers.residual import Residual
 from nnkit.layers.sequential import Sequential
 
-# The allow-list of classes a saved model may name: loading resolves names here, never by import.
+# The allow-list of classes a saved model may name: loading resolves names here, never by import
+# of a name read from a file. The augmentation layers live in nnkit.augmentation (which builds on
+# this package), so they join the list on first use.
 LAYER_CLASSES = {cls.__name__: cls for cls in (Dense, Activation, Dropout, Maxout, Residual, Flatten, Sequential)}
+AUGMENTATION_LAYERS = ("GaussianNoise", "RandomShift", "RandomFlip")
+
+
+def _layer_class(name):
+    if name in AUGMENTATION_LAYERS and name not in LAYER_CLASSES:
+        from nnkit import augmentation
+
+        for layer_name in AUGMENTATION_LAYERS:
+            LAYER_CLASSES[layer_name] = getattr(augmentation, layer_name)
+    return LAYER_CLASSES.get(name)
+
+
+def __getattr__(name):
+    if name in AUGMENTATION_LAYERS:
+        return _layer_class(name)
+    raise AttributeError(f"module 'nnkit.layers' has no attribute {name!r}")
 
 
 def layer_to_config(layer: Layer) -> dict:
@@ -22,9 +40,10 @@ def layer_from_config(spec: dict) -> Layer:
     """The layer described by ``layer_to_config``'s output; unknown classes are a ValueError."""
     if not isinstance(spec, dict) or "class" not in spec:
         raise ValueError(f"layer config: expected a dict with a 'class' key, got {spec!r}")
-    cls = LAYER_CLASSES.get(spec["class"])
+    cls = _layer_class(spec["class"])
     if cls is None:
-        raise ValueError(f"layer config: unknown layer class {spec['class']!r}; expected one of {sorted(LAYER_CLASSES)}")
+        valid = sorted(set(LAYER_CLASSES) | set(AUGMENTATION_LAYERS))
+        raise ValueError(f"layer config: unknown layer class {spec['class']!r}; expected one of {valid}")
     config = dict(spec.get("config", {}))
     if cls is Residual or cls is Sequential:
         layers = [layer_from_config(s) for s in config.pop("layers", [])]
@@ -39,4 +58,4 @@ def layer_from_config(spec: dict) -> Layer:
 
 
 __all__ = ["Layer", "Parameter", "Dense", "Activation", "Dropout", "Maxout", "Residual", "Flatten",
-           "Sequential", "LAYER_CLASSES", "layer_to_config", "layer_from_config"]
+           "Sequential", "GaussianNoise", "RandomShift", "RandomFlip", "LAYER_CLASSES", "layer_to_config", "layer_from_config"]

@@ -59,7 +59,7 @@ def softmax_cross_entropy(logits, target, *, xp):
 
 def one_hot(labels, n_classes, dtype, *, xp):
     """t_nj = 1 where labels_n == j, else 0."""
-    classes = xp.arange(n_classes, dtype=labels.dtype)
+    classes = xp.arange(n_classes)  # the default integer dtype: small label dtypes never wrap
     return xp.astype(xp.reshape(labels, (-1, 1)) == xp.reshape(classes, (1, -1)), dtype)
 
 
