@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from nnkit import schedules as _schedules
+from nnkit._config import split_config
 from nnkit.backend import Backend, get_backend
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "from_config", "get"]
@@ -396,15 +397,10 @@ _BY_CLASS = {cls.__name__: cls for cls in _BY_NAME.values()}
 
 def from_config(config: dict) -> Optimizer:
     """The optimizer that ``config`` (from ``get_config()``) describes, its schedule included."""
-    if not isinstance(config, dict):
-        raise TypeError(f"config: expected a dict, got {type(config).__name__}")
-    args = dict(config)
-    name = args.pop("class", None)
-    if name not in _BY_CLASS:
-        raise ValueError(f"config['class']: expected one of {sorted(_BY_CLASS)}, got {name!r}")
+    cls, args = split_config(config, _BY_CLASS)
     if isinstance(args.get("lr"), dict):
         args["lr"] = _schedules.from_config(args["lr"])
-    return _BY_CLASS[name](**args)
+    return cls(**args)
 
 
 def get(name_or_obj) -> Optimizer:

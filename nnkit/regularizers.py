@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from nnkit._config import Configurable, split_config
 from nnkit.backend import get_backend
 from nnkit.ops.losses import elastic_net_penalty
 
@@ -24,7 +25,7 @@ def _strength(name: str, value) -> float:
     return x
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """A penalty P(W) = l1 sum |W| + l2 sum W^2 on one weight array (subclasses fix l1, l2)."""
 
     l1: float = 0.0
@@ -45,21 +46,9 @@ class Regularizer:
             penalty, _ = self.penalty_and_gradient(w, backend)
         return float(penalty)
 
-    def get_config(self) -> dict:
-        """The constructor arguments plus ``"class"`` (JSON-serialisable)."""
-        return {"class": type(self).__name__, **self._args()}
-
     def _args(self) -> dict:
         return {"l1": self.l1, "l2": self.l2}
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._args().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and other._args() == self._args()
-
-    __hash__ = None
 
 
 class L1(Regularizer):
@@ -112,13 +101,8 @@ _BY_CLASS = {cls.__name__: cls for cls in (L1, L2, ElasticNet)}
 
 def from_config(config: dict) -> Regularizer:
     """The regularizer that ``config`` (from ``get_config()``, with its ``"class"``) describes."""
-    if not isinstance(config, dict):
-        raise TypeError(f"config: expected a dict, got {type(config).__name__}")
-    args = dict(config)
-    name = args.pop("class", None)
-    if name not in _BY_CLASS:
-        raise ValueError(f"config['class']: expected one of {sorted(_BY_CLASS)}, got {name!r}")
-    return _BY_CLASS[name](**args)
+    cls, args = split_config(config, _BY_CLASS)
+    return cls(**args)
 
 
 def get(obj) -> Regularizer | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import operator
 
+from nnkit._config import Configurable
+
 __all__ = [
     "Schedule",
     "StepDecay",
@@ -59,17 +61,10 @@ def _step(step) -> int:
     return n
 
 
-class Schedule:
+class Schedule(Configurable):
     """Base class: ``schedule(step) -> float``; ``get_config()`` and ``from_config(config)``."""
 
     def __call__(self, step: int) -> float:
-        raise NotImplementedError
-
-    def get_config(self) -> dict:
-        """The constructor arguments plus ``"class"`` (JSON-serialisable)."""
-        return {"class": type(self).__name__, **self._args()}
-
-    def _args(self) -> dict:
         raise NotImplementedError
 
     @classmethod
@@ -88,14 +83,6 @@ class Schedule:
             raise ValueError(f"config['class']: expected {cls.__name__!r}, got {name!r}")
         return target(**args)
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._args().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and other._args() == self._args()
-
-    __hash__ = None
 
 
 class StepDecay(Schedule):
