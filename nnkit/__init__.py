@@ -1,6 +1,6 @@
 """nnkit: neural networks trained by backpropagation on NumPy, Numba and CuPy."""
 
-from nnkit import (adversarial, augmentation, brain, callbacks, datasets, diagnostics, energy, hebbian,
+from nnkit import (adversarial, augmentation, brain, callbacks, datasets, diagnostics, distributed, energy, hebbian,
                    initializers, layers, losses, metrics, ops, optimizers, playground, playground_config, plotting,
                    preprocessing, regularizers, schedules, search)
 from nnkit.backend import Backend, available_backends, get_backend, set_backend, use_backend
@@ -9,6 +9,7 @@ from nnkit.callbacks import (Callback, EarlyStopping, History, LearningRateSched
 from nnkit.gradcheck import check_gradients
 from nnkit.io import load_model
 from nnkit.playground_config import PlaygroundConfig, parse_playground_url
+from nnkit.distributed import DataParallel
 from nnkit.layers import Parameter, Sequential
 from nnkit.logistic import LogisticRegression
 from nnkit.perceptron import Perceptron
@@ -21,7 +22,7 @@ __all__ = [
     "optimizers", "regularizers", "schedules", "datasets", "energy", "brain", "playground_config",
     "load_model", "PlaygroundConfig", "parse_playground_url", "adversarial", "diagnostics", "hebbian",
     "plotting", "augmentation", "playground", "preprocessing", "search", "sklearn", "Perceptron",
-    "LogisticRegression",
+    "LogisticRegression", "distributed", "DataParallel",
     "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "TerminateOnNaN",
     "check_gradients", "__version__",
 ]
