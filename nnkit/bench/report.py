@@ -129,7 +129,7 @@ def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
                   f"on {m['cpus']} CPUs: other work on the machine slows every row.", ""]
     if peak.get("ok"):
         lines += [f"fp32 GEMM peak (np.matmul, n = {peak['n']}, best of {peak['repeats']}, measured "
-                  "before and after the workloads): "
+                  "before each workload and at the end): "
                   f"**{peak['gflops_best']:.0f} GFLOP/s** (median {peak['gflops_median']:.0f}), "
                   f"{_blas_line(peak['blas'])}.", ""]
     else:

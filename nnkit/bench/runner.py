@@ -206,13 +206,14 @@ def merge_rounds(results: list[dict]) -> list[dict]:
 
 
 def plan(settings: Settings) -> list[dict]:
-    """The worker specs in run order: the GEMM peak, then for each workload its rounds, each
-    round every library once, then the GEMM peak again (a busy spell at the start would
-    otherwise understate it)."""
+    """The worker specs in run order: for each workload a GEMM peak, then its rounds, each round
+    every library once; a last GEMM peak at the end. The peak is the best of all of them, so a
+    busy spell of the machine during one does not understate it."""
     peak = {"kind": "peak", "n": settings.peak_n, "repeats": settings.peak_repeats}
-    jobs = [peak]
+    jobs = []
     per_round = max(1, -(-settings.repeats // settings.rounds))
     for wl in settings.workloads:
+        jobs.append(dict(peak))
         n_batches = wl.quick_batches if settings.quick else wl.n_batches
         for round_ in range(settings.rounds):
             for label in settings.labels():
