@@ -111,6 +111,35 @@ def _act_grad(dy, x, y, code):
     return T(0.0)  # step
 
 
+@_jit
+def _softmax_row(a, y, i):
+    """y[i] = exp(a[i] - max) / sum exp(a[i] - max)."""
+    T = a.dtype.type
+    m = a.shape[1]
+    mx = a[i, 0]
+    for j in range(1, m):
+        mx = max(mx, a[i, j])
+    s = T(0.0)
+    for j in range(m):
+        e = math.exp(a[i, j] - mx)
+        y[i, j] = e
+        s += e
+    r = T(1.0) / s
+    for j in range(m):
+        y[i, j] *= r
+
+
+@_jit
+def _softmax_grad_row(dy, y, dx, i):
+    """dx[i] = y[i] * (dy[i] - <dy[i], y[i]>), the softmax Jacobian-vector product (dx may alias dy)."""
+    T = y.dtype.type
+    s = T(0.0)
+    for j in range(y.shape[1]):
+        s += dy[i, j] * y[i, j]
+    for j in range(y.shape[1]):
+        dx[i, j] = y[i, j] * (dy[i, j] - s)
+
+
 # relu and linear get loops of their own (they vectorise and carry the big layers); the other
 # activations call libm per element anyway, so one loop with a switch serves them all and keeps
 # compile time low
@@ -127,17 +156,7 @@ def _act_row(a, y, i, code):
         for j in range(m):
             y[i, j] = a[i, j]
     elif code == SOFTMAX:
-        mx = a[i, 0]
-        for j in range(1, m):
-            mx = max(mx, a[i, j])
-        s = T(0.0)
-        for j in range(m):
-            e = math.exp(a[i, j] - mx)
-            y[i, j] = e
-            s += e
-        r = T(1.0) / s
-        for j in range(m):
-            y[i, j] *= r
+        _softmax_row(a, y, i)
     else:
         for j in range(m):
             y[i, j] = _act(a[i, j], code)
@@ -155,11 +174,7 @@ def _grad_row(dy, a, y, dx, i, code):
         for j in range(m):
             dx[i, j] = dy[i, j]
     elif code == SOFTMAX:
-        s = T(0.0)
-        for j in range(m):
-            s += dy[i, j] * y[i, j]
-        for j in range(m):
-            dx[i, j] = y[i, j] * (dy[i, j] - s)
+        _softmax_grad_row(dy, y, dx, i)
     else:
         for j in range(m):
             dx[i, j] = _act_grad(dy[i, j], a[i, j], y[i, j], code)
@@ -536,69 +551,3 @@ def _mm_nt(d, w, out):
             for j in range(m):
                 s += d[i, j] * w[p, j]
             out[i, p] = s
-
-
-# -- the compiled training step -------------------------------------------------------------------
-@_jit
-def train_step(x, labels, target, loss_code, opt_code, weights, grads, pre, post, deltas, codes,
-               bias_index, params, param_grads, s1, s2, s3, hp):
-    """One forward, loss, backward and update of a stack of Dense layers, in place.
-
-    weights/grads: the layers' W and dW (2-D); pre/post/deltas: per layer a = xW + b, y = f(a)
-    and d loss / d y (then d loss / d a in the same buffer); bias_index: the position of the
-    layer's b in params (-1 without a bias); params/param_grads/s1..s3: every parameter, its
-    gradient and optimizer state as flat views, in model.parameters() order. Each layer's update
-    runs as soon as its gradients exist, after its input gradient has used the old W.
-    loss_code and opt_code are compiled as literals (train_step.py passes a signature), so only
-    the loss and the optimizer in use are compiled.
-    """
-    n_layers = len(weights)
-    inp = x
-    for l in range(n_layers):
-        a = pre[l]
-        _mm(inp, weights[l], a)
-        k = bias_index[l]
-        bias = params[k] if k >= 0 else a[0, :0]
-        bias_activation_serial(a, bias, post[l], k >= 0, codes[l])
-        inp = post[l]
-    out = post[n_layers - 1]
-    grad = deltas[n_layers - 1]
-    if loss_code == MSE:
-        loss = mse(out, target, grad)
-    elif loss_code == SOFTMAX_CE:
-        loss = softmax_cross_entropy(out, target, grad)
-    elif loss_code == SPARSE_SOFTMAX_CE:
-        loss = sparse_softmax_cross_entropy(out, labels, grad)
-    elif loss_code == SIGMOID_BCE:
-        loss = sigmoid_binary_cross_entropy(out, target, grad)
-    elif loss_code == BCE:
-        loss = binary_cross_entropy(out, target, grad)
-    elif loss_code == CCE:
-        loss = categorical_cross_entropy(out, target, grad)
-    else:
-        loss = sparse_categorical_cross_entropy(out, labels, grad)
-    p = len(params)
-    for l in range(n_layers - 1, -1, -1):
-        d = deltas[l]
-        k = bias_index[l]
-        db = param_grads[k] if k >= 0 else d[0, :0]
-        bias_activation_backward_serial(d, pre[l], post[l], d, db, k >= 0, codes[l])
-        _mm_tn(x if l == 0 else post[l - 1], d, grads[l])
-        if l > 0:
-            _mm_nt(d, weights[l], deltas[l - 1])
-        # parameters are laid out W, b per layer
-        count = 2 if k >= 0 else 1
-        p -= count
-        for q in range(p, p + count):
-            w, g = params[q], param_grads[q]
-            if opt_code == SGD:
-                sgd_serial(w, g, s1[q], hp[0], hp[1], hp[2] != 0, hp[3])
-            elif opt_code == ADAGRAD:
-                adagrad_serial(w, g, s1[q], hp[0], hp[1], hp[2])
-            elif opt_code == RMSPROP:
-                rmsprop_serial(w, g, s1[q], s2[q], s3[q], hp[0], hp[1], hp[2], hp[3], hp[4], hp[5],
-                               hp[6] != 0)
-            else:
-                adam_serial(w, g, s1[q], s2[q], hp[0], hp[1], hp[2], hp[3], hp[4], hp[5], hp[6],
-                            hp[7], hp[8])
-    return loss

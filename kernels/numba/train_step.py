@@ -1,55 +1,55 @@
 """The compiled training step: a Sequential of Dense layers trained in one @njit call per batch.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
-loss, the backward pass and the optimizer update without returning to Python (the same kernels
-the per-layer path binds, composed in ``_jit.train_step``), or None where the model is not
-eligible. On small networks per-step Python overhead, not arithmetic, is the cost, so this is
-where the numba backend gains most; every buffer is allocated once per batch shape.
+loss, the backward pass and the optimizer update without returning to Python, or None where the
+per-layer path runs instead. The step is generated for the model's activations, loss and
+optimizer (``_stepgen``), so only those compile. On small networks per-step Python overhead, not
+arithmetic, is the cost, so this is where the numba backend gains most; every buffer is
+allocated once per batch shape.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nnkit._kernels.numba import _jit
+from nnkit._kernels.numba import _jit, _stepgen
 from nnkit._kernels.numba.activations import CODES
 from nnkit._kernels.numba.optim import adagrad_hyper, adam_hyper, rmsprop_hyper, sgd_hyper
 
-LOSS_CODES = {
-    "mse": _jit.MSE,
-    "softmax_cross_entropy": _jit.SOFTMAX_CE,
-    "sparse_softmax_cross_entropy": _jit.SPARSE_SOFTMAX_CE,
-    "sigmoid_binary_cross_entropy": _jit.SIGMOID_BCE,
-    "binary_cross_entropy": _jit.BCE,
-    "categorical_cross_entropy": _jit.CCE,
-    "sparse_categorical_cross_entropy": _jit.SPARSE_CCE,
-}
-SPARSE_LOSSES = (_jit.SPARSE_SOFTMAX_CE, _jit.SPARSE_CCE)
+# the fused loss ops the step implements (each a kernel of _jit.py with the op's name)
+LOSSES = ("mse", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
+          "sigmoid_binary_cross_entropy", "binary_cross_entropy", "categorical_cross_entropy",
+          "sparse_categorical_cross_entropy")
+
+# Multiply-adds per sample above which the per-layer path runs: there np.matmul calls NumPy's
+# own OpenBLAS, while np.dot inside @njit calls SciPy's, a second 2-thread pool (PERF.md item 9),
+# and per-step Python overhead no longer matters (measured with benchmarks/bench_kernels_numba.py)
+MAX_MACS_PER_SAMPLE = 100_000
 
 
-def _optimizer_code(optimizer):
+def _optimizer_name(optimizer):
     from nnkit import optimizers as opt
 
     # exact classes: a subclass may override _update, which this step would silently skip
-    return {opt.SGD: _jit.SGD, opt.Adagrad: _jit.ADAGRAD, opt.RMSprop: _jit.RMSPROP,
-            opt.Adam: _jit.ADAM, opt.AdamW: _jit.ADAMW}.get(type(optimizer))
+    return {opt.SGD: "sgd", opt.Adagrad: "adagrad", opt.RMSprop: "rmsprop", opt.Adam: "adam",
+            opt.AdamW: "adamw"}.get(type(optimizer))
 
 
-def _hyper(code, o, T, lr, t):
-    """The hyperparameters ``_jit._update`` reads for optimizer ``o`` at step t with rate lr."""
-    if code == _jit.SGD:
+def _hyper(name, o, T, lr, t):
+    """The hyperparameters the optimizer kernel takes for ``o`` at step t with rate lr."""
+    if name == "sgd":
         return sgd_hyper(T, lr, o.momentum, o.nesterov, o.weight_decay)
-    if code == _jit.ADAGRAD:
+    if name == "adagrad":
         return adagrad_hyper(T, lr, t, o.lr_decay, o.weight_decay, o.eps)
-    if code == _jit.RMSPROP:
+    if name == "rmsprop":
         return rmsprop_hyper(T, lr, o.alpha, o.eps, o.weight_decay, o.momentum, o.centered)
-    return adam_hyper(T, lr, t, o.beta1, o.beta2, o.eps, o.weight_decay, code == _jit.ADAMW)
+    return adam_hyper(T, lr, t, o.beta1, o.beta2, o.eps, o.weight_decay, name == "adamw")
 
 
-def plan(model):
-    """(loss code, activation codes, optimizer code) when ``model`` can run the compiled step,
-    else None: a Sequential of Dense layers on the numba backend, in float32 or float64, with a
-    loss and an optimizer the step implements."""
+def plan(model, max_macs=None):
+    """The step's spec (see ``_stepgen``) when ``model`` can run the compiled step, else None: a
+    Sequential of Dense layers on the numba backend, in float32 or float64, with a loss and an
+    optimizer the step implements, small enough (``MAX_MACS_PER_SAMPLE``) that it wins."""
     from nnkit.layers.dense import Dense
 
     layers = getattr(model, "layers", None)
@@ -61,17 +61,23 @@ def plan(model):
         return None
     if model.loss is None or model.optimizer is None:
         return None
-    loss_code = LOSS_CODES.get(model.loss.op_name(model._fused is not None))
-    opt_code = _optimizer_code(model.optimizer)
-    if loss_code is None or opt_code is None:
+    loss = model.loss.op_name(model._fused is not None)
+    optimizer = _optimizer_name(model.optimizer)
+    if loss not in LOSSES or optimizer is None:
         return None
-    codes = [CODES["linear"] if layer.emit_logits else CODES[layer.activation] for layer in layers]
+    macs = sum(layer.W.value.size for layer in layers)
+    if macs > (MAX_MACS_PER_SAMPLE if max_macs is None else max_macs):
+        return None
     for p in model.parameters():
         v = p.value
         if type(v) is not np.ndarray or v.dtype != model.dtype or not v.flags.c_contiguous \
                 or not v.flags.writeable:
             return None
-    return loss_code, np.asarray(codes, dtype=np.int64), opt_code
+    codes = tuple(CODES["linear"] if layer.emit_logits else CODES[layer.activation]
+                  for layer in layers)
+    biases = tuple(bool(layer.use_bias) for layer in layers)
+    kernel = "adam" if optimizer == "adamw" else optimizer
+    return codes, biases, loss, optimizer, kernel, _stepgen.OPTIMIZERS[kernel][1]
 
 
 class CompiledStep:
@@ -79,39 +85,26 @@ class CompiledStep:
     ``out`` is what the layer stack returns (logits where the model fuses its output activation),
     in a buffer reused by the next batch."""
 
-    def __init__(self, model, loss_code, codes, opt_code):
+    def __init__(self, model, spec):
+        codes, biases, loss, optimizer, kernel, n_states = spec
         self.model = model
         self.layers = list(model.layers)
         self.params = model.parameters()
         self.optimizer = model.optimizer
-        self.loss_code = loss_code
-        self.codes = codes
-        self.opt_code = opt_code
+        self.codes, self.biases, self.opt_name, self.n_states = codes, biases, optimizer, n_states
         self.dtype = np.dtype(model.dtype)
         self.T = self.dtype.type
-        self.sparse = loss_code in SPARSE_LOSSES
-        self.no_labels = np.zeros(1, dtype=np.int64)
-        self.no_target = np.zeros((1, 1), dtype=self.dtype)
-        self.bias_index = np.asarray(self._bias_index(), dtype=np.int64)
+        self.sparse = loss.startswith("sparse_")
+        self.step = _stepgen.load_step((codes, biases, loss, kernel, n_states))
         self.buffers = {}
+        self.outputs = {}
         self.entries = {}
         self.hp = None
         self.hp_key = None
         self._bind()
 
-    def _bias_index(self):
-        index, k = [], 0
-        for layer in self.layers:
-            k += 1
-            if layer.use_bias:
-                index.append(k)
-                k += 1
-            else:
-                index.append(-1)
-        return index
-
     def _bind(self):
-        """Views of the parameters, their gradients and the optimizer's state for the kernel."""
+        """The parameters, their gradients and the optimizer's state, in the step's order."""
         opt, model = self.optimizer, self.model
         self.values = [p.value for p in self.params]
         for p in self.params:
@@ -122,18 +115,9 @@ class CompiledStep:
                 p.grad = np.zeros_like(p.value)
         opt._backend = model.backend
         self.state_dict = opt._state
-        names = opt._state_names
-        empty = np.zeros(0, dtype=self.dtype)
-        slots = [[], [], []]
-        for p in self.params:
-            state = opt._state[p.id]
-            for i in range(3):
-                slots[i].append(_flat(state[names[i]]) if i < len(names) else empty)
-        self.weights = tuple(layer.W.value for layer in self.layers)
-        self.weight_grads = tuple(layer.W.grad for layer in self.layers)
-        self.flat_params = tuple(_flat(p.value) for p in self.params)
-        self.flat_grads = tuple(_flat(p.grad) for p in self.params)
-        self.states = tuple(tuple(s) for s in slots)
+        names = opt._state_names[:self.n_states]
+        self.states = tuple(opt._state[p.id][name] for p in self.params for name in names)
+        self.buffers.clear()
 
     def _stale(self):
         if self.optimizer._state is not self.state_dict:
@@ -143,17 +127,20 @@ class CompiledStep:
                 return True
         return False
 
-    def _buffers_for(self, n):
-        buffers = self.buffers.get(n)
-        if buffers is None:
-            pre, post, deltas = [], [], []
-            for layer, code in zip(self.layers, self.codes):
+    def _args_for(self, n):
+        """Everything the step takes after (x, labels or target, hp) for a batch of n rows."""
+        args = self.buffers.get(n)
+        if args is None:
+            args = []
+            for layer, code, has_bias in zip(self.layers, self.codes, self.biases):
                 a = np.empty((n, layer.units), dtype=self.dtype)
-                pre.append(a)
-                post.append(a if code == _jit.LINEAR else np.empty_like(a))
-                deltas.append(np.empty_like(a))
-            buffers = self.buffers[n] = (tuple(pre), tuple(post), tuple(deltas))
-        return buffers
+                y = a if code == _jit.LINEAR else np.empty_like(a)
+                args += [layer.W.value, layer.W.grad, a, y, np.empty_like(a)]
+                if has_bias:
+                    args += [layer.b.value, layer.b.grad]
+            self.outputs[n] = y
+            args = self.buffers[n] = tuple(args) + self.states
+        return args
 
     def _hyperparameters(self):
         opt = self.optimizer
@@ -161,11 +148,11 @@ class CompiledStep:
         t = opt.iterations + 1
         # SGD's and RMSprop's hyperparameters do not depend on the step: reuse them while the
         # rate is the same constant
-        if self.hp is not None and self.opt_code in (_jit.SGD, _jit.RMSPROP) \
+        if self.hp is not None and self.opt_name in ("sgd", "rmsprop") \
                 and not callable(lr_setting) and lr_setting == self.hp_key:
             return self.hp, t
         lr = opt.current_lr
-        self.hp = np.asarray(_hyper(self.opt_code, opt, self.T, lr, t), dtype=self.dtype)
+        self.hp = np.asarray(_hyper(self.opt_name, opt, self.T, lr, t), dtype=self.dtype)
         self.hp_key = lr_setting
         return self.hp, t
 
@@ -175,46 +162,35 @@ class CompiledStep:
         if xb.dtype != self.dtype or not xb.flags.c_contiguous or not xb.flags.writeable:
             xb = np.array(xb, dtype=self.dtype, order="C")
         if self.sparse:
-            labels, target = np.ascontiguousarray(yb, dtype=np.int64), self.no_target
+            y = yb if yb.dtype == np.int64 and yb.flags.c_contiguous \
+                else np.ascontiguousarray(yb, dtype=np.int64)
         else:
-            labels, target = self.no_labels, yb
+            y = yb
             if yb.dtype != self.dtype or not yb.flags.c_contiguous or not yb.flags.writeable:
-                target = np.array(yb, dtype=self.dtype, order="C")
-        pre, post, deltas = self._buffers_for(xb.shape[0])
+                y = np.array(yb, dtype=self.dtype, order="C")
+        n = xb.shape[0]
+        rest = self._args_for(n)
         hp, t = self._hyperparameters()
-        args = (xb, labels, target, self.loss_code, self.opt_code, self.weights, self.weight_grads,
-                pre, post, deltas, self.codes, self.bias_index, self.flat_params, self.flat_grads,
-                self.states[0], self.states[1], self.states[2], hp)
-        entry = self.entries.get(xb.shape[0])
+        entry = self.entries.get(n)
         if entry is None:
-            entry = self.entries[xb.shape[0]] = _entry_point(args)
-        loss = entry(*args)
+            entry = self.entries[n] = _entry_point(self.step, (xb, y, hp) + rest)
+        loss = entry(xb, y, hp, *rest)
         self.optimizer.iterations = t
-        return self.T(loss), post[-1]
+        return self.T(loss), self.outputs[n]
 
 
-def _flat(a):
-    return a.reshape(-1)
+def _entry_point(step, args):
+    """The compiled step for these argument types; calling it skips the dispatcher's type
+    resolution on every step."""
+    from numba import typeof
 
-
-def _entry_point(args):
-    """The compiled step for these arguments, the loss and optimizer codes typed as literals.
-
-    Compiling for an explicit signature makes Numba prune the branches of the losses and
-    optimizers not in use (each model compiles only its own), and calling the entry point skips
-    the dispatcher's type resolution on every step.
-    """
-    from numba import typeof, types
-
-    sig = [typeof(a) for a in args]
-    sig[3], sig[4] = types.literal(args[3]), types.literal(args[4])
-    return _jit.train_step.compile(tuple(sig))
+    return step.compile(tuple(typeof(a) for a in args))
 
 
 def make_train_step(model):
     """A compiled ``step(xb, yb) -> (loss, out)`` for ``model``, or None where the per-layer path
     must run (see ``plan``)."""
-    found = plan(model)
-    if found is None:
+    spec = plan(model)
+    if spec is None:
         return None
-    return CompiledStep(model, *found)
+    return CompiledStep(model, spec)
