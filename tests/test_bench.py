@@ -182,6 +182,15 @@ def test_merge_peaks_takes_the_best_time_of_all():
     assert p["gflops_per_process"] == [100.0, 200.0] and p["repeats"] == 4
 
 
+def test_quick_plan_runs_each_library_once_for_all_workloads():
+    s = Settings(workloads="W1,W3", backends="numpy", peers="numpy-hand", quick=True)
+    jobs = plan(s)
+    assert [j["kind"] for j in jobs] == ["peak", "batch", "batch", "peak"]
+    assert [(j["label"], [t["workload"] for t in j["jobs"]]) for j in jobs[1:3]] == [
+        ("nnkit-numpy", ["W1", "W3"]), ("numpy-hand", ["W1", "W3"])]
+    assert jobs[1]["jobs"][1]["n_batches"] == WORKLOADS["W3"].quick_batches
+
+
 def test_settings_reject_what_cannot_run():
     with pytest.raises(ValueError, match="unknown backend"):
         Settings(backends="tpu")
@@ -197,9 +206,14 @@ def test_settings_reject_what_cannot_run():
 
 
 def test_worker_reports_failure_as_a_result():
-    r = run_worker({"kind": "train", "label": "no-such-library", "workload": "W1", "n_batches": 1,
-                    "seconds": 0.01, "repeats": 1}, timeout=60)
+    bad = {"kind": "train", "label": "no-such-library", "workload": "W1", "n_batches": 1,
+           "seconds": 0.01, "repeats": 1}
+    r = run_worker(bad, timeout=60)
     assert r["ok"] is False and "no-such-library" in r["error"]
+    good = dict(bad, label="numpy-hand")
+    batch = run_worker({"kind": "batch", "jobs": [bad, good]}, timeout=60)
+    assert [x["ok"] for x in batch["results"]] == [False, True]
+    assert batch["results"][1]["spec"] == good and batch["results"][1]["blocks"][0]["steps"] >= 1
 
 
 def test_peak_gflops_is_2n3_over_time():

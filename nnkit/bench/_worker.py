@@ -8,6 +8,8 @@ Specs:
   {"kind": "train", "label": "nnkit-numpy" | "numpy-hand" | "torch-cpu" | ..., "workload": "W1",
    "n_batches": 50, "seconds": 2.0, "repeats": 5, "seed": 0, "energy": "auto"}
   {"kind": "peak", "n": 4096, "repeats": 5}
+  {"kind": "batch", "jobs": [train spec, ...]}: several trainings of one library in one process
+  (quick runs: one interpreter start and library import per library instead of per workload)
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ import traceback
 from nnkit.bench.measure import RESULT_MARKER, measure_peak, measure_training
 
 
+def _one(spec: dict) -> dict:
+    """A training spec of a batch, its failure kept as a result of its own."""
+    try:
+        result = dict(measure_training(spec), ok=True)
+    except Exception as exc:
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                  "traceback": traceback.format_exc()}
+    result["spec"] = spec
+    return result
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -32,6 +45,8 @@ def main(argv=None) -> int:
             result = measure_peak(int(spec["n"]), int(spec.get("repeats", 5)))
         elif spec["kind"] == "train":
             result = measure_training(spec)
+        elif spec["kind"] == "batch":
+            result = {"results": [_one(job) for job in spec["jobs"]]}
         else:
             raise ValueError(f"kind: expected 'peak' or 'train', got {spec['kind']!r}")
         result["ok"] = True

@@ -135,8 +135,10 @@ def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
     else:
         lines += [f"fp32 GEMM peak: not measured ({peak.get('error', 'no result')}).", ""]
     s = bench["settings"]
-    lines += [f"Each row: {s['rounds']} process(es) of its own, interleaved with the other libraries "
-              f"on the same workload; in each, a warm-up epoch, then timed blocks of whole epochs "
+    where = ("one process per library for all its workloads (a quick run)" if s["quick"] else
+             f"{s['rounds']} processes of its own, interleaved with the other libraries' on the "
+             "same workload")
+    lines += [f"Each row: {where}; in each, a warm-up epoch, then timed blocks of whole epochs "
               f"({s['repeats']} blocks, ~{s['seconds']:g} s in all). ms/step: median block (best "
               "block in brackets). GFLOP/s counts executed GEMM FLOP only; 1 MAC = 1 synaptic "
               "update; W: mean power over the blocks.", ""]

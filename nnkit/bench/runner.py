@@ -208,7 +208,8 @@ def merge_rounds(results: list[dict]) -> list[dict]:
 def plan(settings: Settings) -> list[dict]:
     """The worker specs in run order: for each workload a GEMM peak, then its rounds, each round
     every library once; a last GEMM peak at the end. The peak is the best of all of them, so a
-    busy spell of the machine during one does not understate it."""
+    busy spell of the machine during one does not understate it. A quick run instead gives
+    each library one process (a "batch") for all its workloads, between two peaks."""
     peak = {"kind": "peak", "n": settings.peak_n, "repeats": settings.peak_repeats}
     jobs = []
     per_round = max(1, -(-settings.repeats // settings.rounds))
@@ -221,7 +222,15 @@ def plan(settings: Settings) -> list[dict]:
                              "n_batches": n_batches, "seconds": settings.seconds / settings.rounds,
                              "repeats": per_round, "round": round_, "seed": settings.seed,
                              "energy": settings.energy})
-    return jobs + [dict(peak)]
+    jobs.append(dict(peak))
+    if settings.quick:
+        # one process per library for all its workloads: interpreter start and imports dominate
+        # a quick run; the peaks stay first and last
+        trains = [j for j in jobs if j["kind"] == "train"]
+        batches = [{"kind": "batch", "label": label, "jobs": [j for j in trains if j["label"] == label]}
+                   for label in settings.labels()]
+        jobs = [dict(peak)] + batches + [dict(peak)]
+    return jobs
 
 
 def merge_peaks(peaks: list[dict]) -> dict:
@@ -250,11 +259,14 @@ def run_bench(settings: Settings, progress: bool = True) -> dict:
     bar = tqdm(jobs, desc="nnkit bench", unit="run", disable=not progress, file=sys.stderr,
                leave=False)
     for spec in bar:
-        bar.set_postfix_str("GEMM peak" if spec["kind"] == "peak"
-                            else f"{spec['workload']} {spec['label']}", refresh=True)
-        result = run_worker(spec, settings.timeout)
+        what = {"peak": lambda: "GEMM peak", "batch": lambda: f"{spec['label']} (all workloads)",
+                "train": lambda: f"{spec['workload']} {spec['label']}"}[spec["kind"]]()
+        bar.set_postfix_str(what, refresh=True)
+        result = run_worker(spec, settings.timeout * (len(spec.get("jobs", ())) or 1))
         if spec["kind"] == "peak":
             peaks.append(result)
+        elif spec["kind"] == "batch":
+            results += result.get("results") or [dict(result, spec=job) for job in spec["jobs"]]
         else:
             results.append(result)
     bar.close()

@@ -107,7 +107,7 @@ WORKLOADS = {
                    "sparse_categorical_crossentropy", 128, 0.01, 0.9, "mnist-like", 32, 16,
                    "MNIST-shaped MLP 784-256-256-10 ReLU, softmax + CE, batch 128, SGD momentum 0.9"),
     "W4": Workload("W4", (1024, 4096, 4096, 1024), "relu", "linear", "mse", 256, 1e-3, 0.0,
-                   "random-regression", 4, 2,
+                   "random-regression", 4, 1,
                    "wide MLP 1024-4096-4096-1024 ReLU, MSE, batch 256, SGD"),
 }
 
