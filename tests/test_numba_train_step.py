@@ -7,7 +7,7 @@ import pytest
 import nnkit as nk
 
 pytest.importorskip("numba")
-from nnkit._kernels.numba import make_train_step  # noqa: E402
+from nnkit._kernels.numba import make_train_step, train_step  # noqa: E402
 
 RTOL, ATOL = 1e-10, 1e-12
 
@@ -34,13 +34,18 @@ def data(loss, n_out, n=23, seed=3):
     return X, rng.normal(size=(n, n_out))
 
 
-def fit_both(monkeypatch, make, X, y, **fit_kwargs):
-    """(compiled model, per-layer model, histories) trained alike on the numba backend."""
+def fit_both(monkeypatch, make, X, y, layered=False, **fit_kwargs):
+    """(compiled model, per-layer model, histories) trained alike on the numba backend; layered:
+    the compiled step of big networks (LayeredStep) instead of the one-call step."""
     be = nk.get_backend("numba")
     compiled = make("numba")
     compiled.build(X.shape[1])
-    assert make_train_step(compiled) is not None
+    if layered:
+        monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 0)
+    step = make_train_step(compiled)
+    assert isinstance(step, train_step.LayeredStep if layered else train_step.CompiledStep)
     h1 = compiled.fit(X, y, verbose=0, **fit_kwargs)
+    monkeypatch.undo()
     per_layer = make("numba")
     with monkeypatch.context() as m:
         m.setattr(be, "train_step_factory", None)
@@ -73,18 +78,20 @@ OPTIMIZERS = {
 }
 
 
+@pytest.mark.parametrize("layered", [False, True], ids=["one-call", "layered"])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_compiled_step_equals_per_layer_path_for_each_optimizer(monkeypatch, name):
+def test_compiled_step_equals_per_layer_path_for_each_optimizer(monkeypatch, name, layered):
     loss = "sparse_categorical_crossentropy"
     X, y = data(loss, 3)
 
     def make(be):
         return model_for(be, loss, out_activation="softmax", optimizer=OPTIMIZERS[name]())
 
-    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, epochs=3, batch_size=5, seed=1)
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, layered, epochs=3, batch_size=5, seed=1)
     assert_same(m1, m2, h1, h2)
 
 
+@pytest.mark.parametrize("layered", [False, True], ids=["one-call", "layered"])
 @pytest.mark.parametrize("loss, out_activation, activations", [
     ("mse", None, ("elu", "gelu")),
     ("mse", "softmax", ("silu", "softplus")),  # softmax output, not fused: its own backward
@@ -93,13 +100,13 @@ def test_compiled_step_equals_per_layer_path_for_each_optimizer(monkeypatch, nam
     ("sparse_categorical_crossentropy", "softmax", ("relu", "linear")),
 ])
 def test_compiled_step_equals_per_layer_path_for_each_loss(monkeypatch, loss, out_activation,
-                                                          activations):
+                                                          activations, layered):
     X, y = data(loss, 3)
 
     def make(be):
         return model_for(be, loss, activations, out_activation, use_bias=False)
 
-    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, epochs=2, batch_size=4, seed=2)
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, layered, epochs=2, batch_size=4, seed=2)
     assert_same(m1, m2, h1, h2)
 
 

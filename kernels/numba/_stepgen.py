@@ -4,7 +4,7 @@ One @njit step that switches on activation, loss and optimizer codes at run time
 branch (11.1 s for W2 on a cold cache); a step written for the model in hand compiles only what
 it runs. ``load_step(spec)`` writes the generated module once to a file named by the hash of its
 source and of ``_jit.py`` (Numba's disk cache is keyed on the file and does not see edits to the
-functions it calls), imports it, and returns its @njit ``step``; the compiled code is then cached
+functions it calls), imports it, and returns it; the compiled code is then cached
 on disk like every other kernel.
 
 spec = (activation codes per layer, has-bias flags per layer, loss name, optimizer name, number
@@ -55,80 +55,89 @@ OPTIMIZERS = {
 }
 
 
-def _forward(l, code, has_bias, inp):
-    a, y, b = f"a{l}", f"y{l}", f"b{l}"
-    lines = [f"K._mm({inp}, W{l}, {a})"]
-    if not has_bias and code == K.LINEAR:
-        return lines
-    lines += [f"for i in range({a}.shape[0]):"]
+def _forward(l, code, has_bias):
+    """Lines of fwd{l}(a, b, y): a += b, y = f(a), row by row while the row is in cache."""
+    lines = []
+    if has_bias or code != K.LINEAR:
+        lines += ["for i in range(a.shape[0]):"]
     if has_bias:
-        lines += [f"    for j in range({a}.shape[1]):", f"        {a}[i, j] += {b}[j]"]
+        lines += ["    for j in range(a.shape[1]):", "        a[i, j] += b[j]"]
     if code == K.SOFTMAX:
-        lines += [f"    K._softmax_row({a}, {y}, i)"]
+        lines += ["    K._softmax_row(a, y, i)"]
     elif code != K.LINEAR:
-        lines += [f"    for j in range({a}.shape[1]):", f"        v = {a}[i, j]",
-                  f"        {y}[i, j] = {FORWARD[code]}"]
-    return lines
+        lines += ["    for j in range(a.shape[1]):", "        v = a[i, j]",
+                  f"        y[i, j] = {FORWARD[code]}"]
+    return lines or ["pass"]
 
 
 def _backward(l, code, has_bias):
-    """d{l} = d{l} * f'(a{l}) in place and db{l} = its column sums, row by row in order (as
-    bias_activation_backward_serial, so both paths round alike)."""
-    a, y, d, db = f"a{l}", f"y{l}", f"d{l}", f"db{l}"
+    """Lines of bwd{l}(a, y, d, db): d = d * f'(a) in place and db = its column sums, row by row
+    in order (as bias_activation_backward_serial, so both paths round alike)."""
     lines = []
     if has_bias:
-        lines += [f"for j in range({db}.shape[0]):", f"    {db}[j] = T(0.0)"]
+        lines += ["for j in range(db.shape[0]):", "    db[j] = T(0.0)"]
     if code == K.LINEAR and not has_bias:
-        return lines
-    lines += [f"for i in range({a}.shape[0]):"]
+        return lines or ["pass"]
+    lines += ["for i in range(a.shape[0]):"]
     if code == K.SOFTMAX:
-        lines += [f"    K._softmax_grad_row({d}, {y}, {d}, i)"]
+        lines += ["    K._softmax_grad_row(d, y, d, i)"]
     elif code != K.LINEAR:
-        lines += [f"    for j in range({a}.shape[1]):",
-                  f"        g = {d}[i, j]", f"        xv = {a}[i, j]", f"        yv = {y}[i, j]",
-                  f"        {d}[i, j] = {BACKWARD[code]}"]
+        lines += ["    for j in range(a.shape[1]):",
+                  "        g = d[i, j]", "        xv = a[i, j]", "        yv = y[i, j]",
+                  f"        d[i, j] = {BACKWARD[code]}"]
     if has_bias:
-        lines += [f"    for j in range({a}.shape[1]):", f"        {db}[j] += {d}[i, j]"]
+        lines += ["    for j in range(a.shape[1]):", "        db[j] += d[i, j]"]
     return lines
 
 
+def _function(name, args, body):
+    return ["", "", "@K._jit", f"def {name}({', '.join(args)}):",
+            "    T = a.dtype.type"] + ["    " + line for line in body]
+
+
 def source(spec) -> str:
-    """The Python source of the step module for ``spec`` (see the module docstring)."""
+    """The Python source of the step module for ``spec`` (see the module docstring): ``fwd<l>``
+    and ``bwd<l>`` per layer (the epilogues of its matrix products) and ``step``."""
     codes, biases, loss, optimizer, n_states = spec
     n = len(codes)
-    kernel, _, hyper = OPTIMIZERS[optimizer]
+    kernel, n_used, hyper = OPTIMIZERS[optimizer]
     sparse = loss.startswith("sparse_")
+    functions = []
+    for l in range(n):
+        functions += _function(f"fwd{l}", ["a", "b", "y"], _forward(l, codes[l], biases[l]))
+        functions += _function(f"bwd{l}", ["a", "y", "d", "db"], _backward(l, codes[l], biases[l]))
     args = ["x", "labels" if sparse else "target", "hp"]
     params = []
     for l in range(n):
         args += [f"W{l}", f"dW{l}", f"a{l}", f"y{l}", f"d{l}"]
-        params.append((f"W{l}", f"dW{l}"))
+        params.append([(f"W{l}", f"dW{l}")])
         if biases[l]:
             args += [f"b{l}", f"db{l}"]
-            params.append((f"b{l}", f"db{l}"))
+            params[l].append((f"b{l}", f"db{l}"))
     states = {}
-    for k, (w, _) in enumerate(params):
+    for k, (w, _) in enumerate(p for layer in params for p in layer):
         states[w] = [f"s{k}_{i}" for i in range(n_states)]
         args += states[w]
-    body = ["T = x.dtype.type"]
+    body = []
     for l in range(n):
-        body += _forward(l, codes[l], biases[l], "x" if l == 0 else f"y{l - 1}")
-    out = f"y{n - 1}"
-    body += [f"loss = K.{loss}({out}, {'labels' if sparse else 'target'}, d{n - 1})"]
+        b = f"b{l}" if biases[l] else f"a{l}[0, :0]"
+        body += [f"K._mm({'x' if l == 0 else f'y{l - 1}'}, W{l}, a{l})", f"fwd{l}(a{l}, {b}, y{l})"]
+    body += [f"loss = K.{loss}(y{n - 1}, {'labels' if sparse else 'target'}, d{n - 1})"]
     for l in range(n - 1, -1, -1):
-        body += _backward(l, codes[l], biases[l])
-        body += [f"K._mm_tn({'x' if l == 0 else f'y{l - 1}'}, d{l}, dW{l})"]
+        db = f"db{l}" if biases[l] else f"a{l}[0, :0]"
+        body += [f"bwd{l}(a{l}, y{l}, d{l}, {db})",
+                 f"K._mm_tn({'x' if l == 0 else f'y{l - 1}'}, d{l}, dW{l})"]
         if l > 0:
             body += [f"K._mm_nt(d{l}, W{l}, d{l - 1})"]
         # the update runs once the gradients exist and the input gradient has used the old W
-        for w, g in (p for p in params if p[0][1:] == str(l)):
-            flat = [f"{a}.reshape({w}.size)" for a in [w, g] + states[w][:OPTIMIZERS[optimizer][1]]]
+        for w, g in params[l]:
+            flat = [f"{a}.reshape({w}.size)" for a in [w, g] + states[w][:n_used]]
             body += [f"{kernel}({', '.join(flat)}, {hyper})"]
     body += ["return loss"]
     head = ['"""Generated by nnkit._kernels.numba._stepgen: do not edit."""', "import math", "",
-            "from nnkit._kernels.numba import _jit as K", "", "", "@K._jit",
-            f"def step({', '.join(args)}):"]
-    return "\n".join(head + ["    " + line for line in body]) + "\n"
+            "from nnkit._kernels.numba import _jit as K"]
+    step = ["", "", "@K._jit", f"def step({', '.join(args)}):"] + ["    " + line for line in body]
+    return "\n".join(head + functions + step) + "\n"
 
 
 def _directory() -> str:
@@ -157,7 +166,8 @@ _LOADED = {}
 
 
 def load_step(spec):
-    """The @njit ``step`` of the module generated for ``spec`` (written once, then reused)."""
+    """The module generated for ``spec`` (written once, then reused): @njit ``step``, ``fwd<l>``
+    and ``bwd<l>``."""
     text = source(spec)
     name = "nnkit_step_" + hashlib.sha1((text + _jit_hash()).encode()).hexdigest()[:20]
     module = _LOADED.get(name)
@@ -175,4 +185,4 @@ def load_step(spec):
         sys.modules[name] = module
         module_spec.loader.exec_module(module)
         _LOADED[name] = module
-    return module.step
+    return module

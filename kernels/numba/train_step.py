@@ -21,9 +21,9 @@ LOSSES = ("mse", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
           "sigmoid_binary_cross_entropy", "binary_cross_entropy", "categorical_cross_entropy",
           "sparse_categorical_cross_entropy")
 
-# Multiply-adds per sample above which the per-layer path runs: there np.matmul calls NumPy's
-# own OpenBLAS, while np.dot inside @njit calls SciPy's, a second 2-thread pool (PERF.md item 9),
-# and per-step Python overhead no longer matters (measured with benchmarks/bench_kernels_numba.py)
+# Multiply-adds per sample above which LayeredStep runs instead of the one-call CompiledStep: its
+# np.matmul calls NumPy's own OpenBLAS, while np.dot inside @njit calls SciPy's, a second 2-thread
+# pool (PERF.md item 9), and per-step Python overhead no longer matters
 MAX_MACS_PER_SAMPLE = 100_000
 
 
@@ -46,10 +46,10 @@ def _hyper(name, o, T, lr, t):
     return adam_hyper(T, lr, t, o.beta1, o.beta2, o.eps, o.weight_decay, name == "adamw")
 
 
-def plan(model, max_macs=None):
-    """The step's spec (see ``_stepgen``) when ``model`` can run the compiled step, else None: a
+def plan(model):
+    """The step's spec (see ``_stepgen``) when ``model`` can run a compiled step, else None: a
     Sequential of Dense layers on the numba backend, in float32 or float64, with a loss and an
-    optimizer the step implements, small enough (``MAX_MACS_PER_SAMPLE``) that it wins."""
+    optimizer the step implements."""
     from nnkit.layers.dense import Dense
 
     layers = getattr(model, "layers", None)
@@ -64,9 +64,6 @@ def plan(model, max_macs=None):
     loss = model.loss.op_name(model._fused is not None)
     optimizer = _optimizer_name(model.optimizer)
     if loss not in LOSSES or optimizer is None:
-        return None
-    macs = sum(layer.W.value.size for layer in layers)
-    if macs > (MAX_MACS_PER_SAMPLE if max_macs is None else max_macs):
         return None
     for p in model.parameters():
         v = p.value
@@ -95,7 +92,10 @@ class CompiledStep:
         self.dtype = np.dtype(model.dtype)
         self.T = self.dtype.type
         self.sparse = loss.startswith("sparse_")
-        self.step = _stepgen.load_step((codes, biases, loss, kernel, n_states))
+        self.module = _stepgen.load_step((codes, biases, loss, kernel, n_states))
+        self.step = self.module.step
+        self.loss_kernel = getattr(_jit, loss)
+        self.opt_kernel = getattr(_jit, kernel + "_serial")
         self.buffers = {}
         self.outputs = {}
         self.entries = {}
@@ -152,11 +152,12 @@ class CompiledStep:
                 and not callable(lr_setting) and lr_setting == self.hp_key:
             return self.hp, t
         lr = opt.current_lr
-        self.hp = np.asarray(_hyper(self.opt_name, opt, self.T, lr, t), dtype=self.dtype)
+        self.hp_scalars = _hyper(self.opt_name, opt, self.T, lr, t)
+        self.hp = np.asarray(self.hp_scalars, dtype=self.dtype)
         self.hp_key = lr_setting
         return self.hp, t
 
-    def __call__(self, xb, yb):
+    def _inputs(self, xb, yb):
         if self._stale():
             self._bind()
         if xb.dtype != self.dtype or not xb.flags.c_contiguous or not xb.flags.writeable:
@@ -168,6 +169,10 @@ class CompiledStep:
             y = yb
             if yb.dtype != self.dtype or not yb.flags.c_contiguous or not yb.flags.writeable:
                 y = np.array(yb, dtype=self.dtype, order="C")
+        return xb, y
+
+    def __call__(self, xb, yb):
+        xb, y = self._inputs(xb, yb)
         n = xb.shape[0]
         rest = self._args_for(n)
         hp, t = self._hyperparameters()
@@ -177,6 +182,59 @@ class CompiledStep:
         loss = entry(xb, y, hp, *rest)
         self.optimizer.iterations = t
         return self.T(loss), self.outputs[n]
+
+
+class LayeredStep(CompiledStep):
+    """The same step for bigger networks, driven from Python: the matrix products run through
+    np.matmul (NumPy's own OpenBLAS, the one pool the rest of the process uses) into buffers
+    allocated once per batch size, and each product's epilogue (bias + activation forward,
+    activation backward + bias gradient), the loss and the updates run as compiled kernels. A
+    dozen calls per step cost microseconds, nothing next to the products of such networks."""
+
+    def _layers_for(self, n):
+        """Per layer (W, dW, a, y, d, b, db, fwd, bwd, updates) for a batch of n rows; updates:
+        the flat (parameter, gradient, *state) of each of the layer's parameters."""
+        layers = self.buffers.get(("layers", n))
+        if layers is None:
+            args, layers, k, q = self._args_for(n), [], 0, 0
+            for l, has_bias in enumerate(self.biases):
+                W, dW, a, y, d = args[k:k + 5]
+                b, db = (args[k + 5], args[k + 6]) if has_bias else (a[0, :0], a[0, :0])
+                k += 7 if has_bias else 5
+                updates = []
+                for w, g in ((W, dW), (b, db))[:1 + has_bias]:
+                    state = self.states[q * self.n_states:(q + 1) * self.n_states]
+                    updates.append(tuple(v.reshape(-1) for v in (w, g) + state))
+                    q += 1
+                layers.append((W, dW, a, y, d, b, db, getattr(self.module, f"fwd{l}"),
+                               getattr(self.module, f"bwd{l}"), updates))
+            self.buffers[("layers", n)] = layers
+        return layers
+
+    def __call__(self, xb, yb):
+        xb, y = self._inputs(xb, yb)
+        layers = self._layers_for(xb.shape[0])
+        _, t = self._hyperparameters()
+        hp = self.hp_scalars
+        matmul = np.matmul
+        inp = xb
+        for W, _, a, out, _, b, _, fwd, _, _ in layers:
+            matmul(inp, W, out=a)
+            fwd(a, b, out)
+            inp = out
+        loss = self.loss_kernel(out, y, layers[-1][4])
+        update = self.opt_kernel
+        for l in range(len(layers) - 1, -1, -1):
+            W, dW, a, y_l, d, b, db, _, bwd, updates = layers[l]
+            bwd(a, y_l, d, db)
+            matmul((xb if l == 0 else layers[l - 1][3]).T, d, out=dW)
+            if l > 0:
+                matmul(d, W.T, out=layers[l - 1][4])
+            # the update runs once the gradients exist and the input gradient has used the old W
+            for flat in updates:
+                update(*flat, *hp)
+        self.optimizer.iterations = t
+        return self.T(loss), out
 
 
 def _entry_point(step, args):
@@ -193,4 +251,5 @@ def make_train_step(model):
     spec = plan(model)
     if spec is None:
         return None
-    return CompiledStep(model, spec)
+    macs = sum(layer.W.value.size for layer in model.layers)
+    return (CompiledStep if macs <= MAX_MACS_PER_SAMPLE else LayeredStep)(model, spec)
