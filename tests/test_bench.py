@@ -88,7 +88,7 @@ def _fake_result(label, workload, blocks, method="estimate"):
 
 
 def _fake_bench(results, peak_gflops=100.0):
-    return {"settings": Settings(workloads="W2", backends="numpy", peers="none").to_dict(),
+    return {"settings": Settings(workloads="W2", backends="numpy", peers="numpy-hand").to_dict(),
             "machine": {"cpu": "test CPU", "cpus": 2, "platform": "p", "python": "3", "nnkit": "0",
                         "versions": {}, "env": {}, "blas": []},
             "peak": {"ok": True, "n": 64, "repeats": 1, "gflops_best": peak_gflops,
@@ -102,8 +102,8 @@ def test_derive_rows_by_hand():
               {"seconds": 0.5, "joules": 9.0, "steps": 200},
               {"seconds": 0.3, "joules": 5.0, "steps": 100}]
     hand = [{"seconds": 0.1, "joules": 2.0, "steps": 100}]
-    bench = _fake_bench([_fake_result("nnkit-numpy", "W2", blocks),
-                         _fake_result("numpy-hand", "W2", hand),
+    bench = _fake_bench([_fake_result("numpy-hand", "W2", hand),
+                         _fake_result("nnkit-numpy", "W2", blocks),
                          {"ok": False, "spec": {"workload": "W2", "label": "jax"}, "error": "boom"}])
     rows = derive_rows(bench)
     assert [r["library"] for r in rows] == ["nnkit-numpy", "numpy-hand"]

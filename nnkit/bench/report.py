@@ -61,6 +61,10 @@ def derive_rows(bench: dict) -> list[dict]:
             "warmup_s": r["warmup_seconds"], "final_loss": r["final_loss"],
             "details": r.get("details", {}),
         })
+    # workload-major, libraries in the run's order, whatever order the processes ran in
+    libraries = list(bench.get("settings", {}).get("libraries", []))
+    rank = {name: i for i, name in enumerate(libraries)}
+    rows.sort(key=lambda row: (row["workload"], rank.get(row["library"], len(rank)), row["library"]))
     hand = {row["workload"]: row["ms_per_step"] for row in rows if row["library"] == HAND}
     for row in rows:
         h = hand.get(row["workload"])
