@@ -1,8 +1,8 @@
-"""Every @njit body of the Numba backend, in one file.
+"""Every hand-written @njit body of the Numba backend, in one file.
 
 Numba's on-disk cache is keyed on the file a function lives in and ignores edits to the files of
-the functions it calls, so the per-op kernels and the compiled training step that composes them
-share this module. Nothing here compiles at import: each function compiles on its first call for
+the functions it calls, so the per-op kernels share this module, and the training steps generated
+per model (``_stepgen``) are written to files named by the hash of this one. Nothing here compiles at import: each function compiles on its first call for
 the dtype in hand (float32 or float64) and is cached on disk (``cache=True``).
 
 Conventions: arithmetic stays in the array's dtype (constants are cast with ``T = type(x)``, so a
@@ -493,9 +493,9 @@ adam_serial = _jit(_adam_body)
 adam_parallel = _pjit(_adam_body)
 
 
-# -- matrix products of the compiled step ---------------------------------------------------------
-# Below SMALL_GEMM multiply-adds a plain loop beats a BLAS call's fixed cost (measured with
-# benchmarks/bench_kernels_numba.py); above it np.dot calls BLAS.
+# -- matrix products of the one-call training step ------------------------------------------------
+# Below SMALL_GEMM multiply-adds a plain loop beats a BLAS call's fixed cost; above it np.dot
+# calls BLAS (SciPy's OpenBLAS: Numba binds scipy.linalg.cython_blas).
 SMALL_GEMM = 16384
 
 

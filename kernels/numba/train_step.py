@@ -1,11 +1,12 @@
-"""The compiled training step: a Sequential of Dense layers trained in one @njit call per batch.
+"""Compiled training steps for a Sequential of Dense layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
-loss, the backward pass and the optimizer update without returning to Python, or None where the
-per-layer path runs instead. The step is generated for the model's activations, loss and
-optimizer (``_stepgen``), so only those compile. On small networks per-step Python overhead, not
-arithmetic, is the cost, so this is where the numba backend gains most; every buffer is
-allocated once per batch shape.
+loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
+The step's code is generated for the model's activations, loss and optimizer (``_stepgen``), so
+only those compile. Small networks (at most ``MAX_MACS_PER_SAMPLE``) get ``CompiledStep``, one
+@njit call per batch: there per-step Python overhead, not arithmetic, is the cost. Bigger ones
+get ``LayeredStep``: np.matmul with the compiled epilogues. Every buffer is allocated once per
+batch shape; none is handed to users except ``out``, which the next step overwrites.
 """
 
 from __future__ import annotations
