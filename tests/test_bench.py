@@ -123,7 +123,10 @@ def test_derive_rows_by_hand():
     assert rows[1]["step_over_hand"] == pytest.approx(1.0)
     text = format_markdown(bench, rows, brain=True)
     assert "| W2 | nnkit-numpy | 2.50 (2.00) | 12,800 | 1.10 | 1.10 | 2.50 |" in text
-    assert "W2 jax: boom" in text  # failures are listed, not dropped silently
+    assert "W2 jax: boom" in text
+    assert "†" not in text  # median 2.5 ms is 1.25x the best: steady
+    rows[0]["ms_per_step"] = 3.5  # 1.75x the best
+    assert "| 3.50 (2.00) † |" in format_markdown(bench, rows)  # failures are listed, not dropped silently
     assert "last window" not in text.split("Energy")[1].split("##")[0]
     assert "Brain comparison" in text and "GeForce GTX 1080 Ti" in text
 

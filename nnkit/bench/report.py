@@ -20,6 +20,7 @@ from nnkit.bench.workloads import get_workload
 __all__ = ["derive_rows", "brain_rows", "format_markdown", "write_json", "write_png", "write_report"]
 
 HAND = "numpy-hand"
+UNSTEADY = 1.5  # median / best step time above which a row is flagged
 OVERHEAD_TARGET = 1.5  # nnkit-numpy's W1 step over the hand-written one (the training issue)
 _LAST_WINDOW = re.compile(r" \(last window: share [0-9.]+\)")
 
@@ -149,14 +150,22 @@ def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
     lines += ["| workload | library | ms/step | samples/s | GFLOP/s | % peak | step ÷ numpy-hand "
               "| J/sample | J per 10⁶ syn. updates | W | energy method | warm-up s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    unsteady = False
     for r in rows:
         star = " *" if r["energy_is_estimate"] else ""
+        dagger = " †" if r["ms_per_step"] > UNSTEADY * r["ms_per_step_best"] else ""
+        unsteady = unsteady or bool(dagger)
         lines.append(
-            f"| {r['workload']} | {r['library']} | {_g(r['ms_per_step'])} ({_g(r['ms_per_step_best'])}) "
+            f"| {r['workload']} | {r['library']} | {_g(r['ms_per_step'])} ({_g(r['ms_per_step_best'])}){dagger} "
             f"| {_g(r['samples_per_s'])} | {_g(r['gflops'])} | {_g(r['pct_peak'])} "
             f"| {_g(r['step_over_hand'])} | {_g(r['joules_per_sample'])} "
             f"| {_g(r['joules_per_million_updates'])} | {_g(r['watts'])} | {r['energy_method']}{star} "
             f"| {_g(r['warmup_s'])} |")
+    if unsteady:
+        lines += ["", f"† median step over {UNSTEADY:g}× the best: the row ran unsteadily, most "
+                  "often because other work shared the CPUs (thread pools that busy-wait, such as "
+                  "PyTorch's OpenMP, suffer most); compare its best figure, or rerun on an idle "
+                  "machine."]
     check = next((r for r in rows if r["workload"] == "W1" and r["library"] == "nnkit-numpy"
                   and r["step_over_hand"]), None)
     if check is not None:
