@@ -56,3 +56,9 @@ def test_wheel_contains_every_cu_source(wheel_names):
         assert f"nnkit/_kernels/cuda/{path.name}" in wheel_names, path.name
     # and nothing from the repository's tests or benchmarks
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in wheel_names)
+
+
+def test_wheel_contains_every_module_of_the_package(wheel_names):
+    for path in sorted((ROOT / "nnkit").rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            assert path.relative_to(ROOT).as_posix() in wheel_names, path
