@@ -127,8 +127,55 @@ def test_numba_and_numpy_backends_train_to_the_same_weights():
     assert h_np.history["accuracy"] == h_nb.history["accuracy"]
 
 
-def test_per_layer_kernels_with_dropout_train_like_numpy():
-    # Dropout makes the model ineligible for the compiled step: the per-layer kernels run
+def dropout_model(be, rates, loss="sparse_categorical_crossentropy", out_activation="softmax",
+                  optimizer=None, dtype="float64"):
+    """Dense(8) Dropout(rates[0]) Dense(6) Dropout(rates[1]) Dropout(rates[2]) Dense(3)
+    [Dropout(rates[3])]: a dropout after a layer, two in a row, and one after the output."""
+    layers = [nk.layers.Dense(8, activation="tanh", input_dim=5), nk.layers.Dropout(rates[0]),
+              nk.layers.Dense(6, activation="relu"), nk.layers.Dropout(rates[1]),
+              nk.layers.Dropout(rates[2]), nk.layers.Dense(3, activation=out_activation)]
+    layers += [nk.layers.Dropout(r) for r in rates[3:]]
+    model = nk.Sequential(layers, backend=be, dtype=dtype, seed=0)
+    model.compile(optimizer or nk.optimizers.Adam(lr=0.01), loss)
+    return model
+
+
+@pytest.mark.parametrize("layered", [False, True], ids=["one-call", "layered"])
+@pytest.mark.parametrize("rates", [(0.3, 0.5, 0.1), (0.0, 0.2, 0.0), (0.9, 0.0, 0.25, 0.4)],
+                         ids=["three", "one-of-three", "extreme-and-output"])
+def test_compiled_step_with_dropout_draws_the_per_layer_masks(monkeypatch, rates, layered):
+    # the same uniforms from the backend's generator, so the same masks and the same weights
+    loss = "sparse_categorical_crossentropy"
+    X, y = data(loss, 3, n=29)
+
+    def make(be):
+        return dropout_model(be, rates)
+
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, layered, epochs=3, batch_size=8, seed=6)
+    assert_same(m1, m2, h1, h2)
+    # dropout did act: without it the weights differ
+    m3 = dropout_model("numba", (0.0,) * len(rates))
+    m3.fit(X, y, epochs=3, batch_size=8, verbose=0, seed=6)
+    assert not np.allclose(m1.get_weights()[0], m3.get_weights()[0])
+
+
+@pytest.mark.parametrize("layered", [False, True], ids=["one-call", "layered"])
+def test_compiled_step_with_dropout_in_float32_and_mse(monkeypatch, layered):
+    loss = "mse"
+    X, y = data(loss, 3, n=20)
+
+    def make(be):
+        return dropout_model(be, (0.2, 0.4, 0.0), loss, None, nk.optimizers.SGD(lr=0.05),
+                             "float32")
+
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X.astype(np.float32), y.astype(np.float32),
+                              layered, epochs=2, batch_size=6, seed=2)
+    for a, b in zip(m1.get_weights(), m2.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-5)
+
+
+def test_dropout_trains_like_numpy_backend():
     X, y = data("binary_crossentropy", 1, n=30)
     weights = []
     for be in ("numpy", "numba"):
@@ -139,7 +186,7 @@ def test_per_layer_kernels_with_dropout_train_like_numpy():
         model.compile(nk.optimizers.Adam(lr=0.01), "binary_crossentropy")
         if be == "numba":
             model.build(5)
-            assert make_train_step(model) is None
+            assert isinstance(make_train_step(model), train_step.CompiledStep)
         model.fit(X, y, epochs=3, batch_size=7, verbose=0, seed=4)
         weights.append(model.get_weights())
     for a, b in zip(*weights):
@@ -175,6 +222,12 @@ def test_step_is_none_where_not_eligible():
     model = model_for("numba", "mse", optimizer=MySGD(lr=0.1))
     model.build(5)
     assert make_train_step(model) is None
+    # a dropout before the first Dense (of rate > 0) or a layer other than Dense and Dropout
+    for first in (nk.layers.Dropout(0.2), nk.layers.Activation("relu")):
+        other = nk.Sequential([first, nk.layers.Dense(3, input_dim=5)], backend="numba", seed=0)
+        other.compile(nk.optimizers.SGD(lr=0.1), "mse")
+        other.build(5)
+        assert make_train_step(other) is None
     eligible = model_for("numba", "mse")
     eligible.build(5)
     step = make_train_step(eligible)

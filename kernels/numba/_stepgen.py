@@ -7,9 +7,12 @@ source and of ``_jit.py`` (Numba's disk cache is keyed on the file and does not 
 functions it calls), imports it, and returns it; the compiled code is then cached
 on disk like every other kernel.
 
-spec = (activation codes per layer, has-bias flags per layer, loss name, optimizer name, number
-of optimizer state arrays per parameter). The step's arguments: x, labels or target, hp, then per
-layer W, dW, a, y, d[, b, db], then each parameter's state arrays in parameter order.
+spec = (activation codes per layer, has-bias flags per layer, number of Dropout layers (rate > 0)
+after each layer, loss name, optimizer name, number of optimizer state arrays per parameter). The
+step's arguments: x, labels or target, hp, [dr: (rate, scale) per dropout, when there is one,]
+then per layer W, dW, a, y, d[, b, db][, u, o per dropout after it: the uniforms, drawn by the
+caller, and the dropout's output], then each parameter's state arrays in parameter order. A
+dropout's mask is recomputed from u in the backward pass, so it needs no buffer of its own.
 """
 
 from __future__ import annotations
@@ -55,10 +58,17 @@ OPTIMIZERS = {
 }
 
 
-def _forward(l, code, has_bias):
-    """Lines of fwd{l}(a, b, y): a += b, y = f(a), row by row while the row is in cache."""
+def _mask(k):
+    """The k-th dropout's mask element at (i, j): scale where u >= rate, else 0 (dr holds
+    (rate, scale) per dropout in the dtype, as the dropout kernel casts them)."""
+    return f"(dr[{2 * k + 1}] if u{k}[i, j] >= dr[{2 * k}] else T(0.0))"
+
+
+def _forward(l, code, has_bias, drops):
+    """Lines of fwd{l}(a, b, y[, dr, u, o per dropout]): a += b, y = f(a), then each dropout's
+    o = (previous output) * mask, row by row while the row is in cache."""
     lines = []
-    if has_bias or code != K.LINEAR:
+    if has_bias or code != K.LINEAR or drops:
         lines += ["for i in range(a.shape[0]):"]
     if has_bias:
         lines += ["    for j in range(a.shape[1]):", "        a[i, j] += b[j]"]
@@ -67,23 +77,32 @@ def _forward(l, code, has_bias):
     elif code != K.LINEAR:
         lines += ["    for j in range(a.shape[1]):", "        v = a[i, j]",
                   f"        y[i, j] = {FORWARD[code]}"]
+    if drops:
+        lines += ["    for j in range(a.shape[1]):", "        t = y[i, j]"]
+        for k in drops:
+            lines += [f"        t = t * {_mask(k)}", f"        o{k}[i, j] = t"]
     return lines or ["pass"]
 
 
-def _backward(l, code, has_bias):
-    """Lines of bwd{l}(a, y, d, db): d = d * f'(a) in place and db = its column sums, row by row
-    in order (as bias_activation_backward_serial, so both paths round alike)."""
+def _backward(l, code, has_bias, drops):
+    """Lines of bwd{l}(a, y, d, db[, dr, u per dropout]): d = d * masks (last dropout first) *
+    f'(a) in place and db = its column sums, row by row in order (as the per-layer kernels, so
+    both paths round alike)."""
     lines = []
     if has_bias:
         lines += ["for j in range(db.shape[0]):", "    db[j] = T(0.0)"]
-    if code == K.LINEAR and not has_bias:
+    if code == K.LINEAR and not has_bias and not drops:
         return lines or ["pass"]
     lines += ["for i in range(a.shape[0]):"]
+    masks = [f"        g = g * {_mask(k)}" for k in reversed(drops)]
+    if code in (K.SOFTMAX, K.LINEAR) and drops:
+        lines += ["    for j in range(a.shape[1]):", "        g = d[i, j]"] + masks \
+            + ["        d[i, j] = g"]
     if code == K.SOFTMAX:
         lines += ["    K._softmax_grad_row(d, y, d, i)"]
     elif code != K.LINEAR:
-        lines += ["    for j in range(a.shape[1]):",
-                  "        g = d[i, j]", "        xv = a[i, j]", "        yv = y[i, j]",
+        lines += ["    for j in range(a.shape[1]):", "        g = d[i, j]"] + masks + [
+                  "        xv = a[i, j]", "        yv = y[i, j]",
                   f"        d[i, j] = {BACKWARD[code]}"]
     if has_bias:
         lines += ["    for j in range(a.shape[1]):", "        db[j] += d[i, j]"]
@@ -95,25 +114,42 @@ def _function(name, args, body):
             "    T = a.dtype.type"] + ["    " + line for line in body]
 
 
+def dropout_indices(drops):
+    """Per layer, the global indices of the dropouts after it (drops: their count per layer)."""
+    out, k = [], 0
+    for count in drops:
+        out.append(tuple(range(k, k + count)))
+        k += count
+    return out
+
+
 def source(spec) -> str:
     """The Python source of the step module for ``spec`` (see the module docstring): ``fwd<l>``
     and ``bwd<l>`` per layer (the epilogues of its matrix products) and ``step``."""
-    codes, biases, loss, optimizer, n_states = spec
+    codes, biases, drops, loss, optimizer, n_states = spec
     n = len(codes)
     kernel, n_used, hyper = OPTIMIZERS[optimizer]
     sparse = loss.startswith("sparse_")
+    index = dropout_indices(drops)
     functions = []
     for l in range(n):
-        functions += _function(f"fwd{l}", ["a", "b", "y"], _forward(l, codes[l], biases[l]))
-        functions += _function(f"bwd{l}", ["a", "y", "d", "db"], _backward(l, codes[l], biases[l]))
-    args = ["x", "labels" if sparse else "target", "hp"]
+        extra_f = ["dr"] + [f"{b}{k}" for k in index[l] for b in "uo"] if index[l] else []
+        extra_b = ["dr"] + [f"u{k}" for k in index[l]] if index[l] else []
+        functions += _function(f"fwd{l}", ["a", "b", "y"] + extra_f,
+                               _forward(l, codes[l], biases[l], index[l]))
+        functions += _function(f"bwd{l}", ["a", "y", "d", "db"] + extra_b,
+                               _backward(l, codes[l], biases[l], index[l]))
+    args = ["x", "labels" if sparse else "target", "hp"] + (["dr"] if any(drops) else [])
     params = []
+    # what layer l hands the next one: its last dropout's output, else its activation
+    outs = [f"o{index[l][-1]}" if index[l] else f"y{l}" for l in range(n)]
     for l in range(n):
         args += [f"W{l}", f"dW{l}", f"a{l}", f"y{l}", f"d{l}"]
         params.append([(f"W{l}", f"dW{l}")])
         if biases[l]:
             args += [f"b{l}", f"db{l}"]
             params[l].append((f"b{l}", f"db{l}"))
+        args += [f"{b}{k}" for k in index[l] for b in "uo"]
     states = {}
     for k, (w, _) in enumerate(p for layer in params for p in layer):
         states[w] = [f"s{k}_{i}" for i in range(n_states)]
@@ -121,12 +157,17 @@ def source(spec) -> str:
     body = []
     for l in range(n):
         b = f"b{l}" if biases[l] else f"a{l}[0, :0]"
-        body += [f"K._mm({'x' if l == 0 else f'y{l - 1}'}, W{l}, a{l})", f"fwd{l}(a{l}, {b}, y{l})"]
-    body += [f"loss = K.{loss}(y{n - 1}, {'labels' if sparse else 'target'}, d{n - 1})"]
+        extra = "".join(f", {v}" for v in (["dr"] + [f"{b}{k}" for k in index[l] for b in "uo"]
+                                           if index[l] else []))
+        body += [f"K._mm({'x' if l == 0 else outs[l - 1]}, W{l}, a{l})",
+                 f"fwd{l}(a{l}, {b}, y{l}{extra})"]
+    body += [f"loss = K.{loss}({outs[n - 1]}, {'labels' if sparse else 'target'}, d{n - 1})"]
     for l in range(n - 1, -1, -1):
         db = f"db{l}" if biases[l] else f"a{l}[0, :0]"
-        body += [f"bwd{l}(a{l}, y{l}, d{l}, {db})",
-                 f"K._mm_tn({'x' if l == 0 else f'y{l - 1}'}, d{l}, dW{l})"]
+        extra = "".join(f", {v}" for v in (["dr"] + [f"u{k}" for k in index[l]]
+                                           if index[l] else []))
+        body += [f"bwd{l}(a{l}, y{l}, d{l}, {db}{extra})",
+                 f"K._mm_tn({'x' if l == 0 else outs[l - 1]}, d{l}, dW{l})"]
         if l > 0:
             body += [f"K._mm_nt(d{l}, W{l}, d{l - 1})"]
         # the update runs once the gradients exist and the input gradient has used the old W

@@ -1,4 +1,4 @@
-"""Compiled training steps for a Sequential of Dense layers.
+"""Compiled training steps for a Sequential of Dense and Dropout layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
 loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
@@ -6,7 +6,9 @@ The step's code is generated for the model's activations, loss and optimizer (``
 only those compile. Small networks (at most ``MAX_MACS_PER_SAMPLE``) get ``CompiledStep``, one
 @njit call per batch: there per-step Python overhead, not arithmetic, is the cost. Bigger ones
 get ``LayeredStep``: np.matmul with the compiled epilogues. Every buffer is allocated once per
-batch shape; none is handed to users except ``out``, which the next step overwrites.
+batch shape; none is handed to users except ``out``, which the next step overwrites. Dropout's
+uniforms are drawn into a buffer with the backend's generator (``rng.random(out=...)``), the same
+stream as the per-layer path's ``backend.random_uniform``, so both train to the same weights.
 """
 
 from __future__ import annotations
@@ -49,14 +51,13 @@ def _hyper(name, o, T, lr, t):
 
 def plan(model):
     """The step's spec (see ``_stepgen``) when ``model`` can run a compiled step, else None: a
-    Sequential of Dense layers on the numba backend, in float32 or float64, with a loss and an
-    optimizer the step implements."""
-    from nnkit.layers.dense import Dense
-
+    Sequential of Dense layers, each followed by any number of Dropout layers, on the numba
+    backend, in float32 or float64, with a loss and an optimizer the step implements."""
     layers = getattr(model, "layers", None)
     if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
         return None
-    if any(type(layer) is not Dense for layer in layers):
+    groups = _groups(layers)
+    if groups is None:
         return None
     if np.dtype(model.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
         return None
@@ -71,11 +72,34 @@ def plan(model):
         if type(v) is not np.ndarray or v.dtype != model.dtype or not v.flags.c_contiguous \
                 or not v.flags.writeable:
             return None
-    codes = tuple(CODES["linear"] if layer.emit_logits else CODES[layer.activation]
-                  for layer in layers)
-    biases = tuple(bool(layer.use_bias) for layer in layers)
+    codes = tuple(CODES["linear"] if dense.emit_logits else CODES[dense.activation]
+                  for dense, _ in groups)
+    biases = tuple(bool(dense.use_bias) for dense, _ in groups)
+    drops = tuple(len(dropouts) for _, dropouts in groups)
     kernel = "adam" if optimizer == "adamw" else optimizer
-    return codes, biases, loss, optimizer, kernel, _stepgen.OPTIMIZERS[kernel][1]
+    return codes, biases, drops, loss, optimizer, kernel, _stepgen.OPTIMIZERS[kernel][1]
+
+
+def _groups(layers):
+    """[(Dense, [the Dropout layers of rate > 0 after it])] for a stack of Dense and Dropout
+    layers that starts with a Dense, else None. A rate-0 Dropout is the identity and draws no
+    numbers in the per-layer path either, so it is left out."""
+    from nnkit.layers.dense import Dense
+    from nnkit.layers.dropout import Dropout
+
+    groups = []
+    for layer in layers:
+        if type(layer) is Dense:
+            groups.append((layer, []))
+        elif type(layer) is Dropout:
+            if layer.rate == 0.0:
+                continue
+            if not groups:
+                return None
+            groups[-1][1].append(layer)
+        else:
+            return None
+    return groups or None
 
 
 class CompiledStep:
@@ -84,21 +108,30 @@ class CompiledStep:
     in a buffer reused by the next batch."""
 
     def __init__(self, model, spec):
-        codes, biases, loss, optimizer, kernel, n_states = spec
+        codes, biases, drops, loss, optimizer, kernel, n_states = spec
         self.model = model
-        self.layers = list(model.layers)
+        groups = _groups(model.layers)
+        self.layers = [dense for dense, _ in groups]
+        self.dropouts = [d for _, dropouts in groups for d in dropouts]
         self.params = model.parameters()
         self.optimizer = model.optimizer
         self.codes, self.biases, self.opt_name, self.n_states = codes, biases, optimizer, n_states
         self.dtype = np.dtype(model.dtype)
         self.T = self.dtype.type
         self.sparse = loss.startswith("sparse_")
-        self.module = _stepgen.load_step((codes, biases, loss, kernel, n_states))
+        self.drop_index = _stepgen.dropout_indices(drops)
+        # (rate, scale) per dropout in the dtype, cast as the dropout kernel casts them; the rates
+        # are read here, once per fit
+        self.dr = np.array([v for d in self.dropouts for v in (d.rate, 1.0 / (1.0 - d.rate))],
+                           dtype=self.dtype)
+        self.lead = (self.dr,) if self.dropouts else ()
+        self.module = _stepgen.load_step((codes, biases, drops, loss, kernel, n_states))
         self.step = self.module.step
         self.loss_kernel = getattr(_jit, loss)
         self.opt_kernel = getattr(_jit, kernel + "_serial")
         self.buffers = {}
         self.outputs = {}
+        self.uniforms = {}
         self.entries = {}
         self.hp = None
         self.hp_key = None
@@ -132,16 +165,28 @@ class CompiledStep:
         """Everything the step takes after (x, labels or target, hp) for a batch of n rows."""
         args = self.buffers.get(n)
         if args is None:
-            args = []
-            for layer, code, has_bias in zip(self.layers, self.codes, self.biases):
+            args, uniforms = [], []
+            for layer, code, has_bias, index in zip(self.layers, self.codes, self.biases,
+                                                    self.drop_index):
                 a = np.empty((n, layer.units), dtype=self.dtype)
                 y = a if code == _jit.LINEAR else np.empty_like(a)
                 args += [layer.W.value, layer.W.grad, a, y, np.empty_like(a)]
                 if has_bias:
                     args += [layer.b.value, layer.b.grad]
+                for _ in index:
+                    u, y = np.empty_like(a), np.empty_like(a)
+                    args += [u, y]
+                    uniforms.append(u)
             self.outputs[n] = y
+            self.uniforms[n] = uniforms
             args = self.buffers[n] = tuple(args) + self.states
         return args
+
+    def _draw(self, n):
+        """Each dropout's uniforms for this batch, in layer order, from its backend's generator
+        (read per step: fit reseeds by replacing it)."""
+        for layer, u in zip(self.dropouts, self.uniforms[n]):
+            layer.backend.rng.random(dtype=self.T, out=u)
 
     def _hyperparameters(self):
         opt = self.optimizer
@@ -177,10 +222,12 @@ class CompiledStep:
         n = xb.shape[0]
         rest = self._args_for(n)
         hp, t = self._hyperparameters()
+        if self.dropouts:
+            self._draw(n)
         entry = self.entries.get(n)
         if entry is None:
-            entry = self.entries[n] = _entry_point(self.step, (xb, y, hp) + rest)
-        loss = entry(xb, y, hp, *rest)
+            entry = self.entries[n] = _entry_point(self.step, (xb, y, hp) + self.lead + rest)
+        loss = entry(xb, y, hp, *self.lead, *rest)
         self.optimizer.iterations = t
         return self.T(loss), self.outputs[n]
 
@@ -193,8 +240,10 @@ class LayeredStep(CompiledStep):
     dozen calls per step cost microseconds, nothing next to the products of such networks."""
 
     def _layers_for(self, n):
-        """Per layer (W, dW, a, y, d, b, db, fwd, bwd, updates) for a batch of n rows; updates:
-        the flat (parameter, gradient, *state) of each of the layer's parameters."""
+        """Per layer (W, dW, a, y, d, b, db, fwd, bwd, updates, out, fwd_extra, bwd_extra) for a
+        batch of n rows; updates: the flat (parameter, gradient, *state) of each of the layer's
+        parameters; out: what the layer hands the next one (its last dropout's output, else y);
+        *_extra: the dropouts' arguments of its fwd and bwd."""
         layers = self.buffers.get(("layers", n))
         if layers is None:
             args, layers, k, q = self._args_for(n), [], 0, 0
@@ -202,33 +251,42 @@ class LayeredStep(CompiledStep):
                 W, dW, a, y, d = args[k:k + 5]
                 b, db = (args[k + 5], args[k + 6]) if has_bias else (a[0, :0], a[0, :0])
                 k += 7 if has_bias else 5
+                drop_args = args[k:k + 2 * len(self.drop_index[l])]
+                k += len(drop_args)
+                out = drop_args[-1] if drop_args else y
+                fwd_extra = self.lead + drop_args if drop_args else ()
+                bwd_extra = self.lead + drop_args[0::2] if drop_args else ()
                 updates = []
                 for w, g in ((W, dW), (b, db))[:1 + has_bias]:
                     state = self.states[q * self.n_states:(q + 1) * self.n_states]
                     updates.append(tuple(v.reshape(-1) for v in (w, g) + state))
                     q += 1
                 layers.append((W, dW, a, y, d, b, db, getattr(self.module, f"fwd{l}"),
-                               getattr(self.module, f"bwd{l}"), updates))
+                               getattr(self.module, f"bwd{l}"), updates, out, fwd_extra,
+                               bwd_extra))
             self.buffers[("layers", n)] = layers
         return layers
 
     def __call__(self, xb, yb):
         xb, y = self._inputs(xb, yb)
-        layers = self._layers_for(xb.shape[0])
+        n = xb.shape[0]
+        layers = self._layers_for(n)
         _, t = self._hyperparameters()
+        if self.dropouts:
+            self._draw(n)
         hp = self.hp_scalars
         matmul = np.matmul
         inp = xb
-        for W, _, a, out, _, b, _, fwd, _, _ in layers:
+        for W, _, a, y_l, _, b, _, fwd, _, _, out, fwd_extra, _ in layers:
             matmul(inp, W, out=a)
-            fwd(a, b, out)
+            fwd(a, b, y_l, *fwd_extra)
             inp = out
         loss = self.loss_kernel(out, y, layers[-1][4])
         update = self.opt_kernel
         for l in range(len(layers) - 1, -1, -1):
-            W, dW, a, y_l, d, b, db, _, bwd, updates = layers[l]
-            bwd(a, y_l, d, db)
-            matmul((xb if l == 0 else layers[l - 1][3]).T, d, out=dW)
+            W, dW, a, y_l, d, b, db, _, bwd, updates, _, _, bwd_extra = layers[l]
+            bwd(a, y_l, d, db, *bwd_extra)
+            matmul((xb if l == 0 else layers[l - 1][10]).T, d, out=dW)
             if l > 0:
                 matmul(d, W.T, out=layers[l - 1][4])
             # the update runs once the gradients exist and the input gradient has used the old W
@@ -252,5 +310,5 @@ def make_train_step(model):
     spec = plan(model)
     if spec is None:
         return None
-    macs = sum(layer.W.value.size for layer in model.layers)
+    macs = sum(layer.W.value.size for layer in model.layers if hasattr(layer, "W"))
     return (CompiledStep if macs <= MAX_MACS_PER_SAMPLE else LayeredStep)(model, spec)
