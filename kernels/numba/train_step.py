@@ -26,8 +26,15 @@ LOSSES = ("mse", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
 
 # Multiply-adds per sample above which LayeredStep runs instead of the one-call CompiledStep: its
 # np.matmul calls NumPy's own OpenBLAS, while np.dot inside @njit calls SciPy's, a second 2-thread
-# pool (PERF.md item 9), and per-step Python overhead no longer matters
-MAX_MACS_PER_SAMPLE = 100_000
+# pool (PERF.md item 9), and per-step Python overhead no longer matters. Measured per step,
+# float32, relu + softmax CE, SGD momentum, one process per variant, best of 4 (us, one-call /
+# layered): 64-128-64-10 (17k MACs) b32 42 / 57, b128 149 / 158; 128-256-128-10 (67k) b64
+# 246 / 258; 784-128-10 (102k) b128 403 / 409; 256-256-256-10 (134k) b64 407 / 422, b128
+# 665 / 690; 784-256-256-10 (W3, 269k) b32 454 / 449, b128 1050 / 1089 (in fit() with metrics
+# 1313 / 1419). The one-call step never lost up to W3; above it they tie within noise
+# (784-512-512-10 b128 2715 / 2909, 1024-1024-1024-10 b128 9634 / 9741), so bigger nets keep the
+# one BLAS pool the rest of the process uses.
+MAX_MACS_PER_SAMPLE = 300_000
 
 
 def _optimizer_name(optimizer):
