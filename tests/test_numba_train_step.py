@@ -232,3 +232,22 @@ def test_step_is_none_where_not_eligible():
     loss, out = step(eligible.backend.asarray(X[:4]), eligible.backend.asarray(y[:4]))
     assert out.shape == (4, 3) and np.isfinite(float(loss))
     assert eligible.optimizer.iterations == 1
+
+
+def test_one_call_step_with_products_above_the_blas_threshold(monkeypatch):
+    """Products of more than SMALL_GEMM multiply-adds go to BLAS inside the one-call step."""
+    from nnkit._kernels.numba import _jit
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(48, 24))
+    y = rng.integers(0, 10, size=48)
+    assert 16 * 24 * 32 > _jit.SMALL_GEMM and 16 * 32 * 10 > _jit.SMALL_GEMM
+
+    def make(be):
+        m = nk.Sequential([nk.layers.Dense(32, activation="relu", input_dim=24),
+                           nk.layers.Dense(10, activation="softmax")], backend=be, dtype="float64", seed=3)
+        m.compile(nk.optimizers.SGD(lr=0.05, momentum=0.9), "sparse_categorical_crossentropy", ["accuracy"])
+        return m
+
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, epochs=2, batch_size=16, seed=4)
+    assert_same(m1, m2, h1, h2)
