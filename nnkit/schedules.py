@@ -37,28 +37,26 @@ def _number(name: str, value, *, low=None, high=None, low_open=False, high_open=
     return x
 
 
-def _positive_int(name: str, value) -> int:
+def _integer(name: str, value, minimum: int) -> int:
+    """``value`` as an int >= minimum, else an error naming it."""
+    kind = "a positive integer" if minimum == 1 else "a non-negative integer"
     if isinstance(value, bool):
-        raise TypeError(f"{name}: expected a positive integer, got {value!r}")
+        raise TypeError(f"{name}: expected {kind}, got {value!r}")
     try:
         n = operator.index(value)
     except TypeError:
-        raise TypeError(f"{name}: expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        raise TypeError(f"{name}: expected {kind}, got {value!r}") from None
+    if n < minimum:
+        raise ValueError(f"{name}: expected {kind}, got {value!r}")
     return n
+
+
+def _positive_int(name: str, value) -> int:
+    return _integer(name, value, 1)
 
 
 def _step(step) -> int:
-    if isinstance(step, bool):
-        raise TypeError(f"step: expected a non-negative integer, got {step!r}")
-    try:
-        n = operator.index(step)
-    except TypeError:
-        raise TypeError(f"step: expected a non-negative integer, got {step!r}") from None
-    if n < 0:
-        raise ValueError(f"step: expected a non-negative integer, got {step!r}")
-    return n
+    return _integer("step", step, 0)
 
 
 class Schedule(Configurable):

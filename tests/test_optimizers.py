@@ -7,32 +7,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import make_backend
 
 from nnkit import optimizers, schedules
 from nnkit.backend import get_backend
 from nnkit.layers.base import Parameter
 
-BACKEND_NAMES = ["numpy", "numba", "cupy", "array_api_strict"]
-
-
-def _backend(name):
-    if name == "array_api_strict":
-        xp = pytest.importorskip("array_api_strict")
-        return get_backend(xp)
-    try:
-        return get_backend(name)
-    except (ValueError, ImportError) as exc:
-        pytest.skip(f"backend {name} unavailable: {exc}")
-
-
-@pytest.fixture(params=BACKEND_NAMES)
-def backend(request):
-    return _backend(request.param)
-
-
-@pytest.fixture(params=["float32", "float64"])
-def dtype(request):
-    return request.param
+# the fixtures `backend` (every backend, skipped visibly where unavailable) and `dtype` come from
+# conftest.py
 
 
 def _param(backend, values, dtype="float64", name="w"):
@@ -436,7 +418,7 @@ def test_saved_state_is_a_copy():
 
 def test_state_restores_onto_another_backend():
     src = get_backend("numpy")
-    dst = _backend("array_api_strict")
+    dst = make_backend("array_api_strict")
     opt = optimizers.RMSprop(lr=0.01, centered=True, momentum=0.9)
     p = _param(src, W0)
     for g in GRADS[:5]:
@@ -456,7 +438,7 @@ def test_state_restores_onto_another_backend():
 
 def test_to_moves_state_and_step_follows_the_parameters():
     numpy_be = get_backend("numpy")
-    strict = _backend("array_api_strict")
+    strict = make_backend("array_api_strict")
     expected = _reference("Adam", dict(lr=0.01))
     opt = optimizers.Adam(lr=0.01)
     p = _param(numpy_be, W0)

@@ -8,28 +8,9 @@ import numpy as np
 import pytest
 
 from nnkit import regularizers
-from nnkit.backend import get_backend
 
-BACKEND_NAMES = ["numpy", "numba", "cupy", "array_api_strict"]
-
-
-def _backend(name):
-    if name == "array_api_strict":
-        return get_backend(pytest.importorskip("array_api_strict"))
-    try:
-        return get_backend(name)
-    except (ValueError, ImportError) as exc:
-        pytest.skip(f"backend {name} unavailable: {exc}")
-
-
-@pytest.fixture(params=BACKEND_NAMES)
-def backend(request):
-    return _backend(request.param)
-
-
-@pytest.fixture(params=["float32", "float64"])
-def dtype(request):
-    return request.param
+# the fixtures `backend` (every backend, skipped visibly where unavailable) and `dtype` come from
+# conftest.py
 
 
 W = np.array([[0.5, -2.0], [0.0, 3.0]])  # sum |W| = 5.5, sum W^2 = 0.25 + 4 + 0 + 9 = 13.25
