@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
 import inspect
 import re
 import shutil
@@ -26,6 +24,7 @@ import pytest
 
 import array_api_compat.numpy as np_xp
 
+import _cuda_emulator
 from conftest import tolerance
 from nnkit.ops import GENERIC_OPS
 from nnkit.ops import activations as generic_activations
@@ -129,230 +128,11 @@ def test_cu_file_compiles_with_nvrtc_as_cupy_does(filename):
 
 
 # -- the CPU emulator --------------------------------------------------------------------------
-EMULATOR = r"""
-#include <math.h>
-#include <stdio.h>
-#include <string.h>
-#include <ucontext.h>
-
-#include <cstddef>
-#include <functional>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-#define __host__
-#define __device__
-#define __global__
-#define __shared__ static  /* one block runs at a time: a static is the block's shared memory */
-
-struct emu_dim3 { unsigned x = 1, y = 1, z = 1; };
-emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
-
-// Each CUDA thread of a block is a fiber (ucontext) on one OS thread; a fiber runs until it waits
-// at a barrier (__syncthreads, or a warp shuffle's exchange), then the next one runs. A round of
-// the scheduler in which no fiber arrives anywhere is a deadlock (a barrier some threads skip).
-namespace emu {
-struct Barrier { unsigned count = 0, arrived = 0; unsigned long generation = 0; };
-struct Fiber { ucontext_t context; emu_dim3 index; bool done = false; };
-constexpr std::size_t kStack = 64 * 1024;
-std::vector<Fiber> fibers;
-std::vector<std::vector<char>> stacks;
-ucontext_t scheduler;
-unsigned current = 0;
-unsigned long events = 0;
-Barrier block_barrier;
-std::vector<Barrier> warp_barriers;
-std::vector<double> slots;
-std::function<void()>* body = nullptr;
-
-inline void yield() { swapcontext(&fibers[current].context, &scheduler); }
-inline void wait(Barrier& b) {
-  const unsigned long generation = b.generation;
-  ++events;
-  if (++b.arrived == b.count) {
-    b.arrived = 0;
-    ++b.generation;
-    return;
-  }
-  while (b.generation == generation) yield();
-}
-inline unsigned rank() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
-inline unsigned block_threads() { return blockDim.x * blockDim.y * blockDim.z; }
-void entry() {
-  (*body)();
-  fibers[current].done = true;  // returning resumes uc_link, the scheduler
-}
-}  // namespace emu
-
-inline void __syncthreads() { emu::wait(emu::block_barrier); }
-
-template <typename T>
-T __shfl_down_sync(unsigned mask, T v, int offset) {
-  if (mask != 0xffffffffu || emu::block_threads() % 32 != 0) {
-    fprintf(stderr, "emulator: __shfl_down_sync needs whole warps and a full mask\n");
-    abort();
-  }
-  const unsigned r = emu::rank(), warp = r / 32, lane = r % 32;
-  emu::slots[r] = (double)v;  // float -> double -> float is exact
-  emu::wait(emu::warp_barriers[warp]);
-  const T out = lane + offset < 32 ? (T)emu::slots[warp * 32 + lane + offset] : v;
-  emu::wait(emu::warp_barriers[warp]);
-  return out;
-}
-
-namespace emu {
-template <typename F>
-int launch(emu_dim3 grid, emu_dim3 block, F kernel_call) {
-  std::function<void()> fn = kernel_call;
-  body = &fn;
-  gridDim = grid;
-  blockDim = block;
-  const unsigned n = block.x * block.y * block.z;
-  fibers.assign(n, Fiber{});
-  while (stacks.size() < n) stacks.emplace_back(kStack);
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        blockIdx = {bx, by, bz};
-        block_barrier = Barrier{n};
-        warp_barriers.assign((n + 31) / 32, Barrier{});
-        for (unsigned w = 0; w < warp_barriers.size(); ++w) warp_barriers[w].count = n - 32 * w < 32 ? n - 32 * w : 32;
-        slots.assign(n, 0.0);
-        for (unsigned t = 0; t < n; ++t) {
-          Fiber& f = fibers[t];
-          f.done = false;
-          f.index = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
-          getcontext(&f.context);
-          f.context.uc_stack.ss_sp = stacks[t].data();
-          f.context.uc_stack.ss_size = kStack;
-          f.context.uc_link = &scheduler;
-          makecontext(&f.context, entry, 0);
-        }
-        unsigned running = n;
-        while (running) {
-          const unsigned long before = events;
-          for (unsigned t = 0; t < n; ++t) {
-            if (fibers[t].done) continue;
-            current = t;
-            threadIdx = fibers[t].index;
-            swapcontext(&scheduler, &fibers[t].context);
-            if (fibers[t].done) {
-              --running;
-              ++events;
-            }
-          }
-          if (running && events == before) {
-            fprintf(stderr, "emulator: deadlock, %u threads wait at a barrier the others skip\n", running);
-            return 2;
-          }
-        }
-      }
-  return 0;
-}
-
-template <typename T> struct code { static constexpr char value = '?'; };
-template <> struct code<float> { static constexpr char value = 'f'; };
-template <> struct code<double> { static constexpr char value = 'd'; };
-template <> struct code<int> { static constexpr char value = 'i'; };
-template <> struct code<long long> { static constexpr char value = 'l'; };
-template <typename T> struct code<T*> { static constexpr char value = code<std::remove_cv_t<T>>::value - 32; };
-
-template <typename... P, std::size_t... I>
-void invoke(void (*kernel)(P...), void** params, std::index_sequence<I...>) {
-  kernel(*static_cast<std::remove_cv_t<P>*>(params[I])...);
-}
-
-// Runs `kernel` as cuLaunchKernel would: params[i] points at the i-th argument's value.
-template <typename... P>
-int run(void (*kernel)(P...), const char* types, emu_dim3 grid, emu_dim3 block, void** params) {
-  static constexpr char expected[] = {code<P>::value..., '\0'};
-  if (strcmp(expected, types) != 0) {
-    fprintf(stderr, "emulator: arguments of types %s for a kernel taking %s\n", types, expected);
-    return 1;
-  }
-  return launch(grid, block, [&] { invoke(kernel, params, std::index_sequence_for<P...>{}); });
-}
-}  // namespace emu
-"""
-
-_ARG_CODES = {np.dtype("float32"): "f", np.dtype("float64"): "d", np.dtype("int32"): "i",
-              np.dtype("int64"): "l"}
-_CTYPES = {"f": ctypes.c_float, "d": ctypes.c_double, "i": ctypes.c_int32, "l": ctypes.c_int64}
-
-
-def _all_expressions() -> list[str]:
-    return list(dict.fromkeys(e for f in CU_FILES for g in _loader.GROUPS[f] for e in g))
-
-
-def _build_emulator(directory) -> tuple[ctypes.CDLL, list[str]]:
-    expressions = _all_expressions()
-    lines = [EMULATOR] + [f'#include "{_loader.HERE / f}"' for f in CU_FILES]
-    lines.append("typedef int (*emu_runner)(const char*, emu_dim3, emu_dim3, void**);")
-    lines.append("static const emu_runner emu_table[] = {")
-    lines += [f"  [](const char* t, emu_dim3 g, emu_dim3 b, void** p) {{ return emu::run(&{e}, t, g, b, p); }},"
-              for e in expressions]
-    lines.append("};")
-    lines.append('extern "C" int emu_run(int index, const char* types, unsigned gx, unsigned gy, '
-                 "unsigned gz, unsigned bx, unsigned by, unsigned bz, void** params) {\n"
-                 "  return emu_table[index](types, emu_dim3{gx, gy, gz}, emu_dim3{bx, by, bz}, params);\n}")
-    source = "\n".join(lines)
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    lib = directory / f"emulator_{digest}.so"
-    src = directory / f"emulator_{digest}.cpp"
-    src.write_text(source)
-    compiler = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
-    out = subprocess.run([compiler, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(lib),
-                          str(src)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-5000:]
-    dll = ctypes.CDLL(str(lib))
-    dll.emu_run.restype = ctypes.c_int
-    return dll, expressions
-
-
 class DeviceArray(np.ndarray):
     """A NumPy array posing as a CuPy array, so the wrappers take their kernel path."""
 
 
-class _EmulatedKernel:
-    def __init__(self, dll, index, expression):
-        self.dll, self.index, self.expression = dll, index, expression
-
-    def __call__(self, grid, block, args):
-        grid, block = tuple(grid) + (1,) * (3 - len(grid)), tuple(block) + (1,) * (3 - len(block))
-        assert all(isinstance(g, int) and g > 0 for g in grid + block), (grid, block)
-        assert block[0] * block[1] * block[2] <= 1024, block
-        codes, values = [], []
-        for a in args:
-            if isinstance(a, DeviceArray):
-                assert a.flags.c_contiguous, f"{self.expression}: a non-contiguous array"
-                codes.append(_ARG_CODES[a.dtype].upper())
-                values.append(ctypes.c_void_p(a.ctypes.data))
-            elif isinstance(a, np.generic) and a.dtype in _ARG_CODES:
-                code = _ARG_CODES[a.dtype]
-                codes.append(code)
-                values.append(_CTYPES[code](a.item()))
-            else:
-                raise TypeError(f"{self.expression}: argument {a!r} is neither a device array nor a "
-                                f"NumPy scalar of a C type")
-        params = (ctypes.c_void_p * len(values))(*[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p)
-                                                   for v in values])
-        status = self.dll.emu_run(self.index, "".join(codes).encode(), *grid, *block, params)
-        assert status != 1, f"{self.expression}: argument types do not match the kernel"
-        assert status != 2, f"{self.expression}: deadlock at a barrier"
-
-
-class _EmulatedModule:
-    def __init__(self, dll, expressions, code, name_expressions):
-        assert code in {_loader.source(f) for f in CU_FILES}
-        self.dll, self.expressions, self.names = dll, expressions, tuple(name_expressions)
-
-    def get_function(self, expression):
-        assert expression in self.names, f"{expression} was not among the module's name expressions"
-        return _EmulatedKernel(self.dll, self.expressions.index(expression), expression)
-
-
-def _stand_in_cupy(dll, expressions):
+def _stand_in_cupy(emulator):
     def device(a):
         return np.ascontiguousarray(a).view(DeviceArray)
 
@@ -361,8 +141,7 @@ def _stand_in_cupy(dll, expressions):
         empty=lambda shape, dtype: np.empty(shape, dtype=dtype).view(DeviceArray),
         empty_like=lambda a: np.empty_like(a).view(DeviceArray),
         ascontiguousarray=device,
-        RawModule=lambda code, name_expressions, options=(): _EmulatedModule(
-            dll, expressions, code, name_expressions),
+        RawModule=emulator.raw_module(DeviceArray),
     )
 
 
@@ -375,9 +154,9 @@ def _clear_kernel_caches():
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+    if _cuda_emulator.compiler() is None:
         pytest.skip("no C++ compiler to build the CPU emulator of the kernels")
-    return _build_emulator(tmp_path_factory.mktemp("cuda_emulator"))
+    return _cuda_emulator.build(tmp_path_factory.mktemp("cuda_emulator"))
 
 
 class Device:
@@ -402,9 +181,9 @@ def device(request, monkeypatch):
         yield Device("gpu", cupy.asarray, cupy.asnumpy, cupy_xp)
         _clear_kernel_caches()
         return
-    dll, expressions = request.getfixturevalue("emulator")
+    emulator = request.getfixturevalue("emulator")
     _clear_kernel_caches()
-    monkeypatch.setitem(sys.modules, "cupy", _stand_in_cupy(dll, expressions))
+    monkeypatch.setitem(sys.modules, "cupy", _stand_in_cupy(emulator))
     yield Device("emulated", lambda a: np.array(a, order="C", copy=True).view(DeviceArray),
                  lambda a: np.asarray(a).view(np.ndarray).copy(), np_xp)
     _clear_kernel_caches()
@@ -621,9 +400,8 @@ def test_kernels_fall_back_to_generic_ops(device, rng):
 
 def test_emulator_checks_argument_types(emulator, monkeypatch):
     """A launch whose arguments do not match the kernel's parameters fails loudly."""
-    dll, expressions = emulator
-    index = expressions.index("nnkit::dropout<float>")
-    kernel = _EmulatedKernel(dll, index, "nnkit::dropout<float>")
+    kernel = emulator.raw_module(DeviceArray)(_loader.source("layers.cu"), ["nnkit::dropout<float>"]) \
+        .get_function("nnkit::dropout<float>")
     x = np.zeros(4, dtype=np.float32).view(DeviceArray)
     with pytest.raises(AssertionError, match="do not match"):
         kernel((1,), (32,), (x, x, x, x, np.int64(4), np.float64(0.5), np.float32(2.0)))
@@ -655,6 +433,7 @@ def _model(nk, backend, dtype):
     model = nk.Sequential([nk.layers.Dense(32, activation="relu", input_dim=20),
                            nk.layers.Dense(16, activation="tanh"),
                            nk.layers.Dense(4, activation="softmax")], backend=backend, dtype=dtype, seed=3)
+    model.build(20)
     model.compile(nk.optimizers.SGD(lr=0.1, momentum=0.9), "sparse_categorical_crossentropy")
     return model
 

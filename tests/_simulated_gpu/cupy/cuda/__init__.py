@@ -1,0 +1,63 @@
+"""The simulated ``cupy.cuda``: one device, one stream, events that read the host clock."""
+
+from __future__ import annotations
+
+import time
+
+from . import runtime
+from .device import Device
+
+__all__ = ["Device", "Event", "Stream", "get_current_stream", "get_elapsed_time", "runtime"]
+
+
+class Stream:
+    """Work on the simulated device runs when it is queued, so a stream is always idle."""
+
+    null = None
+
+    def __init__(self, null=False, non_blocking=False, ptr=None):
+        self.ptr = 0
+
+    def synchronize(self):
+        pass
+
+    def record(self, event=None):
+        event = event or Event()
+        event.record(self)
+        return event
+
+    def use(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+Stream.null = Stream(null=True)
+
+
+def get_current_stream(device_id=None):
+    return Stream.null
+
+
+class Event:
+    def __init__(self, block=False, disable_timing=False, interprocess=False):
+        self._time = None
+
+    def record(self, stream=None):
+        self._time = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+    @property
+    def done(self):
+        return True
+
+
+def get_elapsed_time(start_event: Event, end_event: Event) -> float:
+    """Milliseconds between two recorded events."""
+    return (end_event._time - start_event._time) * 1000.0

@@ -1,0 +1,8 @@
+"""The simulated ``cupy.fft``: NumPy's, on device arrays."""
+
+import numpy as _np
+
+from . import _populate
+
+_populate(globals(), _np.fft)
+__all__ = sorted(n for n in globals() if not n.startswith("_"))
