@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import builtins as _builtins
 import numbers as _numbers
-import operator as _operator
 
 import numpy as _np
+
+from . import _names
 
 __version__ = "14.2.0+simulated"
 transfers = {"to_device": 0, "to_host": 0}
@@ -120,6 +121,10 @@ class ndarray:
         return _call(getattr(ufunc, method), inputs, kwargs, f"numpy.{ufunc.__name__}")
 
     def __array_function__(self, func, types, args, kwargs):
+        # CuPy answers the NumPy functions it implements itself; the others find no implementation
+        if func.__name__ not in _names.CUPY:
+            raise TypeError(f"no implementation found for 'numpy.{func.__name__}' on types that "
+                            "implement __array_function__: [<class 'cupy.ndarray'>]")
         return _call(func, args, kwargs, f"numpy.{func.__name__}")
 
     # -- reads to the host ----------------------------------------------------------------
@@ -151,11 +156,6 @@ class ndarray:
 
     def __bool__(self):
         return _builtins.bool(_to_host(self))
-
-    def __index__(self):
-        if self.ndim or not _np.issubdtype(self.dtype, _np.integer):
-            raise TypeError("only integer scalar arrays can be converted to a scalar index")
-        return _operator.index(_to_host(self)[()])
 
     def __repr__(self):
         return repr(_to_host(self))
@@ -219,8 +219,8 @@ class ndarray:
         return self.copy()
 
     def __getattr__(self, name):  # the remaining methods: reshape, sum, max, fill, view, ...
-        if name.startswith("__"):
-            raise AttributeError(name)
+        if name not in _names.NDARRAY:
+            raise AttributeError(f"'cupy.ndarray' object has no attribute '{name}'")
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)
@@ -360,10 +360,11 @@ _HOST_ONLY = {"asarray", "array", "asanyarray", "ascontiguousarray", "asfortrana
               "get_array_module", "fuse", "asnumpy", "show_config", "test", "info"}
 
 
-def _populate(namespace: dict, host_module) -> None:
-    """Every public NumPy name: ufuncs and functions on device arrays; types and constants as they are."""
+def _populate(namespace: dict, host_module, cupy_names) -> None:
+    """NumPy's names that CuPy has too: ufuncs and functions on device arrays; types and constants as
+    they are."""
     for name in dir(host_module):
-        if name.startswith("_") or name in namespace or name in _HOST_ONLY:
+        if name not in cupy_names or name in namespace or name in _HOST_ONLY:
             continue
         value = getattr(host_module, name)
         if isinstance(value, _np.ufunc):
@@ -374,7 +375,7 @@ def _populate(namespace: dict, host_module) -> None:
             namespace[name] = value
 
 
-_populate(globals(), _np)
+_populate(globals(), _np, _names.CUPY)
 # `from cupy import *` must not replace builtins with NumPy's scalar types
 bool_ = _np.bool_
 bool = _np.bool_  # noqa: A001  (as CuPy exports it)

@@ -2,7 +2,7 @@
 
 import numpy as _np
 
-from . import _populate
+from . import _names, _populate
 
-_populate(globals(), _np.fft)
+_populate(globals(), _np.fft, _names.FFT)
 __all__ = sorted(n for n in globals() if not n.startswith("_"))
