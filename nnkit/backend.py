@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 BACKEND_NAMES = ("numpy", "numba", "cupy")
+DEVICE_DATA_FRACTION = 0.4  # of the free device memory, for a data set fit moves whole
 FLOAT_DTYPES = ("float32", "float64")
 
 log = logging.getLogger("nnkit")
@@ -184,6 +185,19 @@ class Backend:
         return u if self.is_host else self.asarray(u)
 
     # -- device -------------------------------------------------------------------------------
+    def fits_on_device(self, nbytes: int) -> bool:
+        """Whether a data set of ``nbytes`` should move to the device whole (always, on the host).
+
+        fit keeps the data and one shuffled copy of it on the device, beside the model and its
+        activations: a data set may take DEVICE_DATA_FRACTION of the memory free on the device.
+        """
+        if self.name != "cupy":
+            return True
+        cp = self._device_module
+        free, _total = cp.cuda.Device().mem_info
+        free += cp.get_default_memory_pool().free_bytes()  # held by CuPy's pool, reusable
+        return nbytes <= DEVICE_DATA_FRACTION * free
+
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the host)."""
         if self.name == "cupy":

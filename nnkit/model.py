@@ -31,8 +31,22 @@ class Model:
         self._set_fusion()
 
     # -- validation ---------------------------------------------------------------------------
-    def _as_array(self, a, argument: str, dtype=None):
+    def _staging_backend(self, *arrays):
+        """The host backend when these host arrays are too large to move to the device whole, else None.
+
+        fit, evaluate and predict then check them on the host and move one batch at a time.
+        """
         be = self.backend
+        if be.is_host:
+            return None
+        nbytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays
+                     if a is not None and type(a).__module__ == "numpy")
+        if nbytes == 0 or be.fits_on_device(nbytes):
+            return None
+        return get_backend("numpy")
+
+    def _as_array(self, a, argument: str, dtype=None, backend=None):
+        be = backend or self.backend
         if a is None:
             raise ValueError(f"{argument}: expected an array, got None")
         if not be.is_array(a) and be.name != "cupy" and type(a).__module__.startswith("cupy"):
@@ -43,13 +57,15 @@ class Model:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{argument}: expected a numeric array, got {type(a).__name__} ({exc})") from None
 
-    def _check_input(self, x, argument="x"):
-        """x as a backend array of the model's dtype, with the shape the model takes, finite."""
-        be = self.backend
+    def _check_input(self, x, argument="x", backend=None):
+        """x as a backend array of the model's dtype, with the shape the model takes, finite.
+
+        ``backend``: where x is checked and kept (the host for data staged batch by batch).
+        """
         dtype_in = getattr(x, "dtype", None)
         if dtype_in is not None and getattr(dtype_in, "kind", "f") not in "fiub":
             raise TypeError(f"{argument}: expected a numeric array, got dtype {dtype_in}")
-        x = self._as_array(x, argument, self.dtype)
+        x = self._as_array(x, argument, self.dtype, backend)
         if x.ndim < 2:
             raise ValueError(f"{argument}: expected shape (n_samples, features), got ndim {x.ndim} "
                              f"(shape {tuple(x.shape)}); reshape a single sample with x[None, :]")
@@ -60,20 +76,21 @@ class Model:
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f"{argument}: the model takes samples of shape {tuple(self.input_shape)}, "
                              f"got {tuple(x.shape[1:])}")
-        self._check_finite(x, argument)
+        self._check_finite(x, argument, backend)
         return x
 
-    def _check_finite(self, a, argument):
-        xp = self.backend.xp
+    def _check_finite(self, a, argument, backend=None):
+        xp = (backend or self.backend).xp
         if not bool(xp.all(xp.isfinite(a))):
             raise ValueError(f"{argument}: contains NaN or inf")
 
-    def _check_target(self, y, n: int, argument="y"):
+    def _check_target(self, y, n: int, argument="y", backend=None):
         """y as a backend array the loss takes: integer labels or float targets of the output's shape."""
-        be, xp = self.backend, self.backend.xp
+        be = backend or self.backend
+        xp = be.xp
         out_width = self.output_shape[-1]
         if self.loss is not None and self.loss.sparse:
-            y = self._as_array(y, argument)
+            y = self._as_array(y, argument, None, backend)
             if y.ndim == 2 and y.shape[1] == 1:
                 y = xp.reshape(y, (-1,))
             if y.ndim != 1:
@@ -86,7 +103,7 @@ class Model:
                 raise ValueError(f"{argument}: labels must lie in [0, {out_width}) for {out_width} outputs, "
                                  f"got range [{int(xp.min(y))}, {int(xp.max(y))}]")
         else:
-            y = self._as_array(y, argument, self.dtype)
+            y = self._as_array(y, argument, self.dtype, backend)
             if y.ndim == 1 and out_width == 1:
                 y = xp.reshape(y, (-1, 1))
             if y.ndim != 2 or y.shape[1] != out_width:
@@ -94,7 +111,7 @@ class Model:
                         if y.ndim == 1 else "")
                 raise ValueError(f"{argument}: targets must have shape (n, {out_width}) for a model with "
                                  f"{out_width} outputs, got {tuple(y.shape)}{hint}")
-            self._check_finite(y, argument)
+            self._check_finite(y, argument, backend)
             if isinstance(self.loss, (_losses.BinaryCrossEntropy, _losses.CategoricalCrossEntropy)):
                 if bool(xp.any(y < 0)) or bool(xp.any(y > 1)):
                     raise ValueError(f"{argument}: {self.loss.name} needs targets in [0, 1], got values "
@@ -195,7 +212,9 @@ class Model:
         """Train by mini-batch gradient descent and return the History: batch_size=1 is stochastic
         gradient descent, batch_size >= len(X) the lecture's full-batch gradient descent.
         ``distributed=True`` (or a communicator) trains data-parallel over MPI ranks, batch_size
-        staying the global batch of one step."""
+        staying the global batch of one step. On the cupy backend the data set moves to the GPU once
+        when it takes at most DEVICE_DATA_FRACTION (40%) of the free device memory; a larger one
+        stays on the host and moves one batch at a time."""
         from nnkit.training import fit
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
@@ -220,10 +239,18 @@ class Model:
     def evaluate(self, X, y, batch_size=DEFAULT_EVAL_BATCH, verbose=0) -> dict:
         """{"loss": mean loss incl. penalties, metric name: value, ...} over the data, in batches."""
         self._require_compiled("evaluate")
-        X = self._check_input(X, "X")
-        y = self._check_target(y, X.shape[0], "y")
+        host = self._staging_backend(X, y)
+        X = self._check_input(X, "X", host)
+        y = self._check_target(y, X.shape[0], "y", host)
         _check_batch_size(batch_size)
         return self._evaluate_arrays(X, y, batch_size)
+
+    def _rows(self, A, start, stop, order=None):
+        """Rows start:stop of A (of ``order``'s rows when given) as a backend array: sliced where A
+        is a backend array, gathered on the host and moved when A is staged there."""
+        if self.backend.is_array(A):
+            return A[start:stop, ...]
+        return self.backend.asarray(A[start:stop] if order is None else A[order[start:stop]])
 
     def _evaluate_arrays(self, X, y, batch_size=DEFAULT_EVAL_BATCH) -> dict:
         n = X.shape[0]
@@ -231,7 +258,7 @@ class Model:
         sums = [0.0] * len(self.metrics)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)  # array-API slices may not run past the end
-            xb, yb = X[start:stop, ...], y[start:stop, ...]
+            xb, yb = self._rows(X, start, stop), self._rows(y, start, stop)
             out = self._forward(xb, False)
             loss, _ = self._loss_and_grad(out, yb)
             loss_sum = loss_sum + loss * xb.shape[0]
@@ -246,11 +273,11 @@ class Model:
 
     def predict(self, X, batch_size=DEFAULT_EVAL_BATCH):
         """The model's outputs for X, computed in batches, as a NumPy array."""
-        X = self._check_input(X, "X")
+        X = self._check_input(X, "X", self._staging_backend(X))
         _check_batch_size(batch_size)
         be = self.backend
         n = X.shape[0]
-        parts = [self._outputs(self._forward(X[s:min(s + batch_size, n), ...], False))
+        parts = [self._outputs(self._forward(self._rows(X, s, min(s + batch_size, n)), False))
                  for s in range(0, n, batch_size)]
         out = parts[0] if len(parts) == 1 else be.xp.concat(parts, axis=0)
         return be.to_numpy(out)

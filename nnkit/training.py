@@ -15,7 +15,7 @@ def _check_int(name, value, minimum):
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
 
 
-def _split_validation(model, X, y, validation_data, validation_split):
+def _split_validation(model, X, y, validation_data, validation_split, host=None):
     """(X, y, X_val, y_val): validation_split takes the last rows, before any shuffling."""
     if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
             or not 0.0 <= validation_split < 1.0:
@@ -23,8 +23,9 @@ def _split_validation(model, X, y, validation_data, validation_split):
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data: expected a tuple (X_val, y_val)")
-        X_val = model._check_input(validation_data[0], "validation_data[0]")
-        y_val = model._check_target(validation_data[1], X_val.shape[0], "validation_data[1]")
+        host = model._staging_backend(*validation_data) if host is None else host
+        X_val = model._check_input(validation_data[0], "validation_data[0]", host)
+        y_val = model._check_target(validation_data[1], X_val.shape[0], "validation_data[1]", host)
         return X, y, X_val, y_val
     if validation_split > 0.0:
         n = X.shape[0]
@@ -77,9 +78,11 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     for cb in callbacks:
         if not isinstance(cb, Callback) and not all(hasattr(cb, h) for h in ("on_epoch_end", "set_model")):
             raise TypeError(f"callbacks: expected nnkit.callbacks.Callback objects, got {type(cb).__name__}")
-    X = model._check_input(X, "X")
-    y = model._check_target(y, X.shape[0], "y")
-    X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split)
+    # a data set too large for the device stays on the host and moves one batch at a time
+    host = model._staging_backend(X, y)
+    X = model._check_input(X, "X", host)
+    y = model._check_target(y, X.shape[0], "y", host)
+    X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
 
     be = model.backend
     xp = be.xp
@@ -105,6 +108,7 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     regularized = any(p.regularizer is not None for p in params)
     optimizer, metrics = model.optimizer, model.metrics
     n = X.shape[0]
+    staged = not be.is_array(X)
     # a backend may compile the whole forward-backward-update of a model into one call
     train_step = None
     if dp is None and not regularized and not batch_hooks and be.train_step_factory is not None:
@@ -117,9 +121,13 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
         for epoch in range(epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
-            if shuffle:
-                order = be.asarray(rng.permutation(n))
+            order = rng.permutation(n) if shuffle else None
+            if order is not None and staged:
+                Xs, ys = X, y  # gathered batch by batch on the host
+            elif order is not None:
+                order = be.asarray(order)
                 Xs, ys = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
+                order = None
             else:
                 Xs, ys = X, y
             loss_sum = 0.0
@@ -127,7 +135,7 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
             n_batches = 0
             for batch, start in enumerate(range(0, n, batch_size)):
                 stop = min(start + batch_size, n)  # array-API slices may not run past the end
-                xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
+                xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
                 for cb in batch_hooks:
                     cb.on_batch_begin(batch, {})
                 if train_step is not None:

@@ -98,3 +98,73 @@ def test_cupy_simulation_keeps_cupys_rules(cupy):
         cupy.concatenate([dev, host])
     np.testing.assert_array_equal(dev.get()[1], host[1])
     assert type(dev.sum()) is cupy.ndarray and dev.sum().shape == ()
+
+
+@pytest.fixture
+def small_device(monkeypatch):
+    """A device with 10 kB free: 40% of it (fit's budget for data) holds none of these data sets."""
+    from cupy.cuda import device
+
+    monkeypatch.setitem(device.MEMORY, "free", 10_000)
+
+
+def _twin_models(dtype="float64"):
+    models = []
+    for _ in range(2):
+        model = nk.Sequential([nk.layers.Dense(16, activation="tanh", input_dim=20),
+                               nk.layers.Dense(4, activation="softmax")], backend="cupy", dtype=dtype, seed=5)
+        model.build(20)
+        model.compile(nk.optimizers.SGD(lr=0.1, momentum=0.9), "sparse_categorical_crossentropy", ["accuracy"])
+        models.append(model)
+    return models
+
+
+def test_cupy_fit_stages_a_data_set_too_large_for_the_device(cupy, monkeypatch):
+    X, y = _data(96)  # 15,360 bytes of features
+    resident, staged = _twin_models()
+    h_resident = resident.fit(X, y, epochs=3, batch_size=16, verbose=0, seed=1, validation_split=0.25)
+    from cupy.cuda import device
+
+    monkeypatch.setitem(device.MEMORY, "free", 10_000)
+    cupy.reset_transfers()
+    h_staged = staged.fit(X, y, epochs=3, batch_size=16, verbose=0, seed=1, validation_split=0.25)
+    # 72 training rows in 5 batches and 24 validation rows in 1, each batch's X and y moved once;
+    # checked on the host, so nothing comes back but the epoch's loss, metric and validation sums
+    assert cupy.transfers == {"to_device": 3 * (5 + 1) * 2, "to_host": 3 * (2 + 2)}
+    # the same shuffles and the same arithmetic: the same model, whichever side holds the data
+    for w_staged, w_resident in zip(staged.get_weights(), resident.get_weights()):
+        np.testing.assert_array_equal(w_staged, w_resident)
+    assert h_staged.history == h_resident.history
+
+
+def test_cupy_evaluate_and_predict_stage_large_data_batch_by_batch(cupy, small_device):
+    X, y = _data(200)
+    model, _ = _twin_models()
+    cupy.reset_transfers()
+    result = model.evaluate(X, y, batch_size=64)  # 4 batches
+    assert cupy.transfers == {"to_device": 4 * 2, "to_host": 2}
+    cupy.reset_transfers()
+    out = model.predict(X, batch_size=64)
+    assert cupy.transfers == {"to_device": 4, "to_host": 1}
+    from cupy.cuda import device
+
+    device.MEMORY["free"] = 16 << 30  # everything fits again: the same numbers from device-resident data
+    assert model.evaluate(X, y, batch_size=64) == result
+    np.testing.assert_array_equal(model.predict(X, batch_size=64), out)
+
+
+def test_cupy_staged_data_is_checked_before_training(cupy, small_device):
+    X, y = _data(96)
+    model, _ = _twin_models()
+    before = model.get_weights()
+    cupy.reset_transfers()
+    X[5, 3] = np.nan
+    with pytest.raises(ValueError, match="X: contains NaN"):
+        model.fit(X, y, epochs=1, verbose=0)
+    X[5, 3] = 0.0
+    y[7] = 4
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\)"):
+        model.fit(X, y, epochs=1, verbose=0)
+    assert cupy.transfers["to_device"] == 0
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)

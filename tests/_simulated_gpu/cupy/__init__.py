@@ -406,6 +406,9 @@ class _MemoryPool:
     def total_bytes(self):
         return 0
 
+    def free_bytes(self):
+        return 0
+
     def free_all_blocks(self):
         pass
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# what Device().mem_info reports, (free, total) in bytes: a test may shrink it to make data not fit
+MEMORY = {"free": 16 << 30, "total": 16 << 30}
+
 
 class Device:
     def __init__(self, device=None):
@@ -13,6 +16,10 @@ class Device:
 
     compute_capability = "90"
     pci_bus_id = "0000:00:00.0"
+
+    @property
+    def mem_info(self):
+        return MEMORY["free"], MEMORY["total"]
 
     def synchronize(self):
         pass
