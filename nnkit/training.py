@@ -135,7 +135,10 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
             n_batches = 0
             for batch, start in enumerate(range(0, n, batch_size)):
                 stop = min(start + batch_size, n)  # array-API slices may not run past the end
-                xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
+                if staged:
+                    xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
+                else:
+                    xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
                 for cb in batch_hooks:
                     cb.on_batch_begin(batch, {})
                 if train_step is not None:
