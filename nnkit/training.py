@@ -121,15 +121,13 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
         for epoch in range(epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
-            order = rng.permutation(n) if shuffle else None
-            if order is not None and staged:
-                Xs, ys = X, y  # gathered batch by batch on the host
-            elif order is not None:
-                order = be.asarray(order)
-                Xs, ys = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
-                order = None
+            if not shuffle:
+                Xs, ys, order = X, y, None
+            elif staged:  # gathered batch by batch on the host
+                Xs, ys, order = X, y, rng.permutation(n)
             else:
-                Xs, ys = X, y
+                rows = be.asarray(rng.permutation(n))
+                Xs, ys, order = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0), None
             loss_sum = 0.0
             metric_sums = [0.0] * len(metrics)
             n_batches = 0
