@@ -86,9 +86,8 @@ def _call(fn, args, kwargs, where):
     return _wrap(result)
 
 
-def _to_host(a: "ndarray", count: bool = True) -> _np.ndarray:
-    if count:
-        transfers["to_host"] += 1
+def _to_host(a: "ndarray") -> _np.ndarray:
+    transfers["to_host"] += 1
     return _np.array(a._a, copy=True)
 
 
