@@ -191,6 +191,32 @@ def test_dropout_trains_like_numpy_backend():
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
+def activation_layers_model(backend, dtype="float64"):
+    """Keras' style: linear Dense layers each followed by its Activation (and a Dropout)."""
+    layers = [nk.layers.Dense(6, input_dim=5), nk.layers.Activation("tanh"), nk.layers.Dropout(0.3),
+              nk.layers.Dense(7), nk.layers.Activation("relu"),
+              nk.layers.Dense(3), nk.layers.Activation("softmax")]
+    model = nk.Sequential(layers, backend=backend, dtype=dtype, seed=2)
+    model.compile(nk.optimizers.Adam(lr=0.01), "sparse_categorical_crossentropy", ["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("layered", [False, True], ids=["one-call", "layered"])
+def test_compiled_step_folds_an_activation_layer_into_the_linear_dense_before_it(monkeypatch, layered):
+    X, y = data("sparse_categorical_crossentropy", 3, n=26)
+    m1, m2, h1, h2 = fit_both(monkeypatch, activation_layers_model, X, y, layered, epochs=3,
+                              batch_size=5, seed=3)
+    assert_same(m1, m2, h1, h2)
+    # the same network written with Dense activations trains to the same weights
+    dense_only = nk.Sequential([nk.layers.Dense(6, activation="tanh", input_dim=5), nk.layers.Dropout(0.3),
+                                nk.layers.Dense(7, activation="relu"),
+                                nk.layers.Dense(3, activation="softmax")], backend="numba", dtype="float64",
+                               seed=2)
+    dense_only.compile(nk.optimizers.Adam(lr=0.01), "sparse_categorical_crossentropy", ["accuracy"])
+    h3 = dense_only.fit(X, y, epochs=3, batch_size=5, verbose=0, seed=3)
+    assert_same(m1, dense_only, h1, h3)
+
+
 def test_step_follows_weights_replaced_between_fits(monkeypatch):
     loss = "mse"
     X, y = data(loss, 3)
@@ -220,12 +246,18 @@ def test_step_is_none_where_not_eligible():
     model = model_for("numba", "mse", optimizer=MySGD(lr=0.1))
     model.build(5)
     assert make_train_step(model) is None
-    # a dropout before the first Dense (of rate > 0) or a layer other than Dense and Dropout
-    for first in (nk.layers.Dropout(0.2), nk.layers.Activation("relu")):
-        other = nk.Sequential([first, nk.layers.Dense(3, input_dim=5)], backend="numba", seed=0)
+    # a dropout or an activation before the first Dense, an activation after a dropout or after
+    # another activation, a layer other than Dense, Activation and Dropout
+    stacks = [[nk.layers.Dropout(0.2), nk.layers.Dense(3, input_dim=5)],
+              [nk.layers.Activation("relu"), nk.layers.Dense(3, input_dim=5)],
+              [nk.layers.Dense(3, input_dim=5), nk.layers.Dropout(0.2), nk.layers.Activation("relu")],
+              [nk.layers.Dense(3, activation="tanh", input_dim=5), nk.layers.Activation("relu")],
+              [nk.layers.Dense(3, input_dim=5), nk.layers.Maxout(3, 2)]]
+    for layers in stacks:
+        other = nk.Sequential(layers, backend="numba", seed=0)
         other.compile(nk.optimizers.SGD(lr=0.1), "mse")
         other.build(5)
-        assert make_train_step(other) is None
+        assert make_train_step(other) is None, layers
     eligible = model_for("numba", "mse")
     eligible.build(5)
     step = make_train_step(eligible)

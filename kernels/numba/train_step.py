@@ -1,4 +1,4 @@
-"""Compiled training steps for a Sequential of Dense and Dropout layers.
+"""Compiled training steps for a Sequential of Dense, Activation and Dropout layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
 loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
@@ -58,8 +58,8 @@ def _hyper(name, o, T, lr, t):
 
 def plan(model):
     """The step's spec (see ``_stepgen``) when ``model`` can run a compiled step, else None: a
-    Sequential of Dense layers, each followed by any number of Dropout layers, on the numba
-    backend, in float32 or float64, with a loss and an optimizer the step implements."""
+    Sequential of Dense layers, each followed by an Activation where the Dense is linear and by any
+    number of Dropout layers, on the numba backend, in float32 or float64, with a loss and an optimizer the step implements."""
     layers = getattr(model, "layers", None)
     if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
         return None
@@ -79,31 +79,45 @@ def plan(model):
         if type(v) is not np.ndarray or v.dtype != model.dtype or not v.flags.c_contiguous \
                 or not v.flags.writeable:
             return None
-    codes = tuple(CODES["linear"] if dense.emit_logits else CODES[dense.activation]
-                  for dense, _ in groups)
-    biases = tuple(bool(dense.use_bias) for dense, _ in groups)
-    drops = tuple(len(dropouts) for _, dropouts in groups)
+    codes = tuple(CODES[activation] for _, activation, _ in groups)
+    biases = tuple(bool(dense.use_bias) for dense, _, _ in groups)
+    drops = tuple(len(dropouts) for _, _, dropouts in groups)
     kernel = "adam" if optimizer == "adamw" else optimizer
     return codes, biases, drops, loss, optimizer, kernel, _stepgen.OPTIMIZERS[kernel][1]
 
 
+def _emitted(layer) -> str:
+    """The activation a Dense or Activation layer applies: linear where it hands out logits."""
+    return "linear" if layer.emit_logits else layer.activation
+
+
 def _groups(layers):
-    """[(Dense, [the Dropout layers of rate > 0 after it])] for a stack of Dense and Dropout
-    layers that starts with a Dense, else None. A rate-0 Dropout is the identity and draws no
-    numbers in the per-layer path either, so it is left out."""
+    """[(Dense, its activation, [the Dropout layers of rate > 0 after it])] for a stack of Dense,
+    Activation and Dropout layers that starts with a Dense, else None.
+
+    An Activation right after a linear Dense (Keras' ``Dense(64), Activation("relu")``) is that
+    Dense's activation: the per-layer path computes the same z + b, then f, and backwards the same
+    f' and the same bias-gradient sum. A rate-0 Dropout is the identity and draws no numbers in the
+    per-layer path either, so it is left out.
+    """
+    from nnkit.layers.activation import Activation
     from nnkit.layers.dense import Dense
     from nnkit.layers.dropout import Dropout
 
     groups = []
     for layer in layers:
         if type(layer) is Dense:
-            groups.append((layer, []))
+            groups.append((layer, _emitted(layer), []))
+        elif type(layer) is Activation:
+            if not groups or groups[-1][2] or groups[-1][1] != "linear":
+                return None  # after a dropout or another activation: not one bias + activation
+            groups[-1] = (groups[-1][0], _emitted(layer), [])
         elif type(layer) is Dropout:
             if layer.rate == 0.0:
                 continue
             if not groups:
                 return None
-            groups[-1][1].append(layer)
+            groups[-1][2].append(layer)
         else:
             return None
     return groups or None
@@ -118,8 +132,8 @@ class CompiledStep:
         codes, biases, drops, loss, optimizer, kernel, n_states = spec
         self.model = model
         groups = _groups(model.layers)
-        self.layers = [dense for dense, _ in groups]
-        self.dropouts = [d for _, dropouts in groups for d in dropouts]
+        self.layers = [dense for dense, _, _ in groups]
+        self.dropouts = [d for _, _, dropouts in groups for d in dropouts]
         self.params = model.parameters()
         self.optimizer = model.optimizer
         self.codes, self.biases, self.opt_name, self.n_states = codes, biases, optimizer, n_states
