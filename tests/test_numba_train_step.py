@@ -39,7 +39,7 @@ def fit_both(monkeypatch, make, X, y, layered=False, **fit_kwargs):
     the compiled step of big networks (LayeredStep) instead of the one-call step."""
     be = nk.get_backend("numba")
     compiled = make("numba")
-    compiled.build(X.shape[1])
+    compiled.build(tuple(X.shape[1:]))
     if layered:
         monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 0)
     step = make_train_step(compiled)
@@ -215,6 +215,21 @@ def test_compiled_step_folds_an_activation_layer_into_the_linear_dense_before_it
     dense_only.compile(nk.optimizers.Adam(lr=0.01), "sparse_categorical_crossentropy", ["accuracy"])
     h3 = dense_only.fit(X, y, epochs=3, batch_size=5, verbose=0, seed=3)
     assert_same(m1, dense_only, h1, h3)
+
+
+@pytest.mark.parametrize("layered", [False, True], ids=["one-call", "layered"])
+def test_compiled_step_takes_images_through_a_leading_flatten(monkeypatch, layered):
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(21, 4, 3)), rng.integers(0, 3, size=21)
+
+    def make(be):
+        model = nk.Sequential([nk.layers.Flatten(), nk.layers.Dense(6, activation="relu"), nk.layers.Flatten(),
+                               nk.layers.Dense(3, activation="softmax")], backend=be, dtype="float64", seed=1)
+        model.compile(nk.optimizers.SGD(lr=0.1, momentum=0.9), "sparse_categorical_crossentropy")
+        return model
+
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, layered, epochs=2, batch_size=4, seed=5)
+    assert_same(m1, m2, h1, h2)
 
 
 def test_step_follows_weights_replaced_between_fits(monkeypatch):

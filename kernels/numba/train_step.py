@@ -1,4 +1,4 @@
-"""Compiled training steps for a Sequential of Dense, Activation and Dropout layers.
+"""Compiled training steps for a Sequential of Dense, Activation, Dropout and Flatten layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
 loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
@@ -59,7 +59,7 @@ def _hyper(name, o, T, lr, t):
 def plan(model):
     """The step's spec (see ``_stepgen``) when ``model`` can run a compiled step, else None: a
     Sequential of Dense layers, each followed by an Activation where the Dense is linear and by any
-    number of Dropout layers, on the numba backend, in float32 or float64, with a loss and an optimizer the step implements."""
+    number of Dropout layers, after any Flatten, on the numba backend, in float32 or float64, with a loss and an optimizer the step implements."""
     layers = getattr(model, "layers", None)
     if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
         return None
@@ -97,15 +97,19 @@ def _groups(layers):
 
     An Activation right after a linear Dense (Keras' ``Dense(64), Activation("relu")``) is that
     Dense's activation: the per-layer path computes the same z + b, then f, and backwards the same
-    f' and the same bias-gradient sum. A rate-0 Dropout is the identity and draws no numbers in the
-    per-layer path either, so it is left out.
+    f' and the same bias-gradient sum. A Flatten is left out: before the first Dense the step
+    reshapes the batch itself (a view), and after a Dense its input is already flat. So is a rate-0
+    Dropout, the identity, which draws no numbers in the per-layer path either.
     """
     from nnkit.layers.activation import Activation
     from nnkit.layers.dense import Dense
     from nnkit.layers.dropout import Dropout
+    from nnkit.layers.flatten import Flatten
 
     groups = []
     for layer in layers:
+        if type(layer) is Flatten:
+            continue
         if type(layer) is Dense:
             groups.append((layer, _emitted(layer), []))
         elif type(layer) is Activation:
@@ -229,6 +233,8 @@ class CompiledStep:
             self._bind()
         if xb.dtype != self.dtype or not xb.flags.c_contiguous or not xb.flags.writeable:
             xb = np.array(xb, dtype=self.dtype, order="C")
+        if xb.ndim > 2:  # the model's leading Flatten
+            xb = xb.reshape(xb.shape[0], -1)
         if self.sparse:
             y = yb if yb.dtype == np.int64 and yb.flags.c_contiguous \
                 else np.ascontiguousarray(yb, dtype=np.int64)
