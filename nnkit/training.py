@@ -111,7 +111,7 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     staged = not be.is_array(X)
     # a backend may compile the whole forward-backward-update of a model into one call
     train_step = None
-    if dp is None and not regularized and not batch_hooks and be.train_step_factory is not None:
+    if dp is None and not batch_hooks and be.train_step_factory is not None:
         train_step = be.train_step_factory(model)
     progress = _Progress(int(verbose), epochs)
 

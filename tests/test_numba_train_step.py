@@ -232,6 +232,41 @@ def test_compiled_step_takes_images_through_a_leading_flatten(monkeypatch, layer
     assert_same(m1, m2, h1, h2)
 
 
+@pytest.mark.parametrize("layered, dtype", [(False, "float64"), (True, "float64"), (False, "float32")],
+                         ids=["one-call", "layered", "one-call-float32"])
+def test_compiled_step_adds_the_regularizers_penalties(monkeypatch, layered, dtype):
+    X, y = data("sparse_categorical_crossentropy", 3, n=25)
+    X = X.astype(dtype)
+
+    def make(be):
+        layers = [nk.layers.Dense(6, activation="tanh", input_dim=5, kernel_regularizer=nk.regularizers.L2(0.01)),
+                  nk.layers.Dense(7, activation="relu"),
+                  nk.layers.Dense(4, activation="relu", kernel_regularizer=nk.regularizers.L1(0.003)),
+                  nk.layers.Dense(3, activation="softmax",
+                                  kernel_regularizer=nk.regularizers.ElasticNet(0.002, 0.02))]
+        model = nk.Sequential(layers, backend=be, dtype=dtype, seed=4)
+        model.compile(nk.optimizers.SGD(lr=0.1, momentum=0.9), "sparse_categorical_crossentropy")
+        return model
+
+    m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, layered, epochs=3, batch_size=6, seed=2)
+    if dtype == "float64":
+        assert_same(m1, m2, h1, h2)
+    else:
+        for a, b in zip(m1.get_weights(), m2.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-5)
+    if layered or dtype != "float64":
+        return
+    # the penalties did act: the loss includes them and the weights differ without them
+    m3 = make("numba")
+    m3.build(5)
+    for layer in m3.layers:
+        layer.W.regularizer = None
+    h3 = m3.fit(X, y, epochs=3, batch_size=6, verbose=0, seed=2)
+    assert h3.history["loss"][0] < h1.history["loss"][0]
+    assert not np.allclose(m1.get_weights()[0], m3.get_weights()[0])
+
+
 def test_step_follows_weights_replaced_between_fits(monkeypatch):
     loss = "mse"
     X, y = data(loss, 3)
@@ -258,6 +293,10 @@ def test_step_is_none_where_not_eligible():
     class MySGD(nk.optimizers.SGD):
         pass
 
+    class CustomPenalty(nk.regularizers.L2):  # a penalty of its own: the per-layer path computes it
+        def penalty_and_gradient(self, w, backend):
+            return super().penalty_and_gradient(w * 2.0, backend)
+
     model = model_for("numba", "mse", optimizer=MySGD(lr=0.1))
     model.build(5)
     assert make_train_step(model) is None
@@ -267,7 +306,8 @@ def test_step_is_none_where_not_eligible():
               [nk.layers.Activation("relu"), nk.layers.Dense(3, input_dim=5)],
               [nk.layers.Dense(3, input_dim=5), nk.layers.Dropout(0.2), nk.layers.Activation("relu")],
               [nk.layers.Dense(3, activation="tanh", input_dim=5), nk.layers.Activation("relu")],
-              [nk.layers.Dense(3, input_dim=5), nk.layers.Maxout(3, 2)]]
+              [nk.layers.Dense(3, input_dim=5), nk.layers.Maxout(3, 2)],
+              [nk.layers.Dense(3, input_dim=5, kernel_regularizer=CustomPenalty())]]
     for layers in stacks:
         other = nk.Sequential(layers, backend="numba", seed=0)
         other.compile(nk.optimizers.SGD(lr=0.1), "mse")

@@ -483,6 +483,21 @@ def _adam_body(w, g, m, v, step_size, bias_correction2_sqrt, beta1, one_minus_b1
         w[i] = wi - step_size * (mi / (math.sqrt(vi) / bias_correction2_sqrt + eps))
 
 
+@_jit
+def elastic_net(w, g, l1, l2, two_l2):
+    """P = l1 sum |W| + l2 sum W^2 (sums in float64), returned; g += l1 sign(W) + 2 l2 W. 1-D."""
+    T = w.dtype.type
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(w.shape[0]):
+        v = w[i]
+        s1 += abs(v)
+        s2 += v * v
+        sign = T(1.0) if v > T(0.0) else (T(-1.0) if v < T(0.0) else v)  # v: 0 or NaN, as np.sign
+        g[i] = g[i] + (l1 * sign + two_l2 * v)
+    return l1 * s1 + l2 * s2
+
+
 sgd_serial = _jit(_sgd_body)
 sgd_parallel = _pjit(_sgd_body)
 adagrad_serial = _jit(_adagrad_body)

@@ -9,6 +9,8 @@ get ``LayeredStep``: np.matmul with the compiled epilogues. Every buffer is allo
 batch shape; none is handed to users except ``out``, which the next step overwrites. Dropout's
 uniforms are drawn into a buffer with the backend's generator (``rng.random(out=...)``), the same
 stream as the per-layer path's ``backend.random_uniform``, so both train to the same weights.
+Kernel regularizers (L1, L2, ElasticNet) add their penalty to the loss and its gradient to dW
+before the update, as the per-layer path does.
 """
 
 from __future__ import annotations
@@ -79,11 +81,23 @@ def plan(model):
         if type(v) is not np.ndarray or v.dtype != model.dtype or not v.flags.c_contiguous \
                 or not v.flags.writeable:
             return None
+    if not all(_plain_penalty(dense.W.regularizer) and (dense.b is None or dense.b.regularizer is None)
+               for dense, _, _ in groups):
+        return None
     codes = tuple(CODES[activation] for _, activation, _ in groups)
     biases = tuple(bool(dense.use_bias) for dense, _, _ in groups)
     drops = tuple(len(dropouts) for _, _, dropouts in groups)
+    regs = tuple(dense.W.regularizer is not None for dense, _, _ in groups)
     kernel = "adam" if optimizer == "adamw" else optimizer
-    return codes, biases, drops, loss, optimizer, kernel, _stepgen.OPTIMIZERS[kernel][1]
+    return codes, biases, drops, regs, loss, optimizer, kernel, _stepgen.OPTIMIZERS[kernel][1]
+
+
+def _plain_penalty(regularizer) -> bool:
+    """None, or a regularizer whose penalty is the elastic net of its l1 and l2 (not overridden)."""
+    from nnkit.regularizers import Regularizer
+
+    return regularizer is None or (isinstance(regularizer, Regularizer) and
+                                   type(regularizer).penalty_and_gradient is Regularizer.penalty_and_gradient)
 
 
 def _emitted(layer) -> str:
@@ -133,7 +147,7 @@ class CompiledStep:
     in a buffer reused by the next batch."""
 
     def __init__(self, model, spec):
-        codes, biases, drops, loss, optimizer, kernel, n_states = spec
+        codes, biases, drops, regs, loss, optimizer, kernel, n_states = spec
         self.model = model
         groups = _groups(model.layers)
         self.layers = [dense for dense, _, _ in groups]
@@ -149,8 +163,12 @@ class CompiledStep:
         # are read here, once per fit
         self.dr = np.array([v for d in self.dropouts for v in (d.rate, 1.0 / (1.0 - d.rate))],
                            dtype=self.dtype)
-        self.lead = (self.dr,) if self.dropouts else ()
-        self.module = _stepgen.load_step((codes, biases, drops, loss, kernel, n_states))
+        # (l1, l2, 2 l2) per regularized kernel in the dtype, as the generic penalty op casts them
+        self.regularizers = [dense.W.regularizer for dense in self.layers if dense.W.regularizer is not None]
+        self.rg = np.array([v for r in self.regularizers for v in (r.l1, r.l2, 2.0 * r.l2)], dtype=self.dtype)
+        self.drop_lead = (self.dr,) if self.dropouts else ()
+        self.lead = self.drop_lead + ((self.rg,) if self.regularizers else ())
+        self.module = _stepgen.load_step((codes, biases, drops, regs, loss, kernel, n_states))
         self.step = self.module.step
         self.loss_kernel = getattr(_jit, loss)
         self.opt_kernel = getattr(_jit, kernel + "_serial")
@@ -281,8 +299,8 @@ class LayeredStep(CompiledStep):
                 drop_args = args[k:k + 2 * len(self.drop_index[l])]
                 k += len(drop_args)
                 out = drop_args[-1] if drop_args else y
-                fwd_extra = self.lead + drop_args if drop_args else ()
-                bwd_extra = self.lead + drop_args[0::2] if drop_args else ()
+                fwd_extra = self.drop_lead + drop_args if drop_args else ()
+                bwd_extra = self.drop_lead + drop_args[0::2] if drop_args else ()
                 updates = []
                 for w, g in ((W, dW), (b, db))[:1 + has_bias]:
                     state = self.states[q * self.n_states:(q + 1) * self.n_states]
@@ -310,15 +328,22 @@ class LayeredStep(CompiledStep):
             inp = out
         loss = self.loss_kernel(out, y, layers[-1][4])
         update = self.opt_kernel
+        penalties = []
         for l in range(len(layers) - 1, -1, -1):
             W, dW, a, y_l, d, b, db, _, bwd, updates, _, _, bwd_extra = layers[l]
             bwd(a, y_l, d, db, *bwd_extra)
             matmul((xb if l == 0 else layers[l - 1][10]).T, d, out=dW)
+            if self.layers[l].W.regularizer is not None:  # before the update, as in the one-call step
+                k = 3 * (len(self.regularizers) - 1 - len(penalties))
+                penalties.append(_jit.elastic_net(W.reshape(-1), dW.reshape(-1), *self.rg[k:k + 3]))
             if l > 0:
                 matmul(d, W.T, out=layers[l - 1][4])
             # the update runs once the gradients exist and the input gradient has used the old W
             for flat in updates:
                 update(*flat, *hp)
+        if penalties:
+            in_order = penalties[::-1]  # summed in layer order, as the per-layer path sums them
+            loss = loss + sum(in_order[1:], in_order[0])
         self.optimizer.iterations = t
         return self.T(loss), out
 
