@@ -54,7 +54,7 @@ class GaussianNoise(Layer):
         if not training or self.std == 0.0:
             return x
         xp = self.backend.xp
-        u = self.backend.random_uniform((2,) + tuple(x.shape), x.dtype)
+        u = self.random_uniform((2,) + tuple(x.shape), x.dtype, row_axis=1)
         # Box-Muller: 1 - u lies in (0, 1], so the log is finite
         z = xp.sqrt(-2.0 * xp.log(1.0 - u[0, ...])) * xp.cos((2.0 * math.pi) * u[1, ...])
         return x + self.std * z
@@ -127,7 +127,7 @@ class RandomShift(_ImageLayer):
             return x
         xp, be = self.backend.xp, self.backend
         span = 2 * self.max_shift + 1
-        u = be.random_uniform((2, x.shape[0]), x.dtype)
+        u = self.random_uniform((2, x.shape[0]), x.dtype, row_axis=1)
         shifts = xp.astype(xp.floor(u * span), be.dtype("int64")) - self.max_shift
         # floor(u * span) can round up to span for u just below 1 in float32
         shifts = xp.clip(shifts, -self.max_shift, self.max_shift)
@@ -181,7 +181,7 @@ class RandomFlip(_ImageLayer):
         if not training or self.p == 0.0:
             self._masks = None
             return x
-        u = self.backend.random_uniform((2, x.shape[0]), x.dtype)
+        u = self.random_uniform((2, x.shape[0]), x.dtype, row_axis=1)
         masks = []
         if self.horizontal:
             masks.append((2, u[0, ...] < self.p))

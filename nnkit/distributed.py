@@ -2,7 +2,8 @@
 
 The design is ChainerMN's: every rank holds the whole model and the whole data set, draws the same
 global shuffle from the seed, and computes on its contiguous rows of each global batch of
-``batch_size`` rows. After the local backward pass the gradients, each weighted by
+``batch_size`` rows. Random layers (Dropout, the augmentations) draw the numbers of the whole
+global batch on every rank and use their rows, so the masks are those one rank would draw. After the local backward pass the gradients, each weighted by
 n_local / n_global, are summed with ONE Allreduce over a single flat buffer, so every rank applies
 
     g = sum_r (n_r / n) * mean_{i in rank r} grad_i = mean_{i in batch} grad_i
@@ -276,13 +277,22 @@ class DataParallelEngine:
 
     # -- per step -----------------------------------------------------------------------------
     def shard(self, xb, yb):
-        """This rank's contiguous rows of the global batch (xb, yb); remembers n_local, n_global."""
+        """This rank's contiguous rows of the global batch (xb, yb); remembers n_local, n_global
+        and tells the model's layers, whose random draws then cover the global batch."""
         n = xb.shape[0]
         lo, hi = shard_bounds(n, self.rank, self.size)
         self.n_local, self.n_global = hi - lo, n
         if self.size == 1:
             return xb, yb
+        for layer in self.model.sublayers():
+            layer.global_rows = (n, lo, hi)
         return xb[lo:hi], yb[lo:hi]
+
+    def finish(self):
+        """The end of fit: the layers draw for their own batches again."""
+        if self.model is not None:
+            for layer in self.model.sublayers():
+                layer.global_rows = None
 
     def loss_and_grad(self, model, out, yb):
         """The model's (loss, d loss / d out) on this rank's rows; zeros when it has none (the

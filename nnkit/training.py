@@ -181,6 +181,8 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     finally:
         progress.close()
         model._clear_cache()
+        if dp is not None:
+            dp.finish()
     for cb in callbacks:
         cb.on_train_end({})
     return history

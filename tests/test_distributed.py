@@ -69,6 +69,26 @@ def _small_model():
     return model.compile("sgd", "mse")
 
 
+@pytest.mark.parametrize("make, shape, row_axis", [
+    (lambda: nk.layers.Dropout(0.5), (3, 4), 0),
+    (lambda: nk.layers.GaussianNoise(0.1), (2, 3, 4), 1),
+    (lambda: nk.layers.RandomFlip((2, 2)), (2, 3), 1),
+])
+def test_a_random_layer_on_a_shard_draws_the_global_batch_and_keeps_its_rows(make, shape, row_axis):
+    layer = make()
+    layer.build(4, backend="numpy", dtype="float64")
+    layer.backend.seed(5)
+    whole = list(shape)
+    whole[row_axis] = 7
+    expected = layer.random_uniform(tuple(whole), "float64", row_axis)
+    layer.backend.seed(5)
+    layer.global_rows = (7, 2, 5)  # rows 2:5 of a global batch of 7
+    got = layer.random_uniform(shape, "float64", row_axis)
+    np.testing.assert_array_equal(got, np.take(expected, [2, 3, 4], axis=row_axis))
+    layer.global_rows = None
+    assert layer.random_uniform(shape, "float64", row_axis).shape == shape
+
+
 def test_fit_without_mpi4py_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)
     monkeypatch.setitem(sys.modules, "mpi4py.MPI", None)
@@ -103,7 +123,7 @@ def trained(tmp_path_factory):
     return {name: _load(out / f"{name}.npz") for name in names}
 
 
-CONFIGS = ("sgd", "momentum_l2", "adam")
+CONFIGS = ("sgd", "momentum_l2", "adam", "dropout")
 
 
 @needs_mpi

@@ -49,6 +49,10 @@ class Parameter:
 class Layer:
     """Base class: subclasses implement ``_build(n_in)``, ``forward`` and ``backward``."""
 
+    # (n_global, lo, hi) while data-parallel training runs this layer on rows lo:hi of global
+    # batches of n_global rows (nnkit.distributed sets it), else None
+    global_rows = None
+
     def __init__(self, name: str | None = None):
         self.name = name or type(self).__name__.lower()
         self.backend: Backend | None = None
@@ -90,6 +94,25 @@ class Layer:
 
     def parameters(self) -> list[Parameter]:
         return []
+
+    def random_uniform(self, shape, dtype, row_axis: int = 0):
+        """Uniform [0, 1) numbers of ``shape``, whose axis ``row_axis`` runs over the batch's rows,
+        from the backend's generator. In data-parallel training every rank draws the numbers of
+        the whole global batch and keeps its own rows, so N ranks draw what one rank would."""
+        if self.global_rows is None:
+            return self.backend.random_uniform(shape, dtype)
+        n, lo, hi = self.global_rows
+        u = self.backend.random_uniform(tuple(shape[:row_axis]) + (n,) + tuple(shape[row_axis + 1:]), dtype)
+        return u[(slice(None),) * row_axis + (slice(lo, hi),)]
+
+    def sublayers(self):
+        """This layer and every layer inside it (a Sequential's layers, a Residual's block)."""
+        yield self
+        for child in getattr(self, "layers", None) or ():
+            yield from child.sublayers()
+        inner = getattr(self, "inner", None)
+        if inner is not None:
+            yield from inner.sublayers()
 
     def __call__(self, x, training: bool = False):
         return self.forward(x, training=training)

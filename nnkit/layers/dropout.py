@@ -19,7 +19,7 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             self._mask = None
             return x
-        u = self.backend.random_uniform(tuple(x.shape), x.dtype)
+        u = self.random_uniform(tuple(x.shape), x.dtype)
         y, self._mask = self.backend.ops.dropout(x, u, self.rate)
         return y
 

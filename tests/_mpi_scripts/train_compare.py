@@ -23,23 +23,28 @@ def data(kind):
     return X, y
 
 
-# name: (data kind, output layer, loss, metrics, optimizer, batch_size, regularized)
+# name: (data kind, output layer, loss, metrics, optimizer, batch_size, regularized, dropout rate)
 # batch 20 of 101 rows leaves a last batch of 1 row: rank 0 of 2 gets no rows there
 CONFIGS = {
     "sgd": ("classes", ("softmax", 3), "sparse_categorical_crossentropy", ["accuracy"],
-            lambda: nk.optimizers.SGD(lr=0.1), 20, False),
+            lambda: nk.optimizers.SGD(lr=0.1), 20, False, 0.0),
     "momentum_l2": ("regression", (None, 2), "mse", ["mae"],
-                    lambda: nk.optimizers.SGD(lr=0.02, momentum=0.9), 15, True),
+                    lambda: nk.optimizers.SGD(lr=0.02, momentum=0.9), 15, True, 0.0),
     "adam": ("binary", ("sigmoid", 1), "binary_crossentropy", ["accuracy"],
-             lambda: nk.optimizers.Adam(lr=0.01), 32, False),
+             lambda: nk.optimizers.Adam(lr=0.01), 32, False, 0.0),
+    # the masks of a rank's rows are those one rank draws for them
+    "dropout": ("classes", ("softmax", 3), "sparse_categorical_crossentropy", ["accuracy"],
+                lambda: nk.optimizers.SGD(lr=0.1, momentum=0.5), 20, False, 0.4),
 }
 
 
 def build(name):
-    kind, (activation, units), loss, metrics, optimizer, batch_size, regularized = CONFIGS[name]
+    kind, (activation, units), loss, metrics, optimizer, batch_size, regularized, rate = CONFIGS[name]
     reg = nk.regularizers.L2(0.01) if regularized else None
-    model = nk.Sequential([nk.layers.Dense(8, activation="tanh", input_dim=5, kernel_regularizer=reg),
-                           nk.layers.Dense(units, activation=activation)],
+    layers = [nk.layers.Dense(8, activation="tanh", input_dim=5, kernel_regularizer=reg)]
+    if rate:
+        layers.append(nk.layers.Dropout(rate))
+    model = nk.Sequential(layers + [nk.layers.Dense(units, activation=activation)],
                           backend="numpy", dtype="float64", seed=3)
     model.compile(optimizer(), loss, metrics)
     return model, batch_size
