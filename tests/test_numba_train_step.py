@@ -338,3 +338,52 @@ def test_one_call_step_with_products_above_the_blas_threshold(monkeypatch):
 
     m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, epochs=2, batch_size=16, seed=4)
     assert_same(m1, m2, h1, h2)
+
+
+def residual_model(backend, dtype="float64", dropout=0.0):
+    """Residual blocks of one and of two Dense layers, back to back, one at the input."""
+    block = [nk.layers.Dense(6, activation="tanh"), nk.layers.Dense(6)]
+    if dropout:
+        block.insert(1, nk.layers.Dropout(dropout))
+    layers = [nk.layers.Residual(nk.layers.Dense(5, activation="relu")),  # the input's own width
+              nk.layers.Dense(6, activation="elu"),
+              nk.layers.Residual(block),
+              nk.layers.Residual([nk.layers.Dense(6), nk.layers.Activation("sigmoid")]),
+              nk.layers.Dense(3, activation="softmax")]
+    model = nk.Sequential(layers, backend=backend, dtype=dtype, seed=9)
+    model.compile(nk.optimizers.Adam(lr=0.01), "sparse_categorical_crossentropy", ["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_compiled_step_runs_residual_blocks_like_the_per_layer_path(monkeypatch, dropout):
+    X, y = data("sparse_categorical_crossentropy", 3, n=27)
+    m1, m2, h1, h2 = fit_both(monkeypatch, lambda be: residual_model(be, dropout=dropout), X, y,
+                              epochs=3, batch_size=6, seed=4)
+    assert_same(m1, m2, h1, h2)
+    # and like the numpy backend
+    m3 = residual_model("numpy", dropout=dropout)
+    h3 = m3.fit(X, y, epochs=3, batch_size=6, verbose=0, seed=4)
+    assert_same(m1, m3, h1, h3)
+
+
+def test_residual_blocks_the_step_leaves_to_the_per_layer_path(monkeypatch):
+    cases = [
+        # an activation or a dropout after a block acts on the sum
+        [nk.layers.Dense(5, input_dim=5), nk.layers.Residual(nk.layers.Dense(5)), nk.layers.Activation("relu")],
+        [nk.layers.Dense(5, input_dim=5), nk.layers.Residual(nk.layers.Dense(5)), nk.layers.Dropout(0.5)],
+        # a block that starts with a dropout, or holds a block
+        [nk.layers.Dense(5, input_dim=5), nk.layers.Residual([nk.layers.Dropout(0.5), nk.layers.Dense(5)])],
+        [nk.layers.Residual(nk.layers.Residual(nk.layers.Dense(5))), nk.layers.Dense(2)],
+    ]
+    for layers in cases:
+        model = nk.Sequential(layers, backend="numba", seed=0)
+        model.compile(nk.optimizers.SGD(lr=0.1), "mse")
+        model.build(5)
+        assert make_train_step(model) is None, layers
+    # a big network with a block: the products dominate, the per-layer path runs it
+    model = residual_model("numba")
+    model.build(5)
+    assert isinstance(make_train_step(model), train_step.CompiledStep)
+    monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 0)
+    assert make_train_step(model) is None

@@ -508,6 +508,14 @@ adam_serial = _jit(_adam_body)
 adam_parallel = _pjit(_adam_body)
 
 
+@_jit
+def _add(p, q, out):
+    """out = p + q, elementwise over 2-D arrays (out may be q)."""
+    for i in range(p.shape[0]):
+        for j in range(p.shape[1]):
+            out[i, j] = p[i, j] + q[i, j]
+
+
 # -- matrix products of the one-call training step ------------------------------------------------
 # Below SMALL_GEMM multiply-adds a plain loop beats a BLAS call's fixed cost; above it np.dot
 # calls BLAS (SciPy's OpenBLAS: Numba binds scipy.linalg.cython_blas). Measured per call, float32

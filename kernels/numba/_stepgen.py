@@ -8,12 +8,14 @@ functions it calls), imports it, and returns it; the compiled code is then cache
 on disk like every other kernel.
 
 spec = (activation codes per layer, has-bias flags per layer, number of Dropout layers (rate > 0)
-after each layer, regularized-kernel flags per layer, loss name, optimizer name, number of
-optimizer state arrays per parameter). The step's arguments: x, labels or target, hp, [dr: (rate,
-scale) per dropout, when there is one,] [rg: (l1, l2, 2 l2) per regularized kernel, when there is
-one,] then per layer W, dW, a, y, d[, b, db][, u, o per dropout after it: the uniforms, drawn by the
-caller, and the dropout's output], then each parameter's state arrays in parameter order. A
-dropout's mask is recomputed from u in the backward pass, so it needs no buffer of its own.
+after each layer, regularized-kernel flags per layer, skips: (first, last) layer of each Residual
+block, loss name, optimizer name, number of optimizer state arrays per parameter). The step's
+arguments: x, labels or target, hp, [dr: (rate, scale) per dropout, when there is one,] [rg: (l1,
+l2, 2 l2) per regularized kernel, when there is one,] then per layer W, dW, a, y, d[, b, db][, u, o
+per dropout after it: the uniforms, drawn by the caller, and the dropout's output][, r, g where a
+block ends: the block's output (its input plus the layer's output) and the gradient at it], then
+each parameter's state arrays in parameter order. A dropout's mask is recomputed from u in the
+backward pass, so it needs no buffer of its own.
 """
 
 from __future__ import annotations
@@ -127,8 +129,10 @@ def dropout_indices(drops):
 def source(spec) -> str:
     """The Python source of the step module for ``spec`` (see the module docstring): ``fwd<l>``
     and ``bwd<l>`` per layer (the epilogues of its matrix products) and ``step``."""
-    codes, biases, drops, regs, loss, optimizer, n_states = spec
+    codes, biases, drops, regs, skips, loss, optimizer, n_states = spec
     n = len(codes)
+    block_of = {last: first for first, last in skips}  # the layer a block ends at -> its first layer
+    block_from = {first: last for first, last in skips}
     kernel, n_used, hyper = OPTIMIZERS[optimizer]
     sparse = loss.startswith("sparse_")
     index = dropout_indices(drops)
@@ -144,8 +148,10 @@ def source(spec) -> str:
         + (["rg"] if any(regs) else [])
     regularized = [l for l in range(n) if regs[l]]
     params = []
-    # what layer l hands the next one: its last dropout's output, else its activation
-    outs = [f"o{index[l][-1]}" if index[l] else f"y{l}" for l in range(n)]
+    # what layer l hands the next one: its block's sum where a block ends there, else its last
+    # dropout's output, else its activation
+    own = [f"o{index[l][-1]}" if index[l] else f"y{l}" for l in range(n)]
+    outs = [f"r{l}" if l in block_of else own[l] for l in range(n)]
     for l in range(n):
         args += [f"W{l}", f"dW{l}", f"a{l}", f"y{l}", f"d{l}"]
         params.append([(f"W{l}", f"dW{l}")])
@@ -153,6 +159,8 @@ def source(spec) -> str:
             args += [f"b{l}", f"db{l}"]
             params[l].append((f"b{l}", f"db{l}"))
         args += [f"{b}{k}" for k in index[l] for b in "uo"]
+        if l in block_of:
+            args += [f"r{l}", f"g{l}"]
     states = {}
     for k, (w, _) in enumerate(p for layer in params for p in layer):
         states[w] = [f"s{k}_{i}" for i in range(n_states)]
@@ -164,8 +172,13 @@ def source(spec) -> str:
                                            if index[l] else []))
         body += [f"K._mm({'x' if l == 0 else outs[l - 1]}, W{l}, a{l})",
                  f"fwd{l}(a{l}, {b}, y{l}{extra})"]
+        if l in block_of:  # y = x + f(x), as Residual.forward adds them
+            first = block_of[l]
+            body += [f"K._add({'x' if first == 0 else outs[first - 1]}, {own[l]}, r{l})"]
     body += [f"loss = K.{loss}({outs[n - 1]}, {'labels' if sparse else 'target'}, d{n - 1})"]
     for l in range(n - 1, -1, -1):
+        if l in block_of and block_of[l] > 0:  # the gradient at the block's output, kept for its input
+            body += [f"g{l}[:, :] = d{l}"]
         db = f"db{l}" if biases[l] else f"a{l}[0, :0]"
         extra = "".join(f", {v}" for v in (["dr"] + [f"u{k}" for k in index[l]]
                                            if index[l] else []))
@@ -177,6 +190,8 @@ def source(spec) -> str:
                      f"rg[{k}], rg[{k + 1}], rg[{k + 2}])"]
         if l > 0:
             body += [f"K._mm_nt(d{l}, W{l}, d{l - 1})"]
+            if l in block_from:  # dx = dy + f'(x) dy through the block, as Residual.backward adds them
+                body += [f"K._add(g{block_from[l]}, d{l - 1}, d{l - 1})"]
         # the update runs once the gradients exist and the input gradient has used the old W
         for w, g in params[l]:
             flat = [f"{a}.reshape({w}.size)" for a in [w, g] + states[w][:n_used]]

@@ -1,11 +1,11 @@
-"""Compiled training steps for a Sequential of Dense, Activation, Dropout and Flatten layers.
+"""Compiled training steps for a Sequential of Dense, Activation, Dropout, Flatten and Residual layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
 loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
 The step's code is generated for the model's activations, loss and optimizer (``_stepgen``), so
 only those compile. Small networks (at most ``MAX_MACS_PER_SAMPLE``) get ``CompiledStep``, one
 @njit call per batch: there per-step Python overhead, not arithmetic, is the cost. Bigger ones
-get ``LayeredStep``: np.matmul with the compiled epilogues. Every buffer is allocated once per
+get ``LayeredStep``: np.matmul with the compiled epilogues (Residual blocks only in the former). Every buffer is allocated once per
 batch shape; none is handed to users except ``out``, which the next step overwrites. Dropout's
 uniforms are drawn into a buffer with the backend's generator (``rng.random(out=...)``), the same
 stream as the per-layer path's ``backend.random_uniform``, so both train to the same weights.
@@ -60,14 +60,16 @@ def _hyper(name, o, T, lr, t):
 
 def plan(model):
     """The step's spec (see ``_stepgen``) when ``model`` can run a compiled step, else None: a
-    Sequential of Dense layers, each followed by an Activation where the Dense is linear and by any
-    number of Dropout layers, after any Flatten, on the numba backend, in float32 or float64, with a loss and an optimizer the step implements."""
+    Sequential of Dense layers (see ``_groups`` for the Activation, Dropout, Flatten and Residual
+    layers around them) on the numba backend, in float32 or float64, with a loss and an optimizer
+    the step implements, and plain L1/L2 kernel regularizers."""
     layers = getattr(model, "layers", None)
     if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
         return None
-    groups = _groups(layers)
-    if groups is None:
+    program = _groups(layers)
+    if program is None:
         return None
+    groups, skips = program
     if np.dtype(model.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
         return None
     if model.loss is None or model.optimizer is None:
@@ -89,7 +91,8 @@ def plan(model):
     drops = tuple(len(dropouts) for _, _, dropouts in groups)
     regs = tuple(dense.W.regularizer is not None for dense, _, _ in groups)
     kernel = "adam" if optimizer == "adamw" else optimizer
-    return codes, biases, drops, regs, loss, optimizer, kernel, _stepgen.OPTIMIZERS[kernel][1]
+    return (codes, biases, drops, regs, tuple(skips), loss, optimizer, kernel,
+            _stepgen.OPTIMIZERS[kernel][1])
 
 
 def _plain_penalty(regularizer) -> bool:
@@ -106,39 +109,72 @@ def _emitted(layer) -> str:
 
 
 def _groups(layers):
-    """[(Dense, its activation, [the Dropout layers of rate > 0 after it])] for a stack of Dense,
-    Activation and Dropout layers that starts with a Dense, else None.
+    """(groups, skips) for a stack of Dense, Activation, Dropout, Flatten and Residual layers that
+    starts with a Dense or a Residual, else None. groups: [(Dense, its activation, [the Dropout
+    layers of rate > 0 after it])] in forward order; skips: [(first, last)] per Residual block,
+    the indices of its first and last Dense: the block's input is added to the output of ``last``.
 
     An Activation right after a linear Dense (Keras' ``Dense(64), Activation("relu")``) is that
     Dense's activation: the per-layer path computes the same z + b, then f, and backwards the same
     f' and the same bias-gradient sum. A Flatten is left out: before the first Dense the step
     reshapes the batch itself (a view), and after a Dense its input is already flat. So is a rate-0
-    Dropout, the identity, which draws no numbers in the per-layer path either.
+    Dropout, the identity, which draws no numbers in the per-layer path either. A Residual block
+    holds such a stack (no Residual inside); after it comes a Dense or nothing, since an
+    Activation or a Dropout there acts on the sum, not on the block's last Dense.
     """
+    groups, skips = [], []
+    if not _chain(layers, groups, skips, nested=False) or not groups:
+        return None
+    return groups, skips
+
+
+def _chain(layers, groups, skips, nested) -> bool:
+    """Append ``layers`` to groups and skips (see ``_groups``); False where they do not fit."""
     from nnkit.layers.activation import Activation
     from nnkit.layers.dense import Dense
     from nnkit.layers.dropout import Dropout
     from nnkit.layers.flatten import Flatten
+    from nnkit.layers.residual import Residual
 
-    groups = []
+    open_group = bool(groups) and not (skips and skips[-1][1] == len(groups) - 1)
     for layer in layers:
-        if type(layer) is Flatten:
+        kind = type(layer)
+        if kind is Flatten or (kind is Dropout and layer.rate == 0.0):
             continue
-        if type(layer) is Dense:
+        if kind is Dense:
             groups.append((layer, _emitted(layer), []))
-        elif type(layer) is Activation:
-            if not groups or groups[-1][2] or groups[-1][1] != "linear":
-                return None  # after a dropout or another activation: not one bias + activation
+            open_group = True
+        elif kind is Activation:
+            if not open_group or groups[-1][2] or groups[-1][1] != "linear":
+                return False  # after a dropout, another activation or a block: not one epilogue
             groups[-1] = (groups[-1][0], _emitted(layer), [])
-        elif type(layer) is Dropout:
-            if layer.rate == 0.0:
-                continue
-            if not groups:
-                return None
+        elif kind is Dropout:
+            if not open_group:
+                return False
             groups[-1][2].append(layer)
+        elif kind is Residual and not nested:
+            first = len(groups)
+            if not _chain(layer.inner.layers, groups, skips, nested=True) or len(groups) == first:
+                return False
+            if len(groups) > first and groups[first][0] is not _first_dense(layer.inner.layers):
+                return False
+            skips.append((first, len(groups) - 1))
+            open_group = False
         else:
-            return None
-    return groups or None
+            return False
+    return True
+
+
+def _first_dense(layers):
+    """The block's first layer that is not a Flatten or a rate-0 Dropout (a Dense, for the step)."""
+    from nnkit.layers.dropout import Dropout
+    from nnkit.layers.flatten import Flatten
+
+    for layer in layers:
+        if type(layer) is Flatten or (type(layer) is Dropout and layer.rate == 0.0):
+            continue
+        return layer
+    return None
 
 
 class CompiledStep:
@@ -147,9 +183,9 @@ class CompiledStep:
     in a buffer reused by the next batch."""
 
     def __init__(self, model, spec):
-        codes, biases, drops, regs, loss, optimizer, kernel, n_states = spec
+        codes, biases, drops, regs, skips, loss, optimizer, kernel, n_states = spec
         self.model = model
-        groups = _groups(model.layers)
+        groups, self.skips = _groups(model.layers)
         self.layers = [dense for dense, _, _ in groups]
         self.dropouts = [d for _, _, dropouts in groups for d in dropouts]
         self.params = model.parameters()
@@ -168,7 +204,7 @@ class CompiledStep:
         self.rg = np.array([v for r in self.regularizers for v in (r.l1, r.l2, 2.0 * r.l2)], dtype=self.dtype)
         self.drop_lead = (self.dr,) if self.dropouts else ()
         self.lead = self.drop_lead + ((self.rg,) if self.regularizers else ())
-        self.module = _stepgen.load_step((codes, biases, drops, regs, loss, kernel, n_states))
+        self.module = _stepgen.load_step((codes, biases, drops, regs, skips, loss, kernel, n_states))
         self.step = self.module.step
         self.loss_kernel = getattr(_jit, loss)
         self.opt_kernel = getattr(_jit, kernel + "_serial")
@@ -209,8 +245,9 @@ class CompiledStep:
         args = self.buffers.get(n)
         if args is None:
             args, uniforms = [], []
-            for layer, code, has_bias, index in zip(self.layers, self.codes, self.biases,
-                                                    self.drop_index):
+            block_ends = {last for _, last in self.skips}
+            for l, (layer, code, has_bias, index) in enumerate(zip(self.layers, self.codes, self.biases,
+                                                                   self.drop_index)):
                 a = np.empty((n, layer.units), dtype=self.dtype)
                 y = a if code == _jit.LINEAR else np.empty_like(a)
                 args += [layer.W.value, layer.W.grad, a, y, np.empty_like(a)]
@@ -220,6 +257,9 @@ class CompiledStep:
                     u, y = np.empty_like(a), np.empty_like(a)
                     args += [u, y]
                     uniforms.append(u)
+                if l in block_ends:  # the block's sum, and the gradient at it
+                    y = np.empty_like(a)
+                    args += [y, np.empty_like(a)]
             self.outputs[n] = y
             self.uniforms[n] = uniforms
             args = self.buffers[n] = tuple(args) + self.states
@@ -362,5 +402,10 @@ def make_train_step(model):
     spec = plan(model)
     if spec is None:
         return None
-    macs = sum(layer.W.value.size for layer in model.layers if hasattr(layer, "W"))
-    return (CompiledStep if macs <= MAX_MACS_PER_SAMPLE else LayeredStep)(model, spec)
+    groups, skips = _groups(model.layers)
+    macs = sum(dense.W.value.size for dense, _, _ in groups)
+    if macs <= MAX_MACS_PER_SAMPLE:
+        return CompiledStep(model, spec)
+    # big networks spend their time in the products, where the per-layer path runs as fast: the
+    # layered step leaves Residual blocks to it
+    return None if skips else LayeredStep(model, spec)
