@@ -3,8 +3,9 @@
 The design is ChainerMN's: every rank holds the whole model and the whole data set, draws the same
 global shuffle from the seed, and computes on its contiguous rows of each global batch of
 ``batch_size`` rows. Random layers (Dropout, the augmentations) draw the numbers of the whole
-global batch on every rank and use their rows, so the masks are those one rank would draw. After the local backward pass the gradients, each weighted by
-n_local / n_global, are summed with ONE Allreduce over a single flat buffer, so every rank applies
+global batch on every rank and use their rows, so the masks are those one rank would draw. After
+the local backward pass the gradients, each weighted by n_local / n_global, are summed with ONE
+Allreduce over a single flat buffer, so every rank applies
 
     g = sum_r (n_r / n) * mean_{i in rank r} grad_i = mean_{i in batch} grad_i
 

@@ -1,14 +1,16 @@
-"""Compiled training steps for a Sequential of Dense, Activation, Dropout, Flatten and Residual layers.
+"""Compiled training steps for a Sequential of Dense, Activation, Dropout, Flatten and Residual
+layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
 loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
 The step's code is generated for the model's activations, loss and optimizer (``_stepgen``), so
 only those compile. Small networks (at most ``MAX_MACS_PER_SAMPLE``) get ``CompiledStep``, one
 @njit call per batch: there per-step Python overhead, not arithmetic, is the cost. Bigger ones
-get ``LayeredStep``: np.matmul with the compiled epilogues (Residual blocks only in the former). Every buffer is allocated once per
-batch shape; none is handed to users except ``out``, which the next step overwrites. Dropout's
-uniforms are drawn into a buffer with the backend's generator (``rng.random(out=...)``), the same
-stream as the per-layer path's ``backend.random_uniform``, so both train to the same weights.
+get ``LayeredStep``: np.matmul with the compiled epilogues (Residual blocks only in the former).
+Every buffer is allocated once per batch shape; none is handed to users except ``out``, which the
+next step overwrites. Dropout's uniforms are drawn into a buffer with the backend's generator
+(``rng.random(out=...)``), the same stream as the per-layer path's ``backend.random_uniform``, so
+both train to the same weights.
 Kernel regularizers (L1, L2, ElasticNet) add their penalty to the loss and its gradient to dW
 before the update, as the per-layer path does.
 """
@@ -83,8 +85,8 @@ def plan(model):
         if type(v) is not np.ndarray or v.dtype != model.dtype or not v.flags.c_contiguous \
                 or not v.flags.writeable:
             return None
-    if not all(_plain_penalty(dense.W.regularizer) and (dense.b is None or dense.b.regularizer is None)
-               for dense, _, _ in groups):
+    if not all(_plain_penalty(dense.W.regularizer)
+               and (dense.b is None or dense.b.regularizer is None) for dense, _, _ in groups):
         return None
     codes = tuple(CODES[activation] for _, activation, _ in groups)
     biases = tuple(bool(dense.use_bias) for dense, _, _ in groups)
@@ -99,8 +101,9 @@ def _plain_penalty(regularizer) -> bool:
     """None, or a regularizer whose penalty is the elastic net of its l1 and l2 (not overridden)."""
     from nnkit.regularizers import Regularizer
 
-    return regularizer is None or (isinstance(regularizer, Regularizer) and
-                                   type(regularizer).penalty_and_gradient is Regularizer.penalty_and_gradient)
+    return regularizer is None or (
+        isinstance(regularizer, Regularizer)
+        and type(regularizer).penalty_and_gradient is Regularizer.penalty_and_gradient)
 
 
 def _emitted(layer) -> str:
@@ -156,8 +159,8 @@ def _chain(layers, groups, skips, nested) -> bool:
             first = len(groups)
             if not _chain(layer.inner.layers, groups, skips, nested=True) or len(groups) == first:
                 return False
-            if len(groups) > first and groups[first][0] is not _first_dense(layer.inner.layers):
-                return False
+            if groups[first][0] is not _first_dense(layer.inner.layers):
+                return False  # the block starts with a dropout or an activation, not a Dense
             skips.append((first, len(groups) - 1))
             open_group = False
         else:
@@ -166,7 +169,7 @@ def _chain(layers, groups, skips, nested) -> bool:
 
 
 def _first_dense(layers):
-    """The block's first layer that is not a Flatten or a rate-0 Dropout (a Dense, for the step)."""
+    """The first of ``layers`` that acts (not a Flatten or a rate-0 Dropout); None if none does."""
     from nnkit.layers.dropout import Dropout
     from nnkit.layers.flatten import Flatten
 
@@ -200,8 +203,10 @@ class CompiledStep:
         self.dr = np.array([v for d in self.dropouts for v in (d.rate, 1.0 / (1.0 - d.rate))],
                            dtype=self.dtype)
         # (l1, l2, 2 l2) per regularized kernel in the dtype, as the generic penalty op casts them
-        self.regularizers = [dense.W.regularizer for dense in self.layers if dense.W.regularizer is not None]
-        self.rg = np.array([v for r in self.regularizers for v in (r.l1, r.l2, 2.0 * r.l2)], dtype=self.dtype)
+        self.regularizers = [dense.W.regularizer for dense in self.layers
+                             if dense.W.regularizer is not None]
+        self.rg = np.array([v for r in self.regularizers for v in (r.l1, r.l2, 2.0 * r.l2)],
+                           dtype=self.dtype)
         self.drop_lead = (self.dr,) if self.dropouts else ()
         self.lead = self.drop_lead + ((self.rg,) if self.regularizers else ())
         self.module = _stepgen.load_step((codes, biases, drops, regs, skips, loss, kernel, n_states))

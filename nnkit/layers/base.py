@@ -102,7 +102,8 @@ class Layer:
         if self.global_rows is None:
             return self.backend.random_uniform(shape, dtype)
         n, lo, hi = self.global_rows
-        u = self.backend.random_uniform(tuple(shape[:row_axis]) + (n,) + tuple(shape[row_axis + 1:]), dtype)
+        whole = tuple(shape[:row_axis]) + (n,) + tuple(shape[row_axis + 1:])
+        u = self.backend.random_uniform(whole, dtype)
         return u[(slice(None),) * row_axis + (slice(lo, hi),)]
 
     def sublayers(self):

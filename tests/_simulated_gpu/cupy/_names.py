@@ -1,4 +1,5 @@
-"""The public names of CuPy 14.2.0 (read off ``dir(cupy)``, its submodules and ``cupy.ndarray``): the simulation offers no others."""
+"""The public names of CuPy 14.2.0, read off ``dir(cupy)``, its submodules and ``cupy.ndarray``:
+the simulation offers no others."""
 
 CUPY = frozenset({
     'AxisError', 'ComplexWarning', 'DataSource', 'ElementwiseKernel', 'Inf', 'Infinity',
