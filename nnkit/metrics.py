@@ -10,6 +10,9 @@ class Metric:
 
     name = "metric"
     on_outputs = False  # True: needs the model's outputs (probabilities), never logits
+    # the targets it compares with: "labels" (integer classes, a sparse loss's), "dense" (the
+    # outputs' shape), or None (a metric of the user's own: not checked)
+    targets = None
 
     def batch_sum(self, out, target, logits, xp):
         raise NotImplementedError
@@ -22,6 +25,7 @@ class BinaryAccuracy(Metric):
     """Fraction of outputs on the right side of 0.5 (0 for logits), averaged over output units."""
 
     name = "accuracy"
+    targets = "dense"
 
     def batch_sum(self, out, target, logits, xp):
         threshold = 0.0 if logits else 0.5
@@ -33,6 +37,7 @@ class CategoricalAccuracy(Metric):
     """Fraction of samples whose largest output is the one-hot target's class."""
 
     name = "accuracy"
+    targets = "dense"
 
     def batch_sum(self, out, target, logits, xp):
         hit = xp.argmax(out, axis=-1) == xp.argmax(target, axis=-1)
@@ -43,6 +48,7 @@ class SparseCategoricalAccuracy(Metric):
     """Fraction of samples whose largest output is the integer label."""
 
     name = "accuracy"
+    targets = "labels"
 
     def batch_sum(self, out, target, logits, xp):
         hit = xp.argmax(out, axis=-1) == target
@@ -54,6 +60,7 @@ class MeanSquaredErrorMetric(Metric):
 
     name = "mse"
     on_outputs = True
+    targets = "dense"
 
     def batch_sum(self, out, target, logits, xp):
         diff = out - target
@@ -65,6 +72,7 @@ class MeanAbsoluteError(Metric):
 
     name = "mae"
     on_outputs = True
+    targets = "dense"
 
     def batch_sum(self, out, target, logits, xp):
         return xp.sum(xp.abs(out - target)) / out.shape[-1]

@@ -132,13 +132,20 @@ class Model:
         """Choose the optimizer, the loss and the metrics (names or objects)."""
         from nnkit import optimizers as _optimizers
 
-        self.optimizer = _optimizers.get(optimizer)
-        self.loss = _losses.get(loss)
+        optimizer = _optimizers.get(optimizer)
+        loss = _losses.get(loss)
         if metrics is None:
             metrics = []
         if isinstance(metrics, str):
             metrics = [metrics]
-        self.metrics = [_metrics.get(m, self.loss) for m in metrics]
+        metrics = [_metrics.get(m, loss) for m in metrics]
+        takes = "labels" if loss.sparse else "dense"
+        kinds = {"labels": "integer labels", "dense": "targets of the outputs' shape"}
+        for m in metrics:
+            if m.targets not in (None, takes):
+                raise ValueError(f"metrics: {m.name!r} compares the outputs with {kinds[m.targets]}, but "
+                                 f"the loss {loss.name!r} takes {kinds[takes]} ('accuracy' follows the loss)")
+        self.optimizer, self.loss, self.metrics = optimizer, loss, metrics
         self._set_fusion()
         return self
 

@@ -86,6 +86,20 @@ def test_unknown_names_list_the_valid_ones():
         nk.regularizers.get("l3")
 
 
+def test_metrics_that_do_not_fit_the_losss_targets():
+    model = nk.Sequential([Dense(3, input_dim=2)])
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    before = (model.optimizer, model.loss, model.metrics)
+    with pytest.raises(ValueError, match=r"'mse' compares the outputs with targets of the outputs' shape, but the "
+                                         r"loss 'sparse_categorical_crossentropy' takes integer labels"):
+        model.compile("sgd", "sparse_categorical_crossentropy", ["mse"])
+    with pytest.raises(ValueError, match="'sparse_categorical_accuracy' compares the outputs with integer labels"):
+        model.compile("sgd", "mse", ["sparse_categorical_accuracy"])
+    assert (model.optimizer, model.loss, model.metrics) == before  # the model kept its compile
+    model.compile("sgd", "mse", ["mae", "accuracy"])
+    assert [m.name for m in model.metrics] == ["mae", "accuracy"]
+
+
 def test_layer_arguments():
     for bad in (0, -1, 2.0, True):
         with pytest.raises(ValueError, match="units"):
