@@ -300,13 +300,14 @@ def test_step_is_none_where_not_eligible():
     model = model_for("numba", "mse", optimizer=MySGD(lr=0.1))
     model.build(5)
     assert make_train_step(model) is None
-    # a dropout or an activation before the first Dense, an activation after a dropout or after
-    # another activation, a layer other than Dense, Activation and Dropout
+    # a dropout or an activation before the first Dense, an activation after a dropout, another
+    # activation or a Maxout, a layer the step does not know
     stacks = [[nk.layers.Dropout(0.2), nk.layers.Dense(3, input_dim=5)],
               [nk.layers.Activation("relu"), nk.layers.Dense(3, input_dim=5)],
               [nk.layers.Dense(3, input_dim=5), nk.layers.Dropout(0.2), nk.layers.Activation("relu")],
               [nk.layers.Dense(3, activation="tanh", input_dim=5), nk.layers.Activation("relu")],
-              [nk.layers.Dense(3, input_dim=5), nk.layers.Maxout(3, 2)],
+              [nk.layers.Dense(3, input_dim=5), nk.layers.GaussianNoise(0.1)],
+              [nk.layers.Dense(3, input_dim=5), nk.layers.Maxout(3, 2), nk.layers.Activation("relu")],
               [nk.layers.Dense(3, input_dim=5, kernel_regularizer=CustomPenalty())]]
     for layers in stacks:
         other = nk.Sequential(layers, backend="numba", seed=0)
@@ -370,10 +371,12 @@ def test_compiled_step_runs_residual_blocks_like_the_per_layer_path(monkeypatch,
 def test_residual_blocks_the_step_leaves_to_the_per_layer_path(monkeypatch):
     cases = [
         # an activation or a dropout after a block acts on the sum
-        [nk.layers.Dense(5, input_dim=5), nk.layers.Residual(nk.layers.Dense(5)), nk.layers.Activation("relu")],
+        [nk.layers.Dense(5, input_dim=5), nk.layers.Residual(nk.layers.Dense(5)),
+         nk.layers.Activation("relu")],
         [nk.layers.Dense(5, input_dim=5), nk.layers.Residual(nk.layers.Dense(5)), nk.layers.Dropout(0.5)],
         # a block that starts with a dropout, or holds a block
-        [nk.layers.Dense(5, input_dim=5), nk.layers.Residual([nk.layers.Dropout(0.5), nk.layers.Dense(5)])],
+        [nk.layers.Dense(5, input_dim=5),
+         nk.layers.Residual([nk.layers.Dropout(0.5), nk.layers.Dense(5)])],
         [nk.layers.Residual(nk.layers.Residual(nk.layers.Dense(5))), nk.layers.Dense(2)],
     ]
     for layers in cases:
@@ -386,4 +389,34 @@ def test_residual_blocks_the_step_leaves_to_the_per_layer_path(monkeypatch):
     model.build(5)
     assert isinstance(make_train_step(model), train_step.CompiledStep)
     monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 0)
+    assert make_train_step(model) is None
+
+
+def maxout_model(backend, dropout=0.0):
+    """Maxout layers of 2 and 3 pieces, one in a Residual block, one before a softmax Dense."""
+    block = [nk.layers.Maxout(6, 2)] + ([nk.layers.Dropout(dropout)] if dropout else [])
+    layers = [nk.layers.Maxout(6, 3), nk.layers.Residual(block), nk.layers.Dense(3, activation="softmax")]
+    model = nk.Sequential(layers, backend=backend, dtype="float64", seed=12)
+    model.compile(nk.optimizers.SGD(lr=0.1, momentum=0.9), "sparse_categorical_crossentropy",
+                  ["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.25])
+def test_compiled_step_runs_maxout_like_the_per_layer_path(monkeypatch, dropout):
+    X, y = data("sparse_categorical_crossentropy", 3, n=22)
+    m1, m2, h1, h2 = fit_both(monkeypatch, lambda be: maxout_model(be, dropout), X, y, epochs=3,
+                              batch_size=5, seed=8)
+    assert_same(m1, m2, h1, h2)
+    m3 = maxout_model("numpy", dropout)
+    h3 = m3.fit(X, y, epochs=3, batch_size=5, verbose=0, seed=8)
+    assert_same(m1, m3, h1, h3)
+
+
+def test_big_maxout_networks_run_the_per_layer_path(monkeypatch):
+    model = nk.Sequential([nk.layers.Maxout(4, 2), nk.layers.Dense(2)], backend="numba", seed=0)
+    model.compile(nk.optimizers.SGD(lr=0.1), "mse")
+    model.build(5)
+    assert isinstance(make_train_step(model), train_step.CompiledStep)
+    monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 0)  # the products dominate
     assert make_train_step(model) is None

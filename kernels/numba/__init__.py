@@ -3,8 +3,8 @@
 Every kernel is a plain Python function with its generic op's name and signature (``xp`` is
 accepted and ignored) that dispatches to @njit bodies in ``_jit.py``; those compile lazily on
 their first call for the dtype in hand and are cached on disk. ``make_train_step`` compiles a
-whole training step for a Sequential of Dense, Activation, Dropout, Flatten and Residual
-layers.
+whole training step for a Sequential of Dense, Maxout, Activation, Dropout, Flatten and
+Residual layers.
 """
 
 from nnkit._kernels.numba import activations, layers, losses, optim

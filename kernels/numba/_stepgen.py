@@ -9,11 +9,13 @@ on disk like every other kernel.
 
 spec = (activation codes per layer, has-bias flags per layer, number of Dropout layers (rate > 0)
 after each layer, regularized-kernel flags per layer, skips: (first, last) layer of each Residual
-block, loss name, optimizer name, number of optimizer state arrays per parameter). The step's
-arguments: x, labels or target, hp, [dr: (rate, scale) per dropout, when there is one,] [rg: (l1,
-l2, 2 l2) per regularized kernel, when there is one,] then per layer W, dW, a, y, d[, b, db][, u, o
-per dropout after it: the uniforms, drawn by the caller, and the dropout's output][, r, g where a
-block ends: the block's output (its input plus the layer's output) and the gradient at it], then
+block, pieces per layer (0 for a Dense, k for a Maxout of k pieces), loss name, optimizer name,
+number of optimizer state arrays per parameter). The step's arguments: x, labels or target, hp,
+[dr: (rate, scale) per dropout, when there is one,] [rg: (l1, l2, 2 l2) per regularized kernel,
+when there is one,] then per layer W, dW, a, y, d[, b, db][, i, z for a Maxout: its winning pieces
+and the gradient at its pieces][, u, o per dropout after it: the uniforms, drawn by the caller, and
+the dropout's output][, r, g where a block ends: the block's output (its input plus the layer's
+output) and the gradient at it], then
 each parameter's state arrays in parameter order. A dropout's mask is recomputed from u in the
 backward pass, so it needs no buffer of its own.
 """
@@ -112,6 +114,38 @@ def _backward(l, code, has_bias, drops):
     return lines
 
 
+def _forward_maxout(pieces, drops):
+    """Lines of fwd{l}(a, b, y, idx[, dr, u, o per dropout]) for a Maxout layer: a += b, then per
+    unit j y = the largest of its pieces a[:, j*pieces : (j+1)*pieces] and idx = the first piece
+    that reaches it (np.argmax's), then the dropouts, row by row."""
+    lines = ["for i in range(a.shape[0]):",
+             "    for j in range(a.shape[1]):", "        a[i, j] += b[j]",
+             "    for j in range(y.shape[1]):",
+             f"        best = a[i, j * {pieces}]", "        arg = 0",
+             f"        for k in range(1, {pieces}):",
+             f"            v = a[i, j * {pieces} + k]",
+             "            if v > best:", "                best = v", "                arg = k",
+             "        y[i, j] = best", "        idx[i, j] = arg"]
+    if drops:
+        lines += ["    for j in range(y.shape[1]):", "        t = y[i, j]"]
+        for k in drops:
+            lines += [f"        t = t * {_mask(k)}", f"        o{k}[i, j] = t"]
+    return lines
+
+
+def _backward_maxout(pieces, drops):
+    """Lines of bwd{l}(a, d, idx, dz, db[, dr, u per dropout]) for a Maxout layer: g = d * masks
+    (last dropout first) goes to the winning piece of each unit, 0 to the others, and db = the
+    column sums of dz, row by row in order."""
+    masks = [f"        g = g * {_mask(k)}" for k in reversed(drops)]
+    return ["for j in range(db.shape[0]):", "    db[j] = T(0.0)",
+            "for i in range(d.shape[0]):",
+            "    for j in range(d.shape[1]):", "        g = d[i, j]"] + masks + [
+            f"        for k in range({pieces}):",
+            f"            dz[i, j * {pieces} + k] = g if k == idx[i, j] else T(0.0)",
+            "    for j in range(dz.shape[1]):", "        db[j] += dz[i, j]"]
+
+
 def _function(name, args, body):
     return ["", "", "@K._jit", f"def {name}({', '.join(args)}):",
             "    T = a.dtype.type"] + ["    " + line for line in body]
@@ -129,7 +163,7 @@ def dropout_indices(drops):
 def source(spec) -> str:
     """The Python source of the step module for ``spec`` (see the module docstring): ``fwd<l>``
     and ``bwd<l>`` per layer (the epilogues of its matrix products) and ``step``."""
-    codes, biases, drops, regs, skips, loss, optimizer, n_states = spec
+    codes, biases, drops, regs, skips, pieces, loss, optimizer, n_states = spec
     n = len(codes)
     block_of = {last: first for first, last in skips}  # the layer a block ends at -> its first layer
     block_from = {first: last for first, last in skips}
@@ -140,6 +174,12 @@ def source(spec) -> str:
     for l in range(n):
         extra_f = ["dr"] + [f"{b}{k}" for k in index[l] for b in "uo"] if index[l] else []
         extra_b = ["dr"] + [f"u{k}" for k in index[l]] if index[l] else []
+        if pieces[l]:
+            functions += _function(f"fwd{l}", ["a", "b", "y", "idx"] + extra_f,
+                                   _forward_maxout(pieces[l], index[l]))
+            functions += _function(f"bwd{l}", ["a", "d", "idx", "dz", "db"] + extra_b,
+                                   _backward_maxout(pieces[l], index[l]))
+            continue
         functions += _function(f"fwd{l}", ["a", "b", "y"] + extra_f,
                                _forward(l, codes[l], biases[l], index[l]))
         functions += _function(f"bwd{l}", ["a", "y", "d", "db"] + extra_b,
@@ -158,6 +198,8 @@ def source(spec) -> str:
         if biases[l]:
             args += [f"b{l}", f"db{l}"]
             params[l].append((f"b{l}", f"db{l}"))
+        if pieces[l]:
+            args += [f"i{l}", f"z{l}"]
         args += [f"{b}{k}" for k in index[l] for b in "uo"]
         if l in block_of:
             args += [f"r{l}", f"g{l}"]
@@ -170,8 +212,9 @@ def source(spec) -> str:
         b = f"b{l}" if biases[l] else f"a{l}[0, :0]"
         extra = "".join(f", {v}" for v in (["dr"] + [f"{b}{k}" for k in index[l] for b in "uo"]
                                            if index[l] else []))
+        maxout = f", i{l}" if pieces[l] else ""
         body += [f"K._mm({'x' if l == 0 else outs[l - 1]}, W{l}, a{l})",
-                 f"fwd{l}(a{l}, {b}, y{l}{extra})"]
+                 f"fwd{l}(a{l}, {b}, y{l}{maxout}{extra})"]
         if l in block_of:  # y = x + f(x), as Residual.forward adds them
             first = block_of[l]
             body += [f"K._add({'x' if first == 0 else outs[first - 1]}, {own[l]}, r{l})"]
@@ -182,14 +225,19 @@ def source(spec) -> str:
         db = f"db{l}" if biases[l] else f"a{l}[0, :0]"
         extra = "".join(f", {v}" for v in (["dr"] + [f"u{k}" for k in index[l]]
                                            if index[l] else []))
-        body += [f"bwd{l}(a{l}, y{l}, d{l}, {db}{extra})",
-                 f"K._mm_tn({'x' if l == 0 else outs[l - 1]}, d{l}, dW{l})"]
+        # the gradient at the layer's products: d itself, or a Maxout's gradient at its pieces
+        dz = f"z{l}" if pieces[l] else f"d{l}"
+        if pieces[l]:
+            body += [f"bwd{l}(a{l}, d{l}, i{l}, z{l}, {db}{extra})"]
+        else:
+            body += [f"bwd{l}(a{l}, y{l}, d{l}, {db}{extra})"]
+        body += [f"K._mm_tn({'x' if l == 0 else outs[l - 1]}, {dz}, dW{l})"]
         if regs[l]:  # the penalty of the weights before their update, its gradient into dW
             k = 3 * regularized.index(l)
             body += [f"p{l} = K.elastic_net(W{l}.reshape(W{l}.size), dW{l}.reshape(dW{l}.size), "
                      f"rg[{k}], rg[{k + 1}], rg[{k + 2}])"]
         if l > 0:
-            body += [f"K._mm_nt(d{l}, W{l}, d{l - 1})"]
+            body += [f"K._mm_nt({dz}, W{l}, d{l - 1})"]
             if l in block_from:  # dx = dy + f'(x) dy through the block, as Residual.backward adds them
                 body += [f"K._add(g{block_from[l]}, d{l - 1}, d{l - 1})"]
         # the update runs once the gradients exist and the input gradient has used the old W

@@ -1,12 +1,12 @@
-"""Compiled training steps for a Sequential of Dense, Activation, Dropout, Flatten and Residual
-layers.
+"""Compiled training steps for a Sequential of Dense, Maxout, Activation, Dropout, Flatten and
+Residual layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
 loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
 The step's code is generated for the model's activations, loss and optimizer (``_stepgen``), so
 only those compile. Small networks (at most ``MAX_MACS_PER_SAMPLE``) get ``CompiledStep``, one
 @njit call per batch: there per-step Python overhead, not arithmetic, is the cost. Bigger ones
-get ``LayeredStep``: np.matmul with the compiled epilogues (Residual blocks only in the former).
+get ``LayeredStep``: np.matmul with the compiled epilogues (Residual and Maxout: the former only).
 Every buffer is allocated once per batch shape; none is handed to users except ``out``, which the
 next step overwrites. Dropout's uniforms are drawn into a buffer with the backend's generator
 (``rng.random(out=...)``), the same stream as the per-layer path's ``backend.random_uniform``, so
@@ -62,8 +62,8 @@ def _hyper(name, o, T, lr, t):
 
 def plan(model):
     """The step's spec (see ``_stepgen``) when ``model`` can run a compiled step, else None: a
-    Sequential of Dense layers (see ``_groups`` for the Activation, Dropout, Flatten and Residual
-    layers around them) on the numba backend, in float32 or float64, with a loss and an optimizer
+    Sequential of Dense and Maxout layers (see ``_groups`` for the Activation, Dropout, Flatten and
+    Residual layers around them) on the numba backend, in float32 or float64, with a loss and an optimizer
     the step implements, and plain L1/L2 kernel regularizers."""
     layers = getattr(model, "layers", None)
     if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
@@ -88,12 +88,14 @@ def plan(model):
     if not all(_plain_penalty(dense.W.regularizer)
                and (dense.b is None or dense.b.regularizer is None) for dense, _, _ in groups):
         return None
-    codes = tuple(CODES[activation] for _, activation, _ in groups)
-    biases = tuple(bool(dense.use_bias) for dense, _, _ in groups)
+    codes = tuple(CODES["linear" if activation == "maxout" else activation]
+                  for _, activation, _ in groups)
+    biases = tuple(dense.b is not None for dense, _, _ in groups)
+    pieces = tuple(dense.pieces if activation == "maxout" else 0 for dense, activation, _ in groups)
     drops = tuple(len(dropouts) for _, _, dropouts in groups)
     regs = tuple(dense.W.regularizer is not None for dense, _, _ in groups)
     kernel = "adam" if optimizer == "adamw" else optimizer
-    return (codes, biases, drops, regs, tuple(skips), loss, optimizer, kernel,
+    return (codes, biases, drops, regs, tuple(skips), pieces, loss, optimizer, kernel,
             _stepgen.OPTIMIZERS[kernel][1])
 
 
@@ -112,10 +114,11 @@ def _emitted(layer) -> str:
 
 
 def _groups(layers):
-    """(groups, skips) for a stack of Dense, Activation, Dropout, Flatten and Residual layers that
-    starts with a Dense or a Residual, else None. groups: [(Dense, its activation, [the Dropout
-    layers of rate > 0 after it])] in forward order; skips: [(first, last)] per Residual block,
-    the indices of its first and last Dense: the block's input is added to the output of ``last``.
+    """(groups, skips) for a stack of Dense, Maxout, Activation, Dropout, Flatten and Residual
+    layers that starts with a Dense, a Maxout or a Residual, else None. groups: [(Dense or Maxout,
+    its activation ("maxout" for a Maxout), [the Dropout layers of rate > 0 after it])] in forward
+    order; skips: [(first, last)] per Residual block, the indices of its first and last group: the
+    block's input is added to the output of ``last``.
 
     An Activation right after a linear Dense (Keras' ``Dense(64), Activation("relu")``) is that
     Dense's activation: the per-layer path computes the same z + b, then f, and backwards the same
@@ -137,6 +140,7 @@ def _chain(layers, groups, skips, nested) -> bool:
     from nnkit.layers.dense import Dense
     from nnkit.layers.dropout import Dropout
     from nnkit.layers.flatten import Flatten
+    from nnkit.layers.maxout import Maxout
     from nnkit.layers.residual import Residual
 
     open_group = bool(groups) and not (skips and skips[-1][1] == len(groups) - 1)
@@ -146,6 +150,9 @@ def _chain(layers, groups, skips, nested) -> bool:
             continue
         if kind is Dense:
             groups.append((layer, _emitted(layer), []))
+            open_group = True
+        elif kind is Maxout:
+            groups.append((layer, "maxout", []))
             open_group = True
         elif kind is Activation:
             if not open_group or groups[-1][2] or groups[-1][1] != "linear":
@@ -186,7 +193,7 @@ class CompiledStep:
     in a buffer reused by the next batch."""
 
     def __init__(self, model, spec):
-        codes, biases, drops, regs, skips, loss, optimizer, kernel, n_states = spec
+        codes, biases, drops, regs, skips, pieces, loss, optimizer, kernel, n_states = spec
         self.model = model
         groups, self.skips = _groups(model.layers)
         self.layers = [dense for dense, _, _ in groups]
@@ -209,7 +216,9 @@ class CompiledStep:
                            dtype=self.dtype)
         self.drop_lead = (self.dr,) if self.dropouts else ()
         self.lead = self.drop_lead + ((self.rg,) if self.regularizers else ())
-        self.module = _stepgen.load_step((codes, biases, drops, regs, skips, loss, kernel, n_states))
+        self.pieces = pieces
+        self.module = _stepgen.load_step((codes, biases, drops, regs, skips, pieces, loss, kernel,
+                                          n_states))
         self.step = self.module.step
         self.loss_kernel = getattr(_jit, loss)
         self.opt_kernel = getattr(_jit, kernel + "_serial")
@@ -251,20 +260,26 @@ class CompiledStep:
         if args is None:
             args, uniforms = [], []
             block_ends = {last for _, last in self.skips}
-            for l, (layer, code, has_bias, index) in enumerate(zip(self.layers, self.codes, self.biases,
-                                                                   self.drop_index)):
-                a = np.empty((n, layer.units), dtype=self.dtype)
-                y = a if code == _jit.LINEAR else np.empty_like(a)
-                args += [layer.W.value, layer.W.grad, a, y, np.empty_like(a)]
+            for l, (layer, code, has_bias, index, pieces) in enumerate(zip(
+                    self.layers, self.codes, self.biases, self.drop_index, self.pieces)):
+                out = np.empty((n, layer.units), dtype=self.dtype)  # the shape a layer hands on
+                if pieces:  # a: the pieces' products; y: their maxima
+                    a, y = np.empty((n, layer.units * pieces), dtype=self.dtype), out
+                else:
+                    a = out
+                    y = a if code == _jit.LINEAR else np.empty_like(a)
+                args += [layer.W.value, layer.W.grad, a, y, np.empty_like(out)]
                 if has_bias:
                     args += [layer.b.value, layer.b.grad]
+                if pieces:  # the winning pieces, and the gradient at the pieces
+                    args += [np.empty(out.shape, dtype=np.int64), np.empty_like(a)]
                 for _ in index:
-                    u, y = np.empty_like(a), np.empty_like(a)
+                    u, y = np.empty_like(out), np.empty_like(out)
                     args += [u, y]
                     uniforms.append(u)
                 if l in block_ends:  # the block's sum, and the gradient at it
-                    y = np.empty_like(a)
-                    args += [y, np.empty_like(a)]
+                    y = np.empty_like(out)
+                    args += [y, np.empty_like(out)]
             self.outputs[n] = y
             self.uniforms[n] = uniforms
             args = self.buffers[n] = tuple(args) + self.states
@@ -412,5 +427,6 @@ def make_train_step(model):
     if macs <= MAX_MACS_PER_SAMPLE:
         return CompiledStep(model, spec)
     # big networks spend their time in the products, where the per-layer path runs as fast: the
-    # layered step leaves Residual blocks to it
-    return None if skips else LayeredStep(model, spec)
+    # layered step leaves Residual blocks and Maxout layers to it
+    maxout = any(activation == "maxout" for _, activation, _ in groups)
+    return None if skips or maxout else LayeredStep(model, spec)
