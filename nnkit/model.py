@@ -289,6 +289,41 @@ class Model:
         out = parts[0] if len(parts) == 1 else be.xp.concat(parts, axis=0)
         return be.to_numpy(out)
 
+    def warmup(self, batch_size=32) -> float:
+        """Compile now what the first fit, evaluate and predict would: the backend's kernels for
+        the model's dtype and, on the numba backend, the model's training step. Runs one step on a
+        copy of the model and zeros, so the model, its optimizer and the backend's random stream
+        are left as they were; returns the seconds it took (the numba cache keeps the compiled code
+        for later processes)."""
+        import copy
+        import time
+
+        self._require_compiled("warmup")
+        self._require_built("warmup")
+        _check_batch_size(batch_size)
+        be, xp = self.backend, self.backend.xp
+        start = time.perf_counter()
+        # the copy shares the backends, their namespaces and bound ops: only the model's own
+        # arrays and state are copied
+        shared = {}
+        for layer in self.sublayers():
+            for obj in (layer.backend, layer.backend.xp, layer.backend.ops):
+                shared[id(obj)] = obj
+        twin = copy.deepcopy(self, memo=shared)
+        x = xp.zeros((batch_size,) + tuple(self.input_shape), dtype=self.dtype)
+        y = (xp.zeros((batch_size,), dtype=be.dtype("int64")) if self.loss.sparse
+             else xp.zeros((batch_size,) + tuple(self.output_shape), dtype=self.dtype))
+        stream = be.rng
+        try:
+            be.seed(0)  # dropout draws from a generator of its own
+            twin.fit(x, y, epochs=1, batch_size=batch_size, shuffle=False, verbose=0)
+            twin.evaluate(x, y, batch_size=batch_size)
+            twin.predict(x, batch_size=batch_size)
+            be.synchronize()
+        finally:
+            be.rng = stream
+        return time.perf_counter() - start
+
     # -- weights ------------------------------------------------------------------------------
     def get_weights(self) -> list:
         """NumPy copies of every parameter in layer order (Dense: W (in, out), then b (out,))."""

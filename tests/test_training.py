@@ -213,3 +213,48 @@ def test_train_on_batch_equals_one_fit_step(rng):
     assert math.isclose(loss, history.history["loss"][0], rel_tol=1e-12)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
+
+
+def test_warmup_runs_on_a_copy_and_leaves_the_model_and_its_stream_as_they_were(train_backend):
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(40, 4)), rng.integers(0, 3, size=40)
+
+    def make():
+        model = nk.Sequential([Dense(8, activation="relu", input_dim=4), nk.layers.Dropout(0.3),
+                               Dense(3, activation="softmax")], backend=train_backend, dtype="float64", seed=6)
+        model.compile(nk.optimizers.Adam(lr=0.01), "sparse_categorical_crossentropy", ["accuracy"])
+        model.fit(X, y, epochs=1, batch_size=8, verbose=0, seed=1)
+        return model
+
+    warmed, cold = make(), make()
+    be = warmed.backend  # both models draw from this backend's one generator
+    before = (warmed.get_weights(), warmed.optimizer.get_state(warmed.parameters()), warmed.optimizer.iterations)
+    be.seed(7)
+    expected = be.to_numpy(be.random_uniform((6,), "float64"))
+    be.seed(7)
+    seconds = warmed.warmup(batch_size=16)
+    np.testing.assert_array_equal(be.to_numpy(be.random_uniform((6,), "float64")), expected)
+    assert isinstance(seconds, float) and seconds >= 0.0
+    for a, b in zip(warmed.get_weights(), before[0]):
+        np.testing.assert_array_equal(a, b)
+    state = warmed.optimizer.get_state(warmed.parameters())
+    assert state.keys() == before[1].keys() and warmed.optimizer.iterations == before[2]
+    for key in state:
+        np.testing.assert_array_equal(state[key], before[1][key])
+    # training goes on as if no warm-up had run
+    for model in (warmed, cold):
+        be.seed(9)
+        model.fit(X, y, epochs=2, batch_size=8, verbose=0, shuffle=False)
+    for a, b in zip(warmed.get_weights(), cold.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warmup_needs_a_compiled_built_model_and_a_batch_size():
+    model = nk.Sequential([Dense(2, input_dim=3)])
+    with pytest.raises(ValueError, match="compile"):
+        model.warmup()
+    model.compile("sgd", "mse")
+    model.build(3)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size"):
+            model.warmup(bad)
