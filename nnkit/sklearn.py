@@ -11,7 +11,7 @@ tests/test_sklearn.py for the checks that do not apply and why).
     from sklearn.preprocessing import StandardScaler
     from nnkit.sklearn import NNClassifier
 
-    pipe = make_pipeline(StandardScaler(), NNClassifier(hidden=(32,), epochs=50, seed=0))
+    pipe = make_pipeline(StandardScaler(), NNClassifier(hidden=(32,), epochs=50, random_state=0))
     GridSearchCV(pipe, {"nnclassifier__lr": [1e-3, 1e-2]}, cv=3).fit(X, y)
 
 The classifier takes labels of any type (strings, ints, ...): ``classes_`` holds them sorted and a
@@ -56,7 +56,7 @@ class _NNBase(BaseEstimator):
             raise ValueError(f"alpha: expected a number >= 0, got {self.alpha!r}")
         return [int(h) for h in hidden]
 
-    def _build(self, n_in: int, n_out: int, output_activation):
+    def _build(self, n_in: int, n_out: int, output_activation, seed):
         import nnkit as nk
 
         hidden = self._check_params()
@@ -65,7 +65,7 @@ class _NNBase(BaseEstimator):
                                   kernel_initializer=_initializer(self.activation))
                   for h in hidden]
         layers.append(nk.layers.Dense(n_out, activation=output_activation, kernel_regularizer=regularizer))
-        model = nk.Sequential(layers, backend=self.backend, dtype=self.dtype, seed=self.seed)
+        model = nk.Sequential(layers, backend=self.backend, dtype=self.dtype, seed=seed)
         model.build(n_in)
         return model
 
@@ -76,9 +76,9 @@ class _NNBase(BaseEstimator):
         optimizer.lr = float(self.lr)
         model.compile(optimizer, loss)
 
-    def _train(self, model, X, y):
+    def _train(self, model, X, y, seed):
         batch = min(int(self.batch_size), X.shape[0])
-        history = model.fit(X, y, epochs=int(self.epochs), batch_size=batch, verbose=self.verbose, seed=self.seed)
+        history = model.fit(X, y, epochs=int(self.epochs), batch_size=batch, verbose=self.verbose, seed=seed)
         self.loss_curve_ = list(history.history["loss"])
         self.n_iter_ = len(self.loss_curve_)
 
@@ -101,10 +101,24 @@ class _NNBase(BaseEstimator):
         shape = state.pop("_model_shape", None)
         self.__dict__.update(state)
         if weights is not None:
-            model = self._build(shape[0], shape[1], self._output_activation())
+            model = self._build(shape[0], shape[1], self._output_activation(), 0)  # weights follow
             model.set_weights(weights)
             self._compile(model, self._loss())
             self.model_ = model
+
+
+def _seed_from(random_state):
+    """An int seed, or None, from scikit-learn's random_state: None, an int, a RandomState or a
+    Generator (which give one draw per fit, as check_random_state's users do)."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(np.iinfo(np.int64).max))
+    raise ValueError(f"random_state: expected None, an int, a numpy RandomState or Generator, got {random_state!r}")
 
 
 def _initializer(activation) -> str:
@@ -126,14 +140,15 @@ class NNClassifier(ClassifierMixin, _NNBase):
     alpha: L2 penalty alpha sum W^2 on every weight matrix (0: none).
     backend: nnkit backend name (None: nnkit's default backend).
     dtype: "float64" (default, scikit-learn's precision) or "float32".
-    seed: seed of the initial weights and the shuffles (None: random).
+    random_state: the initial weights' and the shuffles' seed, as scikit-learn takes it: None
+        (random), an int, a numpy RandomState or Generator (one seed drawn from it per fit).
     verbose: fit's verbosity (0 silent).
 
     Attributes: classes_, n_features_in_, model_ (the nnkit Sequential), loss_curve_, n_iter_.
     """
 
     def __init__(self, hidden=(32,), activation="relu", optimizer="adam", lr=1e-3, epochs=100, batch_size=32,
-                 alpha=0.0, backend=None, dtype="float64", seed=None, verbose=0):
+                 alpha=0.0, backend=None, dtype="float64", random_state=None, verbose=0):
         self.hidden = hidden
         self.activation = activation
         self.optimizer = optimizer
@@ -143,7 +158,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
         self.alpha = alpha
         self.backend = backend
         self.dtype = dtype
-        self.seed = seed
+        self.random_state = random_state
         self.verbose = verbose
 
     @staticmethod
@@ -162,9 +177,10 @@ class NNClassifier(ClassifierMixin, _NNBase):
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; got 1 class "
                              f"({self.classes_[0]!r})")
-        model = self._build(X.shape[1], len(self.classes_), "softmax")
+        seed = _seed_from(self.random_state)
+        model = self._build(X.shape[1], len(self.classes_), "softmax", seed)
         self._compile(model, self._loss())
-        self._train(model, X, encoded.astype(np.int64))
+        self._train(model, X, encoded.astype(np.int64), seed)
         self.model_ = model
         return self
 
@@ -190,7 +206,7 @@ class NNRegressor(RegressorMixin, _NNBase):
     """
 
     def __init__(self, hidden=(32,), activation="relu", optimizer="adam", lr=1e-3, epochs=100, batch_size=32,
-                 alpha=0.0, backend=None, dtype="float64", seed=None, verbose=0, scale_targets=True):
+                 alpha=0.0, backend=None, dtype="float64", random_state=None, verbose=0, scale_targets=True):
         self.hidden = hidden
         self.activation = activation
         self.optimizer = optimizer
@@ -200,7 +216,7 @@ class NNRegressor(RegressorMixin, _NNBase):
         self.alpha = alpha
         self.backend = backend
         self.dtype = dtype
-        self.seed = seed
+        self.random_state = random_state
         self.verbose = verbose
         self.scale_targets = scale_targets
 
@@ -225,9 +241,10 @@ class NNRegressor(RegressorMixin, _NNBase):
             scaler = StandardScaler(backend="numpy").fit(Y)
             self.target_mean_, self.target_scale_ = scaler.mean_, scaler.scale_
             Y = scaler.transform(Y)
-        model = self._build(X.shape[1], self.n_outputs_, None)
+        seed = _seed_from(self.random_state)
+        model = self._build(X.shape[1], self.n_outputs_, None, seed)
         self._compile(model, "mse")
-        self._train(model, X, Y)
+        self._train(model, X, Y, seed)
         self.model_ = model
         return self
 

@@ -30,8 +30,8 @@ from nnkit.sklearn import NNClassifier, NNRegressor  # noqa: E402
 # - multilabel and multi-output classifier checks: the classifier takes one label column.
 # Checks that skip themselves, with their reason printed: check_array_api_input (needs
 # SCIPY_ARRAY_API=1 in the environment) and check_*_data_not_an_array's pandas part (needs pandas).
-@parametrize_with_checks([NNClassifier(hidden=(16,), lr=0.01, epochs=30, seed=0),
-                          NNRegressor(hidden=(16,), lr=0.01, epochs=30, seed=0)])
+@parametrize_with_checks([NNClassifier(hidden=(16,), lr=0.01, epochs=30, random_state=0),
+                          NNRegressor(hidden=(16,), lr=0.01, epochs=30, random_state=0)])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -47,7 +47,7 @@ def iris():
 
 def test_pipeline_with_string_labels(iris):
     X, y = iris
-    pipe = make_pipeline(StandardScaler(), NNClassifier(hidden=(16,), lr=0.01, epochs=60, seed=0))
+    pipe = make_pipeline(StandardScaler(), NNClassifier(hidden=(16,), lr=0.01, epochs=60, random_state=0))
     pipe.fit(X[:120], y[:120])
     clf = pipe[-1]
     assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
@@ -62,7 +62,7 @@ def test_pipeline_with_string_labels(iris):
 
 def test_grid_search_cv_over_an_nnkit_network(iris):
     X, y = iris
-    pipe = make_pipeline(StandardScaler(), NNClassifier(hidden=(8,), epochs=20, seed=0))
+    pipe = make_pipeline(StandardScaler(), NNClassifier(hidden=(8,), epochs=20, random_state=0))
     grid = GridSearchCV(pipe, {"nnclassifier__lr": [1e-4, 3e-2], "nnclassifier__hidden": [(4,), (8,)]}, cv=3)
     grid.fit(X, y)
     assert grid.cv_results_["mean_test_score"].shape == (4,)
@@ -73,18 +73,30 @@ def test_grid_search_cv_over_an_nnkit_network(iris):
 
 
 def test_params_clone_and_set_params():
-    clf = NNClassifier(hidden=(8, 4), activation="tanh", lr=0.05, seed=3)
+    clf = NNClassifier(hidden=(8, 4), activation="tanh", lr=0.05, random_state=3)
     params = clf.get_params()
-    assert params["hidden"] == (8, 4) and params["activation"] == "tanh" and params["seed"] == 3
+    assert params["hidden"] == (8, 4) and params["activation"] == "tanh" and params["random_state"] == 3
     twin = clone(clf)
     assert twin.get_params() == params and twin is not clf
     assert clf.set_params(lr=0.1, epochs=5) is clf and clf.lr == 0.1 and clf.epochs == 5
 
 
+def test_random_state_as_scikit_learn_takes_it(iris):
+    X, y = iris
+    fitted = [NNClassifier(hidden=(8,), lr=0.01, epochs=3, random_state=rs).fit(X, y).predict_proba(X)
+              for rs in (7, 7, np.random.RandomState(1), np.random.RandomState(1),
+                         np.random.default_rng(2), np.random.default_rng(2))]
+    for a, b in zip(fitted[0::2], fitted[1::2]):  # the same state, the same network
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(fitted[0], fitted[2])
+    with pytest.raises(ValueError, match="random_state"):
+        NNClassifier(random_state="seven").fit(X, y)
+
+
 def test_regressor_answers_in_the_targets_units():
     X, y = make_regression(n_samples=300, n_features=4, noise=1.0, random_state=0)
     y = 10_000.0 + 50.0 * y  # large offset and scale
-    reg = make_pipeline(StandardScaler(), NNRegressor(hidden=(32,), lr=0.01, epochs=80, seed=0))
+    reg = make_pipeline(StandardScaler(), NNRegressor(hidden=(32,), lr=0.01, epochs=80, random_state=0))
     reg.fit(X[:240], y[:240])
     pred = reg.predict(X[240:])
     assert pred.shape == (60,)
@@ -100,14 +112,14 @@ def test_regressor_multi_output():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
     Y = np.stack([X[:, 0] + X[:, 1], 100 * X[:, 2]], axis=1)
-    reg = NNRegressor(hidden=(16,), activation="tanh", lr=0.02, epochs=80, seed=0).fit(X, Y)
+    reg = NNRegressor(hidden=(16,), activation="tanh", lr=0.02, epochs=80, random_state=0).fit(X, Y)
     assert reg.predict(X).shape == (200, 2) and reg.n_outputs_ == 2
     assert reg.score(X, Y) > 0.95
 
 
 def test_pickle_round_trip(iris):
     X, y = iris
-    clf = NNClassifier(hidden=(8,), lr=0.01, epochs=5, seed=0).fit(X, y)
+    clf = NNClassifier(hidden=(8,), lr=0.01, epochs=5, random_state=0).fit(X, y)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
     assert list(again.classes_) == list(clf.classes_)
@@ -115,8 +127,8 @@ def test_pickle_round_trip(iris):
 
 def test_same_predictions_on_every_training_backend(train_backend, iris):
     X, y = iris
-    ref = NNClassifier(hidden=(8,), lr=0.01, epochs=3, seed=0, backend="numpy").fit(X, y)
-    clf = NNClassifier(hidden=(8,), lr=0.01, epochs=3, seed=0, backend=train_backend.name).fit(X, y)
+    ref = NNClassifier(hidden=(8,), lr=0.01, epochs=3, random_state=0, backend="numpy").fit(X, y)
+    clf = NNClassifier(hidden=(8,), lr=0.01, epochs=3, random_state=0, backend=train_backend.name).fit(X, y)
     np.testing.assert_allclose(clf.predict_proba(X), ref.predict_proba(X), rtol=1e-9, atol=1e-12)
 
 
