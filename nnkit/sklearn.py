@@ -118,7 +118,8 @@ def _seed_from(random_state):
         return int(random_state.randint(np.iinfo(np.int32).max))
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(np.iinfo(np.int64).max))
-    raise ValueError(f"random_state: expected None, an int, a numpy RandomState or Generator, got {random_state!r}")
+    raise ValueError(f"random_state: expected None, an int, a numpy RandomState or Generator, "
+                     f"got {random_state!r}")
 
 
 def _initializer(activation) -> str:
