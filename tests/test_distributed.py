@@ -225,3 +225,27 @@ def test_nnkit_train_distributed_under_mpiexec(tmp_path):
     assert out.count("Epoch 3/3") == 1
     assert "data-parallel over 2 rank(s)" in out
     assert nk.load_model(path).count_params() == 2 * 4 + 4 + 4 + 1
+
+
+# -- the cupy backend's two gradient paths, on the simulated GPU (tests/_simulated_gpu) ----------
+@needs_mpi
+@pytest.mark.skipif(os.environ.get("NNKIT_SIMULATED_GPU") != "1",
+                    reason="runs on the simulated GPU: test_simulated_gpu.py runs it")
+@pytest.mark.parametrize("shared, path", [("0", "NCCL allReduce (cupy.cuda.nccl)"),
+                                          ("1", "MPI Allreduce through host buffers (staged from the GPU)")])
+def test_cupy_ranks_train_like_one_rank_through_nccl_and_through_the_host(tmp_path, shared, path):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import cupy_paths
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    reference = cupy_paths.model()
+    history = reference.fit(*cupy_paths.data(), **cupy_paths.FIT)
+    rc, _, err = _run("cupy_paths.py", str(tmp_path), "ranks2", env={"NNKIT_SIMULATED_SHARED_GPU": shared})
+    assert rc == 0, err
+    got = _load(tmp_path / "ranks2.npz")
+    assert str(got["path"]) == path
+    assert int(got["steps"]) == 3 * 6  # 61 rows in batches of 12, 3 epochs: one reduction a step
+    np.testing.assert_allclose(got["loss"], history.history["loss"], rtol=1e-10)
+    for i, w in enumerate(reference.get_weights()):
+        np.testing.assert_allclose(got[f"arr_{i}"], w, rtol=1e-10, atol=1e-12)

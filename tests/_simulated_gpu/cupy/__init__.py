@@ -14,7 +14,8 @@ where a host program could break them without noticing:
 - ``RawModule`` runs nnkit's .cu sources on the CPU emulator of tests/_cuda_emulator.py.
 - ``cupy.random`` is a device generator of its own (Philox), not the host's PCG64, so a test
   cannot pass by drawing the same numbers on both sides by accident.
-- ``cupy.cuda.nccl`` does not exist: multi-GPU collectives stay untested here.
+- ``cupy.cuda.nccl`` reduces through MPI (mpi4py), each rank of an mpiexec job on a simulated GPU
+  of its own (``NNKIT_SIMULATED_SHARED_GPU=1``: all on one, which NCCL refuses).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 # what Device().mem_info reports, (free, total) in bytes: a test may shrink it to make data not fit
 MEMORY = {"free": 16 << 30, "total": 16 << 30}
 
@@ -15,7 +17,14 @@ class Device:
             raise CUDARuntimeError(f"cudaErrorInvalidDevice: the simulated GPU has one device, not {self.id}")
 
     compute_capability = "90"
-    pci_bus_id = "0000:00:00.0"
+
+    @property
+    def pci_bus_id(self):
+        """Each MPI rank has a GPU of its own, unless NNKIT_SIMULATED_SHARED_GPU=1."""
+        if os.environ.get("NNKIT_SIMULATED_SHARED_GPU") == "1":
+            return "0000:00:00.0"
+        rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
+        return f"0000:{int(rank):02x}:00.0"
 
     @property
     def mem_info(self):
