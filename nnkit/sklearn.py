@@ -34,7 +34,22 @@ _FLOATS = [np.float64, np.float32]
 
 
 class _NNBase(BaseEstimator):
-    """Shared by the two estimators: building, training, predicting and pickling the network."""
+    """Shared by the two estimators: their parameters, building, training, predicting and
+    pickling the network."""
+
+    def __init__(self, hidden=(32,), activation="relu", optimizer="adam", lr=1e-3, epochs=100, batch_size=32,
+                 alpha=0.0, backend=None, dtype="float64", random_state=None, verbose=0):
+        self.hidden = hidden
+        self.activation = activation
+        self.optimizer = optimizer
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.alpha = alpha
+        self.backend = backend
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _check_params(self):
         hidden = self.hidden
@@ -75,6 +90,15 @@ class _NNBase(BaseEstimator):
         optimizer = nk.optimizers.get(self.optimizer)
         optimizer.lr = float(self.lr)
         model.compile(optimizer, loss)
+
+    def _fit_network(self, X, y, n_out):
+        """Build, compile and train ``model_`` on (X, y): one seed from random_state for both the
+        initial weights and the shuffles."""
+        seed = _seed_from(self.random_state)
+        model = self._build(X.shape[1], n_out, self._output_activation(), seed)
+        self._compile(model, self._loss())
+        self._train(model, X, y, seed)
+        self.model_ = model
 
     def _train(self, model, X, y, seed):
         batch = min(int(self.batch_size), X.shape[0])
@@ -148,20 +172,6 @@ class NNClassifier(ClassifierMixin, _NNBase):
     Attributes: classes_, n_features_in_, model_ (the nnkit Sequential), loss_curve_, n_iter_.
     """
 
-    def __init__(self, hidden=(32,), activation="relu", optimizer="adam", lr=1e-3, epochs=100, batch_size=32,
-                 alpha=0.0, backend=None, dtype="float64", random_state=None, verbose=0):
-        self.hidden = hidden
-        self.activation = activation
-        self.optimizer = optimizer
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.alpha = alpha
-        self.backend = backend
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-
     @staticmethod
     def _output_activation():
         return "softmax"
@@ -178,11 +188,7 @@ class NNClassifier(ClassifierMixin, _NNBase):
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; got 1 class "
                              f"({self.classes_[0]!r})")
-        seed = _seed_from(self.random_state)
-        model = self._build(X.shape[1], len(self.classes_), "softmax", seed)
-        self._compile(model, self._loss())
-        self._train(model, X, encoded.astype(np.int64), seed)
-        self.model_ = model
+        self._fit_network(X, encoded.astype(np.int64), len(self.classes_))
         return self
 
     def predict_proba(self, X):
@@ -208,17 +214,9 @@ class NNRegressor(RegressorMixin, _NNBase):
 
     def __init__(self, hidden=(32,), activation="relu", optimizer="adam", lr=1e-3, epochs=100, batch_size=32,
                  alpha=0.0, backend=None, dtype="float64", random_state=None, verbose=0, scale_targets=True):
-        self.hidden = hidden
-        self.activation = activation
-        self.optimizer = optimizer
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.alpha = alpha
-        self.backend = backend
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
+        super().__init__(hidden=hidden, activation=activation, optimizer=optimizer, lr=lr, epochs=epochs,
+                         batch_size=batch_size, alpha=alpha, backend=backend, dtype=dtype,
+                         random_state=random_state, verbose=verbose)
         self.scale_targets = scale_targets
 
     @staticmethod
@@ -242,11 +240,7 @@ class NNRegressor(RegressorMixin, _NNBase):
             scaler = StandardScaler(backend="numpy").fit(Y)
             self.target_mean_, self.target_scale_ = scaler.mean_, scaler.scale_
             Y = scaler.transform(Y)
-        seed = _seed_from(self.random_state)
-        model = self._build(X.shape[1], self.n_outputs_, None, seed)
-        self._compile(model, "mse")
-        self._train(model, X, Y, seed)
-        self.model_ = model
+        self._fit_network(X, Y, self.n_outputs_)
         return self
 
     def predict(self, X):
