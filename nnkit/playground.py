@@ -219,7 +219,6 @@ def run_playground(url_or_config, epochs: int = 300, backend=None, dtype: str = 
     regularized = any(p.regularizer is not None for p in params)
     clamp = (_L1Clamp(model, config.learning_rate, config.regularization_rate)
              if regularized and config.regularization == "L1" else None)
-    optimizer = model.optimizer
     history = {"epoch": [], "train_loss": [], "test_loss": []}
     if classification:
         history.update(train_accuracy=[], test_accuracy=[])
@@ -256,15 +255,10 @@ def run_playground(url_or_config, epochs: int = 300, backend=None, dtype: str = 
         for rows in batches:
             index = be.asarray(rows)
             xb, yb = xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0)
-            model.zero_grad()
-            output, backward = model._chain(xb, True)
-            _, dout = model._loss_and_grad(output, yb)
-            backward(dout, False)
-            if regularized:
-                model._penalties(params, add_gradient=True)
+            model._step(xb, yb)
             if clamp is not None:
                 clamp.before_step()
-            optimizer.step(params, be)
+            model.apply_gradients()
             if clamp is not None:
                 clamp.after_step()
         record(epoch)
