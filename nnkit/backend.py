@@ -91,6 +91,9 @@ class Backend:
         self.xp = xp
         self.kernels = dict(kernels or {})
         self.is_host = host
+        # whether a slice of an array, reshaped, is a view writes go through (NumPy, CuPy): then
+        # a model's parameters live in one flat buffer per dtype
+        self.has_views = host or device_module is not None
         self._device_module = device_module
         bound = {}
         for op_name, generic in _ops.GENERIC_OPS.items():

@@ -177,9 +177,14 @@ class Model:
         return self._forward(x, training, logits=self._fused is not None)
 
     def zero_grad(self) -> None:
-        """Forget every parameter's gradient."""
-        for p in self.parameters():
-            p.zero_grad()
+        """Every parameter's gradient to zero: one fill per flat buffer."""
+        flats = getattr(self, "flat_buffers", None)
+        if flats:
+            for flat in flats:
+                flat.grad[...] = 0
+        else:
+            for p in self.parameters():
+                p.zero_grad()
 
     def _outputs(self, out):
         """The model's outputs (probabilities) from what the layer stack returned (maybe logits)."""
@@ -216,7 +221,7 @@ class Model:
                 continue
             penalty, grad = p.regularizer.penalty_and_gradient(p.value, self.backend)
             if add_gradient:
-                p.grad = p.grad + grad
+                p.inc_grad(grad)
             total = penalty if total is None else total + penalty
         return total
 

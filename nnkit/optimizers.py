@@ -61,6 +61,8 @@ class Optimizer:
         self.iterations = 0
         self._state: dict[int, dict] = {}
         self._backend: Backend | None = None
+        # (flat buffer, its state arrays, the per-parameter state dicts that are views into them)
+        self._flat_state = None
 
     # -- learning rate ------------------------------------------------------------------------
     @property
@@ -99,6 +101,12 @@ class Optimizer:
         lr = self._lr if not callable(self._lr) else self.current_lr
         t = self.iterations + 1  # torch counts steps from 1 (Adam's bias correction, Adagrad's decay)
         ops, states, update = backend.ops, self._state, self._update
+        params = params if isinstance(params, list) else list(params)
+        flat = params[0].flat if params else None
+        if flat is not None and flat.holds(params):  # multi-tensor: one update over the buffer
+            update(ops, flat.value, flat.grad, self._flat_states(flat, params, backend.xp), lr, t)
+            self.iterations = t
+            return
         for p in params:
             g = p.grad
             if g is None:
@@ -117,12 +125,44 @@ class Optimizer:
     def _init_state(self, w, xp) -> dict:
         return {name: xp.zeros_like(w) for name in self._state_names}
 
+    def _flat_states(self, flat, params, xp) -> dict:
+        """The state of ``flat``'s parameters as flat arrays, each parameter's state dict a view
+        into them; (re)made, from the per-parameter arrays where they exist, when the views are
+        not the current state (first step, set_state, reset, a new buffer)."""
+        cached = self._flat_state
+        states = self._state
+        if cached is not None and cached[0] is flat \
+                and all(states.get(p.id) is d for p, d in zip(params, cached[2])):
+            return cached[1]
+        arrays = self._init_state(flat.value, xp)
+        for p in params:
+            old = states.get(p.id)
+            lo, hi = p._span
+            views = {name: a[lo:hi].reshape(p.shape) for name, a in arrays.items()}
+            if old is not None:
+                for name, view in views.items():
+                    view[...] = old[name]
+            states[p.id] = views
+        self._flat_state = (flat, arrays, [states[p.id] for p in params])
+        return arrays
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            # a copy's per-parameter states are arrays of their own: its flat state is remade
+            new.__dict__[key] = None if key == "_flat_state" else copy.deepcopy(value, memo)
+        return new
+
     def _update(self, ops, w, g, state, lr: float, t: int) -> None:
         raise NotImplementedError
 
     def reset(self) -> None:
         """Forget every state array and the step count."""
         self._state = {}
+        self._flat_state = None
         self.iterations = 0
 
     # -- state --------------------------------------------------------------------------------
