@@ -30,30 +30,10 @@ import tempfile
 
 from nnkit._kernels.numba import _jit as K
 
-# f(v) and dy * f'(x) given y = f(x), as expressions; the per-op kernels' _act/_act_grad hold the
-# same formulas (tests compare the compiled step with the per-layer path for every activation)
-FORWARD = {
-    K.STEP: "T(1.0) if v >= T(0.0) else T(0.0)",
-    K.SIGMOID: "K._sigmoid(v)",
-    K.TANH: "math.tanh(v)",
-    K.RELU: "T(0.0) if v <= T(0.0) else v",
-    K.LEAKY_RELU: "v if v > T(0.0) else T(K.LEAKY_SLOPE) * v",
-    K.ELU: "v if v >= T(0.0) else math.expm1(v)",
-    K.SOFTPLUS: "K._softplus(v)",
-    K.GELU: "K._gelu(v)",
-    K.SILU: "v * K._sigmoid(v)",
-}
-BACKWARD = {
-    K.STEP: "T(0.0)",
-    K.SIGMOID: "g * yv * (T(1.0) - yv)",
-    K.TANH: "g * (T(1.0) - yv * yv)",
-    K.RELU: "g if xv > T(0.0) else T(0.0)",
-    K.LEAKY_RELU: "g if xv > T(0.0) else T(K.LEAKY_SLOPE) * g",
-    K.ELU: "g if xv >= T(0.0) else g * (yv + T(1.0))",
-    K.SOFTPLUS: "g * K._sigmoid(xv)",
-    K.GELU: "K._gelu_grad(g, xv)",
-    K.SILU: "g * K._sigmoid(xv) * (T(1.0) + xv * (T(1.0) - K._sigmoid(xv)))",
-}
+# f(v) and dy * f'(x) given y = f(x): calls of the scalar pairs the per-op kernels use (the
+# formulas live once, in _jit.py)
+FORWARD = {code: f"K.{name}_scalar(v)" for code, name in K.SCALAR_NAMES.items()}
+BACKWARD = {code: f"K.{name}_backward_scalar(g, xv, yv)" for code, name in K.SCALAR_NAMES.items()}
 # which arguments of the state the optimizer kernel takes, and its hyperparameters from hp
 OPTIMIZERS = {
     "sgd": ("K.sgd_serial", 1, "hp[0], hp[1], hp[2] != 0, hp[3]"),
