@@ -102,8 +102,10 @@ class Backend:
         self.ops = SimpleNamespace(**bound)
         self.rng = None
         self.seed(None)
-        # model -> callable(xb, yb) -> (loss, out) running a whole training step, or None
+        # model -> callable(xb, yb) -> (loss, out) running a whole training step, or None; and
+        # model -> why it has none
         self.train_step_factory = None
+        self.train_step_refusal = None
 
     # -- arrays -------------------------------------------------------------------------------
     def asarray(self, a, dtype=None):
@@ -263,6 +265,7 @@ def _make(name: str) -> Backend:
         module = importlib.import_module("nnkit._kernels.numba")
         backend = Backend("numba", NUMPY_NAMESPACE, module.KERNELS)
         backend.train_step_factory = getattr(module, "make_train_step", None)
+        backend.train_step_refusal = getattr(module, "refusal", None)
         return backend
     if name == "cupy":
         ok, why = _gpu_usable()

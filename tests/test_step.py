@@ -163,3 +163,46 @@ def test_flat_buffer_views_and_one_update_match_the_per_parameter_update(train_b
     loose_state = loose_opt.get_state(loose)
     for key in loose_state:
         np.testing.assert_allclose(state[key], loose_state[key], rtol=tol, atol=tol)
+
+
+def test_the_kernels_read_the_step_table_not_the_layer_classes():
+    """kernels/ imports no layer, optimizer or regularizer module and reads no private attribute
+    of the objects it is handed (its own modules' underscore names aside)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "kernels"
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                for name in names:
+                    assert not name.startswith(("nnkit.layers", "nnkit.optimizers", "nnkit.regularizers",
+                                                "nnkit.model", "nnkit.training")), (path, name)
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                base = node.value
+                owner = base.id if isinstance(base, ast.Name) else None
+                # self's own attributes, and the kernel modules' private helpers (K._jit, _jit._mm)
+                assert owner in ("self", "K", "_jit", "_generic", "_stepgen", "cls", "np", "module"), \
+                    (path, node.lineno, node.attr)
+
+
+def test_a_refused_model_says_why(caplog):
+    pytest.importorskip("numba")
+    X, y = data()
+    model = nk.Sequential([Dense(4, input_dim=4), nk.layers.GaussianNoise(0.1), Dense(3, activation="softmax")],
+                          backend="numba", dtype="float64", seed=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(X, y, epochs=1, verbose=0)
+    path, why = model.step_path
+    assert path == "per-layer" and "layer the compiled step does not implement" in why
+    assert model.summary().splitlines()[-1] == f"step: per-layer ({why})"
+
+    class MySGD(nk.optimizers.SGD):
+        pass
+
+    other = small_model("numba", "float64")
+    other.compile(MySGD(lr=0.1), "sparse_categorical_crossentropy")
+    other.fit(X, y, epochs=1, verbose=0)
+    assert other.step_path == ("per-layer", "the optimizer MySGD, whose update the step does not implement")

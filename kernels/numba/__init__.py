@@ -8,8 +8,8 @@ Residual layers.
 """
 
 from nnkit._kernels.numba import activations, layers, losses, optim
-from nnkit._kernels.numba.train_step import make_train_step
+from nnkit._kernels.numba.train_step import make_train_step, refusal
 
 KERNELS = {**activations.KERNELS, **layers.KERNELS, **losses.KERNELS, **optim.KERNELS}
 
-__all__ = ["KERNELS", "make_train_step"]
+__all__ = ["KERNELS", "make_train_step", "refusal"]

@@ -41,14 +41,6 @@ LOSSES = ("mse", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
 MAX_MACS_PER_SAMPLE = 300_000
 
 
-def _optimizer_name(optimizer):
-    from nnkit import optimizers as opt
-
-    # exact classes: a subclass may override _update, which this step would silently skip
-    return {opt.SGD: "sgd", opt.Adagrad: "adagrad", opt.RMSprop: "rmsprop", opt.Adam: "adam",
-            opt.AdamW: "adamw"}.get(type(optimizer))
-
-
 def _hyper(name, o, T, lr, t):
     """The hyperparameters the optimizer kernel takes for ``o`` at step t with rate lr."""
     if name == "sgd":
@@ -61,33 +53,27 @@ def _hyper(name, o, T, lr, t):
 
 
 def plan(model):
-    """The step's spec (see ``_stepgen``) when ``model`` can run a compiled step, else None: a
-    Sequential of Dense and Maxout layers (see ``_groups`` for the Activation, Dropout, Flatten and
-    Residual layers around them) on the numba backend, in float32 or float64, with a loss and an optimizer
-    the step implements, and plain L1/L2 kernel regularizers."""
-    layers = getattr(model, "layers", None)
-    if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
-        return None
-    program = _groups(layers, _logits_layer(model))
-    if program is None:
-        return None
-    groups, skips = program
+    """(the step's spec (see ``_stepgen``), None) when ``model`` can run a compiled step, else
+    (None, why): the model's step table (``model.step_table()``: Dense and Maxout layers with the
+    Activation, Dropout, Flatten and Residual layers around them, plain L1/L2 kernel penalties) on
+    the numba backend's host arrays, in float32 or float64, with a loss and an optimizer update
+    the step implements."""
+    table = model.step_table()
+    if table.why is not None:
+        return None, table.why
+    groups, skips, loss = table.groups, table.skips, table.loss_op
     if np.dtype(model.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-        return None
-    if model.loss is None or model.optimizer is None:
-        return None
-    loss = model.loss.op_name(model._fused is not None)
-    optimizer = _optimizer_name(model.optimizer)
-    if loss not in LOSSES or optimizer is None:
-        return None
+        return None, f"the dtype {model.dtype} (the step takes float32 and float64)"
+    optimizer = None if model.optimizer is None else model.optimizer.fused_update
+    if loss not in LOSSES:
+        return None, f"the loss op {loss!r}, which the step does not implement"
+    if optimizer is None:
+        return None, f"the optimizer {type(model.optimizer).__name__}, whose update the step does not implement"
     for p in model.parameters():
         v = p.value
         if type(v) is not np.ndarray or v.dtype != model.dtype or not v.flags.c_contiguous \
                 or not v.flags.writeable:
-            return None
-    if not all(_plain_penalty(dense.W.regularizer)
-               and (dense.b is None or dense.b.regularizer is None) for dense, _, _ in groups):
-        return None
+            return None, f"the parameter {p.name!r} is not a writeable C-contiguous array of the model's dtype"
     codes = tuple(CODES["linear" if activation == "maxout" else activation]
                   for _, activation, _ in groups)
     biases = tuple(dense.b is not None for dense, _, _ in groups)
@@ -96,100 +82,7 @@ def plan(model):
     regs = tuple(dense.W.regularizer is not None for dense, _, _ in groups)
     kernel = "adam" if optimizer == "adamw" else optimizer
     return (codes, biases, drops, regs, tuple(skips), pieces, loss, optimizer, kernel,
-            _stepgen.OPTIMIZERS[kernel][1])
-
-
-def _plain_penalty(regularizer) -> bool:
-    """None, or a regularizer whose penalty is the elastic net of its l1 and l2 (not overridden)."""
-    from nnkit.regularizers import Regularizer
-
-    return regularizer is None or (
-        isinstance(regularizer, Regularizer)
-        and type(regularizer).penalty_and_gradient is Regularizer.penalty_and_gradient)
-
-
-def _emitted(layer, logits_layer) -> str:
-    """The activation a Dense or Activation layer applies: linear where it hands out logits."""
-    return "linear" if layer is logits_layer else layer.activation
-
-
-def _logits_layer(model):
-    """The output layer where the model hands its loss the logits, else None."""
-    return model.layers[-1] if model._fused is not None else None
-
-
-def _groups(layers, logits_layer=None):
-    """(groups, skips) for a stack of Dense, Maxout, Activation, Dropout, Flatten and Residual
-    layers that starts with a Dense, a Maxout or a Residual, else None. groups: [(Dense or Maxout,
-    its activation ("maxout" for a Maxout), [the Dropout layers of rate > 0 after it])] in forward
-    order; skips: [(first, last)] per Residual block, the indices of its first and last group: the
-    block's input is added to the output of ``last``.
-
-    An Activation right after a linear Dense (Keras' ``Dense(64), Activation("relu")``) is that
-    Dense's activation: the per-layer path computes the same z + b, then f, and backwards the same
-    f' and the same bias-gradient sum. A Flatten is left out: before the first Dense the step
-    reshapes the batch itself (a view), and after a Dense its input is already flat. So is a rate-0
-    Dropout, the identity, which draws no numbers in the per-layer path either. A Residual block
-    holds such a stack (no Residual inside); after it comes a Dense or nothing, since an
-    Activation or a Dropout there acts on the sum, not on the block's last Dense.
-    """
-    groups, skips = [], []
-    if not _chain(layers, groups, skips, False, logits_layer) or not groups:
-        return None
-    return groups, skips
-
-
-def _chain(layers, groups, skips, nested, logits_layer) -> bool:
-    """Append ``layers`` to groups and skips (see ``_groups``); False where they do not fit."""
-    from nnkit.layers.activation import Activation
-    from nnkit.layers.dense import Dense
-    from nnkit.layers.dropout import Dropout
-    from nnkit.layers.flatten import Flatten
-    from nnkit.layers.maxout import Maxout
-    from nnkit.layers.residual import Residual
-
-    open_group = bool(groups) and not (skips and skips[-1][1] == len(groups) - 1)
-    for layer in layers:
-        kind = type(layer)
-        if kind is Flatten or (kind is Dropout and layer.rate == 0.0):
-            continue
-        if kind is Dense:
-            groups.append((layer, _emitted(layer, logits_layer), []))
-            open_group = True
-        elif kind is Maxout:
-            groups.append((layer, "maxout", []))
-            open_group = True
-        elif kind is Activation:
-            if not open_group or groups[-1][2] or groups[-1][1] != "linear":
-                return False  # after a dropout, another activation or a block: not one epilogue
-            groups[-1] = (groups[-1][0], _emitted(layer, logits_layer), [])
-        elif kind is Dropout:
-            if not open_group:
-                return False
-            groups[-1][2].append(layer)
-        elif kind is Residual and not nested:
-            first = len(groups)
-            if not _chain(layer.inner.layers, groups, skips, True, logits_layer) or len(groups) == first:
-                return False
-            if groups[first][0] is not _first_dense(layer.inner.layers):
-                return False  # the block starts with a dropout or an activation, not a Dense
-            skips.append((first, len(groups) - 1))
-            open_group = False
-        else:
-            return False
-    return True
-
-
-def _first_dense(layers):
-    """The first of ``layers`` that acts (not a Flatten or a rate-0 Dropout); None if none does."""
-    from nnkit.layers.dropout import Dropout
-    from nnkit.layers.flatten import Flatten
-
-    for layer in layers:
-        if type(layer) is Flatten or (type(layer) is Dropout and layer.rate == 0.0):
-            continue
-        return layer
-    return None
+            _stepgen.OPTIMIZERS[kernel][1]), None
 
 
 class CompiledStep:
@@ -200,7 +93,8 @@ class CompiledStep:
     def __init__(self, model, spec):
         codes, biases, drops, regs, skips, pieces, loss, optimizer, kernel, n_states = spec
         self.model = model
-        groups, self.skips = _groups(model.layers, _logits_layer(model))
+        table = model.step_table()
+        groups, self.skips = table.groups, table.skips
         self.layers = [dense for dense, _, _ in groups]
         self.dropouts = [d for _, _, dropouts in groups for d in dropouts]
         self.params = model.parameters()
@@ -239,21 +133,19 @@ class CompiledStep:
         """The parameters, their gradients and the optimizer's state, in the step's order."""
         opt, model = self.optimizer, self.model
         self.values = [p.value for p in self.params]
+        opt.to(model.backend)
         for p in self.params:
-            if p.id not in opt._state:
-                opt._state[p.id] = opt._init_state(p.value, np)
             if p.grad is None or p.grad.shape != p.value.shape or p.grad.dtype != self.dtype \
                     or not p.grad.flags.c_contiguous or not p.grad.flags.writeable:
                 p.grad = np.zeros_like(p.value)
         self.grads = [p.grad for p in self.params]
-        opt._backend = model.backend
-        self.state_dict = opt._state
-        names = opt._state_names[:self.n_states]
-        self.states = tuple(opt._state[p.id][name] for p in self.params for name in names)
+        names = opt.state_names[:self.n_states]
+        self.states = tuple(opt.state_of(p, np)[name] for p in self.params for name in names)
+        self.state_version = opt.state_version
         self.buffers.clear()
 
     def _stale(self):
-        if self.optimizer._state is not self.state_dict:
+        if self.optimizer.state_version != self.state_version:
             return True
         for p, v, g in zip(self.params, self.values, self.grads):
             if p.value is not v or p.grad is not g:
@@ -299,7 +191,7 @@ class CompiledStep:
 
     def _hyperparameters(self):
         opt = self.optimizer
-        lr_setting = opt._lr
+        lr_setting = opt.lr
         t = opt.iterations + 1
         # SGD's and RMSprop's hyperparameters do not depend on the step: reuse them while the
         # rate is the same constant
@@ -422,13 +314,19 @@ def _entry_point(step, args):
     return step.compile(tuple(typeof(a) for a in args))
 
 
+def refusal(model) -> str | None:
+    """Why ``model`` runs no compiled step (None where it does)."""
+    return plan(model)[1]
+
+
 def make_train_step(model):
     """A compiled ``step(xb, yb) -> (loss, out)`` for ``model``, or None where the per-layer path
     must run (see ``plan``)."""
-    spec = plan(model)
+    spec, _ = plan(model)
     if spec is None:
         return None
-    groups, skips = _groups(model.layers, _logits_layer(model))
+    table = model.step_table()
+    groups, skips = table.groups, table.skips
     macs = sum(dense.W.value.size for dense, _, _ in groups)
     if macs <= MAX_MACS_PER_SAMPLE:
         return CompiledStep(model, spec)
