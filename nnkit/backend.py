@@ -86,7 +86,7 @@ class Backend:
     """
 
     def __init__(self, name: str, xp: Any, kernels: dict | None = None, *, host: bool = True,
-                 device_module: Any = None):
+                 device_module: Any = None, train_step=(None, None)):
         self.name = name
         self.xp = xp
         self.kernels = dict(kernels or {})
@@ -102,10 +102,9 @@ class Backend:
         self.ops = SimpleNamespace(**bound)
         self.rng = None
         self.seed(None)
-        # model -> callable(xb, yb) -> (loss, out) running a whole training step, or None; and
-        # model -> why it has none
-        self.train_step_factory = None
-        self.train_step_refusal = None
+        # from the kernel family: model -> callable(xb, yb) -> (loss, out) running a whole
+        # training step, or None; and model -> why it has none
+        self.train_step_factory, self.train_step_refusal = train_step
 
     # -- arrays -------------------------------------------------------------------------------
     def asarray(self, a, dtype=None):
@@ -263,10 +262,7 @@ def _make(name: str) -> Backend:
         if not _has_module("numba"):
             raise ValueError(_unavailable("numba", "numba is not installed (pip install nnkit[numba])"))
         module = importlib.import_module("nnkit._kernels.numba")
-        backend = Backend("numba", NUMPY_NAMESPACE, module.KERNELS)
-        backend.train_step_factory = getattr(module, "make_train_step", None)
-        backend.train_step_refusal = getattr(module, "refusal", None)
-        return backend
+        return Backend("numba", NUMPY_NAMESPACE, module.KERNELS, train_step=module.TRAIN_STEP)
     if name == "cupy":
         ok, why = _gpu_usable()
         if not ok:
