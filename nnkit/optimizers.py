@@ -107,7 +107,7 @@ class Optimizer:
         params = params if isinstance(params, list) else list(params)
         flat = params[0].flat if params else None
         if flat is not None and flat.holds(params):  # multi-tensor: one update over the buffer
-            update(ops, flat.value, flat.grad, self._flat_states(flat, params, backend.xp), lr, t)
+            update(ops, flat.value, flat.grad, self.flat_states(flat, params, backend.xp), lr, t)
             self.iterations = t
             return
         for p in params:
@@ -148,7 +148,7 @@ class Optimizer:
             state = self._state[p.id] = self._init_state(p.value, xp)
         return state
 
-    def _flat_states(self, flat, params, xp) -> dict:
+    def flat_states(self, flat, params, xp) -> dict:
         """The state of ``flat``'s parameters as flat arrays, each parameter's state dict a view
         into them; (re)made, from the per-parameter arrays where they exist, when the views are
         not the current state (first step, set_state, reset, a new buffer)."""

@@ -235,6 +235,72 @@ class CompiledStep:
         return self.T(loss), self.outputs[n]
 
 
+class TableStep(CompiledStep):
+    """The one-call step of a plain Dense stack (no Dropout, Maxout, Residual or penalty) whose
+    parameters live in one flat buffer: the compiled step walks a table of the layers (see
+    ``_stepgen.TABLE_STEP``), one module per (loss, optimizer) and dtype, so a new architecture
+    compiles nothing; the update is one call over the whole buffer."""
+
+    def __init__(self, model, spec):
+        codes, biases, _, _, _, _, loss, optimizer, kernel, n_states = spec
+        self.model, self.optimizer, self.opt_name = model, model.optimizer, optimizer
+        self.params = model.parameters()
+        self.layers = [dense for dense, _, _ in model.step_table().groups]
+        self.dtype = np.dtype(model.dtype)
+        self.T = self.dtype.type
+        self.sparse = loss.startswith("sparse_")
+        self.n_states = n_states
+        self.step = _stepgen.load_table_step(loss, kernel).step
+        self.codes, self.biases = codes, biases
+        self.buffers, self.entries = {}, {}
+        self.hp = self.hp_key = None
+        self.no_bias = np.empty((0,), dtype=self.dtype)
+        self._bind()
+
+    def _bind(self):
+        """The flat buffer, the optimizer's flat state and the layer table."""
+        (self.flat,) = self.model.flat_buffers
+        opt = self.optimizer
+        opt.to(self.model.backend)
+        arrays = opt.flat_states(self.flat, self.params, np)
+        self.states = tuple(arrays[name] for name in opt.state_names[:self.n_states])
+        self.state_version = opt.state_version
+        rows = []
+        for dense, code in zip(self.layers, self.codes):
+            k, m = dense.W.shape
+            rows.append((k, m, code, dense.W.span[0], -1 if dense.b is None else dense.b.span[0]))
+        self.table = np.array(rows, dtype=np.int64)
+        self.buffers.clear()
+
+    def _stale(self):
+        flats = self.model.flat_buffers
+        return (len(flats) != 1 or flats[0] is not self.flat
+                or self.optimizer.state_version != self.state_version)
+
+    def _args_for(self, n):
+        """(a, y, d) buffers for a batch of n rows, and the output: a view of the last y."""
+        args = self.buffers.get(n)
+        if args is None:
+            size = n * int(self.table[:, 1].sum())
+            a, y, d = (np.empty((size,), dtype=self.dtype) for _ in range(3))
+            m = int(self.table[-1, 1])
+            tail = (self.table, self.flat.value, self.flat.grad) + self.states + (a, y, d, self.no_bias)
+            args = self.buffers[n] = (tail, y[size - n * m:].reshape(n, m))
+        return args
+
+    def __call__(self, xb, yb):
+        xb, y = self._inputs(xb, yb)
+        n = xb.shape[0]
+        tail, out = self._args_for(n)
+        hp, t = self._hyperparameters()
+        entry = self.entries.get(n)
+        if entry is None:
+            entry = self.entries[n] = _entry_point(self.step, (xb, y, hp) + tail)
+        loss = entry(xb, y, hp, *tail)
+        self.optimizer.iterations = t
+        return self.T(loss), out
+
+
 class LayeredStep(CompiledStep):
     """The same step for bigger networks, driven from Python: the matrix products run through
     np.matmul (NumPy's own OpenBLAS, the one pool the rest of the process uses) into buffers
@@ -329,6 +395,10 @@ def make_train_step(model):
     groups, skips = table.groups, table.skips
     macs = sum(dense.W.value.size for dense, _, _ in groups)
     if macs <= MAX_MACS_PER_SAMPLE:
+        codes, biases, drops, regs, skips_, pieces = spec[:6]
+        plain = not any(drops) and not any(regs) and not skips_ and not any(pieces)
+        if plain and len(model.flat_buffers) == 1 and model.flat_buffers[0].holds(model.parameters()):
+            return TableStep(model, spec)
         return CompiledStep(model, spec)
     # big networks spend their time in the products, where the per-layer path runs as fast: the
     # layered step leaves Residual blocks and Maxout layers to it

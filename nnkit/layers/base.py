@@ -74,6 +74,11 @@ class Parameter:
     def shape(self):
         return tuple(self._value.shape)
 
+    @property
+    def span(self):
+        """(start, stop) of value and grad in the flat buffer's arrays, or None outside one."""
+        return None if self.flat is None else self._span
+
     def inc_grad(self, g) -> None:
         """grad = grad + g (g itself where there is no gradient yet)."""
         if self.flat is not None:
