@@ -3,9 +3,13 @@ Residual layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
 loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
-The step's code is generated for the model's activations, loss and optimizer (``_stepgen``), so
-only those compile. Small networks (at most ``MAX_MACS_PER_SAMPLE``) get ``CompiledStep``, one
-@njit call per batch: there per-step Python overhead, not arithmetic, is the cost. Bigger ones
+The model is read through its step table (``model.step_table()``) and the optimizer's public
+state API, never through layer classes or private attributes. Small networks (at most
+``MAX_MACS_PER_SAMPLE``) get one @njit call per batch: there per-step Python overhead, not
+arithmetic, is the cost. A plain Dense stack gets ``TableStep``, one step per (loss, optimizer,
+dtype) walking a table of its layers, so a new architecture compiles nothing; with Dropout,
+Maxout, Residual blocks or penalties ``CompiledStep`` runs code generated for the model's layers,
+loss and optimizer (``_stepgen``), so only those compile. Bigger ones
 get ``LayeredStep``: np.matmul with the compiled epilogues (Residual and Maxout: the former only).
 Every buffer is allocated once per batch shape; none is handed to users except ``out``, which the
 next step overwrites. Dropout's uniforms are drawn into a buffer with the backend's generator
