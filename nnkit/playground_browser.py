@@ -452,13 +452,21 @@ class BrowserNetwork:
             if _js_remainder_is_zero(i + 1, batch_size):
                 self._update(learning_rate, regularization_rate)
 
+    def evaluate(self, features, labels) -> tuple[float, int]:
+        """(getLoss, hits): the sequential sum of 0.5 (out - label)^2 divided by the count (NaN
+        when empty), and how many outputs have the label's sign (out >= 0 for +1)."""
+        total = 0
+        hits = 0
+        for inputs, label in zip(features, labels):
+            out = self.output(inputs)
+            d = out - label
+            total += 0.5 * (d * d)
+            hits += (out >= 0) == (label > 0)
+        return (total / len(labels) if labels else float("nan")), hits
+
     def loss(self, features, labels) -> float:
         """getLoss: sequential sum of 0.5 (out - label)^2, then / count (NaN when empty)."""
-        total = 0
-        for inputs, label in zip(features, labels):
-            d = self.output(inputs) - label
-            total += 0.5 * (d * d)
-        return total / len(labels) if labels else float("nan")
+        return self.evaluate(features, labels)[0]
 
     # -- views -------------------------------------------------------------------------------
 
