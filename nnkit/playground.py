@@ -278,10 +278,15 @@ def _arrays(session):
 
 
 def _model_with(network: BrowserNetwork, config, backend, dtype):
-    """An nnkit model holding the browser network's weights, or None where nnkit has no such shape."""
+    """An nnkit model holding the browser network's weights, or None where nnkit has no such
+    network (a width of 0, no input) or optimizer (a learning rate or penalty rate that is NaN,
+    infinite or negative)."""
     if any(w < 1 for w in network.shape):
         return None
-    model = build_model(config, network.shape[0], backend=backend, dtype=dtype)
+    try:
+        model = build_model(config, network.shape[0], backend=backend, dtype=dtype)
+    except ValueError:
+        return None
     model.set_weights(network.nnkit_weights())
     return model
 
