@@ -214,9 +214,10 @@ class _L1Clamp:
 def _batched_step(model, xb, yb, params, regularized: bool, clamp) -> None:
     """One update of the batched replay: the batch's mean gradient of 1/2 (out - y)^2, the
     penalties' gradients, SGD, and the L1 clamp."""
-    output = model._forward(xb, True)
+    model.zero_grad()
+    output, backward = model._chain(xb, True)
     _, dout = model._loss_and_grad(output, yb)
-    model._backward(dout, False)
+    backward(dout, False)
     if regularized:
         model._penalties(params, add_gradient=True)
     if clamp is not None:
@@ -229,7 +230,7 @@ def _batched_step(model, xb, yb, params, regularized: bool, clamp) -> None:
 def _loss_and_accuracy(model, X, y, classification: bool):
     """(mean 1/2 (out - y)^2, fraction sign(out) == y or None) through the model's backend."""
     xp = model.backend.xp
-    out = model._forward(X, False)
+    out, _ = model._forward(X, False)
     diff = out - y
     loss = float(xp.mean(0.5 * diff * diff))  # one column: the mean over points
     if not classification:
@@ -417,18 +418,15 @@ def _train_batched(config, session, epochs: int, backend, dtype, record, classif
     measure(0)
     n = Xtr.shape[0]
     carry: list = []
-    try:
-        for epoch in range(1, epochs + 1):
-            batches, carry = _batches(n, config.batch_size, carry)
-            if len(carry) > n * config.batch_size:
-                carry = carry[-n * config.batch_size:]  # never applied (n < batchSize); keep it bounded
-            for rows in batches:
-                index = be.asarray(rows)
-                _batched_step(model, xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0), params,
-                              regularized, clamp)
-            measure(epoch)
-    finally:
-        model._clear_cache()
+    for epoch in range(1, epochs + 1):
+        batches, carry = _batches(n, config.batch_size, carry)
+        if len(carry) > n * config.batch_size:
+            carry = carry[-n * config.batch_size:]  # never applied (n < batchSize); keep it bounded
+        for rows in batches:
+            index = be.asarray(rows)
+            _batched_step(model, xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0), params,
+                          regularized, clamp)
+        measure(epoch)
     return model, clamp.count() if clamp else 0
 
 
