@@ -34,7 +34,7 @@ import sys
 from dataclasses import dataclass, field
 
 from nnkit.playground_browser import (DENSITY, DOMAIN, MATH_LIBRARIES, BrowserNetwork, browser_session,
-                                      heatmap_grid, input_values, js_layer_width, to_fixed)
+                                      heatmap_grid, input_values, js_layer_width, with_seed)
 from nnkit.playground_config import PlaygroundConfig, parse_playground_url
 
 __all__ = ["PlaygroundResult", "build_model", "run_playground", "plot_playground", "configure_parser",
@@ -239,28 +239,6 @@ def _loss_and_accuracy(model, X, y, classification: bool):
     return loss, float(xp.mean(xp.astype(hits, out.dtype)))
 
 
-def _seeded(config: PlaygroundConfig, seed) -> PlaygroundConfig:
-    """The config with the seed the run uses: ``seed`` if given, else the link's, else one drawn
-    as the browser draws it (Math.random().toFixed(5)), so the printed seed reproduces the run."""
-    import copy
-    import random
-
-    if seed is None and config.seed is not None:
-        return config
-    seeded = copy.copy(config)
-    seeded.warnings = list(config.warnings)
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, (str, int)):
-            raise TypeError(f"seed: expected a str (the Playground's seed string) or an int, "
-                            f"got {type(seed).__name__}")
-        seeded.seed = str(seed)
-    else:
-        seeded.seed = to_fixed(random.random())
-        seeded.warnings.append(f"the link has no seed: the browser draws one at random; this run drew "
-                               f"{seeded.seed!r} (add seed={seeded.seed} to the link to rerun it)")
-    return seeded
-
-
 def _arrays(session):
     """(X_train, y_train, X_test, y_test, raw_train, raw_test) as float64 arrays."""
     import numpy as np
@@ -329,7 +307,7 @@ def run_playground(url_or_config, epochs: int = 300, batched: bool = False, back
         raise ValueError(f"math: expected one of {', '.join(MATH_LIBRARIES)}, got {math!r}")
     check_runnable(config, batched)
     out = sys.stdout if out is None else out
-    config = _seeded(config, seed)
+    config = with_seed(config, seed)
     session = browser_session(config, math=math)
     X_train, y_train, X_test, y_test, raw_train, raw_test = _arrays(session)
     warnings = list(config.warnings)

@@ -44,6 +44,7 @@ __all__ = [
     "thumbnail_draws",
     "heatmap_grid",
     "to_fixed",
+    "with_seed",
     "DENSITY",
     "NUM_SAMPLES_CLASSIFY",
     "NUM_SAMPLES_REGRESS",
@@ -562,17 +563,38 @@ def _build_network(config, random, math: str) -> BrowserNetwork:
                           random, math)
 
 
+def with_seed(config, seed=None):
+    """The config with the seed a run uses: ``seed`` if given (str, or an int written as one),
+    else the link's, else one drawn as state.ts draws it, ``Math.random().toFixed(5)`` from an
+    unseeded generator, with a note giving it (so that the run can be repeated)."""
+    import copy
+    import random
+
+    if seed is None and config.seed is not None:
+        return config
+    seeded = copy.copy(config)
+    seeded.warnings = list(config.warnings)
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (str, int)):
+            raise TypeError(f"seed: expected a str (the Playground's seed string) or an int, "
+                            f"got {type(seed).__name__}")
+        seeded.seed = str(seed)
+    else:
+        seeded.seed = to_fixed(random.random())
+        seeded.warnings.append(f"the link has no seed: the browser draws one at random; this run drew "
+                               f"{seeded.seed!r} (add seed={seeded.seed} to the link to rerun it)")
+    return seeded
+
+
 def browser_session(config, math: str = "v8") -> BrowserSession:
     """The page load of playground.ts for a parsed link: thumbnails, data, shuffle, network.
 
-    ``config.seed`` must be set (parse_playground_url leaves None where the link has none; the
-    caller draws one as the browser does, e.g. ``to_fixed(random.random())``).
+    Where the link has no seed one is drawn as the browser draws it (``with_seed``);
+    ``session.config.seed`` says which.
     """
     if math not in MATH_LIBRARIES:
         raise ValueError(f"math: expected one of {', '.join(MATH_LIBRARIES)}, got {math!r}")
-    if config.seed is None:
-        raise ValueError("config.seed is None: draw one first, as the browser does "
-                         "(Math.random().toFixed(5))")
+    config = with_seed(config)
     thumbs = thumbnail_draws(config.seed, config.problem, math)
     random = SeedRandom(config.seed)  # playground.ts:1074, generateData(true)
     n = NUM_SAMPLES_REGRESS if config.problem == "regression" else NUM_SAMPLES_CLASSIFY

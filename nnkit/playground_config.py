@@ -236,8 +236,8 @@ class PlaygroundConfig:
         """(X_train, y_train, X_test, y_test): the browser's points for this link, split and
         mapped to its inputs (float64 arrays; labels -1/+1 or the regression targets).
 
-        Needs a seed (``config.seed``): the points are the browser's, drawn from
-        seedrandom(seed) by nnkit.playground_browser.
+        The points are the browser's, drawn from seedrandom(seed) by nnkit.playground_browser
+        (a link without a seed draws one, as the browser does).
         """
         import numpy as np
 

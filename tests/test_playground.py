@@ -111,6 +111,10 @@ def test_missing_seed_is_drawn_and_reproduces():
     assert again.history["train_loss"] == result.history["train_loss"]
     override = run_playground("#dataset=xor&networkShape=2&seed=zzz", epochs=2, verbose=0, seed=seed)
     assert override.history["train_loss"] == result.history["train_loss"]
+    # the page load alone draws one too (for the live page), and leaves the parsed link alone
+    config = parse_playground_url("#dataset=xor")
+    session = browser_session(config)
+    assert re.fullmatch(r"[01]\.\d{5}", session.config.seed) and config.seed is None
 
 
 def test_to_fixed_is_javascripts():
