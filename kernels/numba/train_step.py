@@ -6,10 +6,10 @@ loss, the backward pass and the optimizer update, or None where the per-layer pa
 The model is read through its step table (``model.step_table()``) and the optimizer's public
 state API, never through layer classes or private attributes. Small networks (at most
 ``MAX_MACS_PER_SAMPLE``) get one @njit call per batch: there per-step Python overhead, not
-arithmetic, is the cost. A plain Dense stack gets ``TableStep``, one step per (loss, optimizer,
-dtype) walking a table of its layers, so a new architecture compiles nothing; with Dropout,
-Maxout, Residual blocks or penalties ``CompiledStep`` runs code generated for the model's layers,
-loss and optimizer (``_stepgen``), so only those compile. Bigger ones
+arithmetic, is the cost. They get ``CompiledStep``, code generated for the model's layers, loss
+and optimizer (``_stepgen``), so only those compile; with ``PREFER_TABLE_STEP`` a plain Dense
+stack gets ``TableStep`` instead, one step per (loss, optimizer, dtype) walking a table of its
+layers, so a new architecture compiles nothing (and each step runs 5-20% slower). Bigger ones
 get ``LayeredStep``: np.matmul with the compiled epilogues (Residual and Maxout: the former only).
 Every buffer is allocated once per batch shape; none is handed to users except ``out``, which the
 next step overwrites. Dropout's uniforms are drawn into a buffer with the backend's generator
@@ -43,6 +43,14 @@ LOSSES = ("mse", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
 # (784-512-512-10 b128 2715 / 2909, 1024-1024-1024-10 b128 9634 / 9741), so bigger nets keep the
 # one BLAS pool the rest of the process uses.
 MAX_MACS_PER_SAMPLE = 300_000
+
+# Whether a plain Dense stack gets TableStep (a new architecture compiles nothing) instead of the
+# step generated for it. Measured under the cpu lock, float32, the same process interleaved,
+# median of 9 (us per step, table / generated): W1 9.25 / 7.79, W2 32.9 / 26.7, W3 991 / 941;
+# first fit of a new architecture on a warm cache 0.31 s / 2.6-3.7 s. The generated step is
+# faster per step, so it stays the default; TableStep is for many short fits of new shapes
+# (searches over widths).
+PREFER_TABLE_STEP = False
 
 
 def _hyper(name, o, T, lr, t):
@@ -401,7 +409,8 @@ def make_train_step(model):
     if macs <= MAX_MACS_PER_SAMPLE:
         codes, biases, drops, regs, skips_, pieces = spec[:6]
         plain = not any(drops) and not any(regs) and not skips_ and not any(pieces)
-        if plain and len(model.flat_buffers) == 1 and model.flat_buffers[0].holds(model.parameters()):
+        if PREFER_TABLE_STEP and plain and len(model.flat_buffers) == 1 \
+                and model.flat_buffers[0].holds(model.parameters()):
             return TableStep(model, spec)
         return CompiledStep(model, spec)
     # big networks spend their time in the products, where the per-layer path runs as fast: the
