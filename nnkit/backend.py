@@ -94,6 +94,9 @@ class Backend:
         # whether a slice of an array, reshaped, is a view writes go through (NumPy, CuPy): then
         # a model's parameters live in one flat buffer per dtype
         self.has_views = host or device_module is not None
+        # the library whose arrays these are, with its out= and in-place slices: NumPy on the
+        # host, the device module (CuPy) on a GPU, None for other array-API namespaces
+        self.array_module = np if host else device_module
         self._device_module = device_module
         bound = {}
         for op_name, generic in _ops.GENERIC_OPS.items():

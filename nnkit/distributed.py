@@ -401,13 +401,10 @@ class DataParallelEngine:
 
 
 def _array_module(be):
-    """NumPy for host backends, CuPy for the cupy backend (for out= and in-place slices)."""
-    if be.is_host:
-        return np
-    if be.name == "cupy":
-        import cupy
-
-        return cupy
+    """The backend's own array library (NumPy on the host, CuPy on the GPU), for out= and in-place
+    slices."""
+    if be.array_module is not None:
+        return be.array_module
     raise ValueError(f"distributed: backend {be.name!r} is not supported; expected numpy, numba or cupy")
 
 
