@@ -151,6 +151,8 @@ class CompiledStep:
                     or not p.grad.flags.c_contiguous or not p.grad.flags.writeable:
                 p.grad = np.zeros_like(p.value)
         self.grads = [p.grad for p in self.params]
+        flats = getattr(model, "flat_buffers", None)
+        self.flat_list = flats if flats and all(p.flat is not None for p in self.params) else None
         names = opt.state_names[:self.n_states]
         self.states = tuple(opt.state_of(p, np)[name] for p in self.params for name in names)
         self.state_version = opt.state_version
@@ -159,6 +161,8 @@ class CompiledStep:
     def _stale(self):
         if self.optimizer.state_version != self.state_version:
             return True
+        if self.flat_list is not None:  # views of flat buffers stay put while the buffers do
+            return self.model.flat_buffers is not self.flat_list
         for p, v, g in zip(self.params, self.values, self.grads):
             if p.value is not v or p.grad is not g:
                 return True
