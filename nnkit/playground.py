@@ -211,18 +211,13 @@ class _L1Clamp:
         return sum(int(self.xp.sum(self.xp.astype(dead, self.xp.int64))) for dead in self.dead)
 
 
-def _batched_step(model, xb, yb, params, regularized: bool, clamp) -> None:
-    """One update of the batched replay: the batch's mean gradient of 1/2 (out - y)^2, the
-    penalties' gradients, SGD, and the L1 clamp."""
-    model.zero_grad()
-    output, backward = model._chain(xb, True)
-    _, dout = model._loss_and_grad(output, yb)
-    backward(dout, False)
-    if regularized:
-        model._penalties(params, add_gradient=True)
+def _batched_step(model, xb, yb, clamp) -> None:
+    """One update of the batched replay: the model's step (the batch's mean gradient of
+    1/2 (out - y)^2 and the penalties' gradients), SGD, and the L1 clamp."""
+    model._step(xb, yb)
     if clamp is not None:
         clamp.before_step()
-    model.optimizer.step(params, model.backend)
+    model.apply_gradients()
     if clamp is not None:
         clamp.after_step()
 
@@ -402,8 +397,7 @@ def _train_batched(config, session, epochs: int, backend, dtype, record, classif
             carry = carry[-n * config.batch_size:]  # never applied (n < batchSize); keep it bounded
         for rows in batches:
             index = be.asarray(rows)
-            _batched_step(model, xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0), params,
-                          regularized, clamp)
+            _batched_step(model, xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0), clamp)
         measure(epoch)
     return model, clamp.count() if clamp else 0
 
