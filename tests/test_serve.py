@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
+import threading
 import urllib.error
 import urllib.request
 
@@ -357,16 +357,29 @@ def test_two_tabs_train_independently(client, app):
     assert b_first["epoch"] == 0
 
 
-def test_the_server_answers_a_page_request_while_a_tab_trains(client):
+def test_the_server_answers_other_requests_and_tabs_while_a_tab_is_training(client, app, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    train_for = serve_experiment.Experiment.train_for
+
+    def held(self, seconds, max_epochs):  # a training stretch that lasts until the test lets it go
+        started.set()
+        assert release.wait(60)
+        return train_for(self, seconds, max_epochs)
+
+    monkeypatch.setattr(serve_experiment.Experiment, "train_for", held)
     with client.websocket_connect("/ws", headers=ORIGIN) as ws:
         open_tab(ws, XOR)
         ws.send_json({"type": "play"})
-        receive(ws, "frame")
-        start = time.perf_counter()
-        assert client.get("/").status_code == 200
-        waited = time.perf_counter() - start
+        assert started.wait(60)
+        try:
+            assert client.get("/").status_code == 200
+            with client.websocket_connect("/ws", headers=ORIGIN) as other:
+                _, _, frame = open_tab(other, "dataset=gauss&networkShape=2&seed=0.1")
+                assert frame["epoch"] == 0
+        finally:
+            release.set()
+        assert receive(ws, "frame")["epoch"] >= 1
         ws.send_json({"type": "pause"})
-    assert waited < 5.0  # generous for a loaded machine; a blocked loop would wait for the whole run
 
 
 @pytest.mark.parametrize("backend_name", ["numpy", "numba", "cupy"])

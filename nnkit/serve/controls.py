@@ -35,7 +35,9 @@ LIMITS = {
     "seed_length": 64,
 }
 PLAYGROUND_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
-HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATION_NAMES if name != "softmax")
+# the Playground's four first, then nnkit's others (softmax is an output, not a hidden unit)
+HIDDEN_ACTIVATIONS = PLAYGROUND_ACTIVATIONS + tuple(
+    name for name in ACTIVATION_NAMES if name not in PLAYGROUND_ACTIVATIONS + ("softmax",))
 OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
 NNKIT_KEYS = ("backend", "optimizer")
 
