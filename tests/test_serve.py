@@ -171,7 +171,8 @@ def test_a_playground_link_in_the_hash_opens_with_its_settings_and_the_fragment_
     # and ignores only nnkit's two keys
     config = nk.parse_playground_url(state["fragment"])
     assert (config.dataset, config.network_shape, config.learning_rate, config.seed) == ("xor", [8, 8], 0.03, "0.5")
-    assert sorted(w for w in config.warnings) == ["unknown key 'backend' ignored", "unknown key 'optimizer' ignored"]
+    assert len(config.warnings) == 2
+    assert "'backend'" in config.warnings[0] and "'optimizer'" in config.warnings[1], config.warnings
     assert parse_state(state["fragment"]).as_dict() == s
 
 
@@ -256,29 +257,31 @@ def test_a_data_change_sends_new_points_and_regenerate_draws_a_new_seed(client):
         assert again["state"]["seed"] != "0.5" and receive(ws, "data")["train"] != circle["train"]
 
 
+# (values, what the error must say: the control and the value, or the server's own rule)
 BAD_VALUES = [
-    ({"networkShape": [100000]}, "networkShape: at most 64 neurons per layer, got 100000"),
-    ({"networkShape": [2] * 13}, "networkShape: at most 12 hidden layers, got 13"),
-    ({"networkShape": "4,-2"}, "networkShape: expected positive integers"),
-    ({"activation": "bogus"}, "activation: expected one of"),
-    ({"learningRate": 0}, "learningRate: expected a number in (0, 10]"),
-    ({"learningRate": 1e9}, "learningRate: expected a number in (0, 10]"),
-    ({"learningRate": "nan"}, "learningRate: expected a finite number"),
-    ({"batchSize": 0}, "batchSize: expected an integer >= 1"),
-    ({"batchSize": 5000}, "batchSize: expected at most 1200"),
-    ({"regularizationRate": -1}, "regularizationRate: expected a number >= 0"),
-    ({"backend": "cuda9"}, "backend: expected one of the backends available here"),
-    ({"optimizer": "lbfgs"}, "optimizer: expected one of sgd, adam"),
-    ({"noise": "loud"}, "noise: expected a number"),
-    ({"percTrainData": 0}, "percTrainData: expected a percentage in (0, 100]"),
-    ({"dataset": "../../etc/passwd"}, "dataset: expected one of"),
-    ({"x": False, "y": False}, "features: enable at least one input"),
-    ({"seed": "9" * 65}, "seed: at most 64 characters"),
-    ({"evil": 1}, "'evil' is not a control"),
-    ({"x": "maybe"}, "x: expected true or false"),
-    ({"networkShape": {"a": 1}}, "networkShape: a shape value was expected"),
-    ({"dataset": "xor&networkShape=9999"}, "dataset: a str value was expected"),
-    (None, "set: expected an object of control values"),
+    ({"networkShape": [100000]}, ["networkShape: at most 64 neurons per layer, got 100000"]),
+    ({"networkShape": [2] * 13}, ["networkShape: at most 12 hidden layers, got 13"]),
+    ({"networkShape": "4,-2"}, ["networkShape", "4,-2"]),
+    ({"activation": "bogus"}, ["activation: expected one of", "bogus"]),
+    ({"learningRate": 0}, ["learningRate: expected a number in (0, 10]"]),
+    ({"learningRate": 1e9}, ["learningRate: expected a number in (0, 10]"]),
+    ({"learningRate": "nan"}, ["learningRate", "nan"]),
+    ({"batchSize": 0}, ["batchSize: expected an integer >= 1"]),
+    ({"batchSize": 2.5}, ["batchSize", "2.5"]),
+    ({"batchSize": 5000}, ["batchSize: expected at most 1200"]),
+    ({"regularizationRate": -1}, ["regularizationRate", "-1"]),
+    ({"backend": "cuda9"}, ["backend: expected one of the backends available here", "cuda9"]),
+    ({"optimizer": "lbfgs"}, ["optimizer: expected one of sgd, adam", "lbfgs"]),
+    ({"noise": "loud"}, ["noise", "loud"]),
+    ({"percTrainData": 0}, ["percTrainData", "0"]),
+    ({"dataset": "../../etc/passwd"}, ["dataset", "../../etc/passwd"]),
+    ({"x": False, "y": False}, ["features: enable at least one input"]),
+    ({"seed": "9" * 65}, ["seed: at most 64 characters"]),
+    ({"evil": 1}, ["'evil' is not a control"]),
+    ({"x": "maybe"}, ["x", "maybe"]),
+    ({"networkShape": {"a": 1}}, ["networkShape: a shape value was expected"]),
+    ({"dataset": "xor&networkShape=9999"}, ["dataset: a str value was expected"]),
+    (None, ["set: expected an object of control values"]),
 ]
 
 
@@ -298,7 +301,7 @@ def test_a_bad_control_value_gets_a_clear_error_and_the_running_experiment_is_un
                   [w.copy() for w in experiment.model.get_weights()], len(built))
         ws.send_json({"type": "set", "values": values})
         error = receive(ws, "error")
-        assert message in error["message"]
+        assert all(part in error["message"] for part in message), error["message"]
         assert error["state"] == before[0].as_dict() and error["fragment"] == before[0].fragment()
         assert (experiment.state, experiment.model, experiment.epoch, experiment.data) == before[:4]
         for now, then in zip(experiment.model.get_weights(), before[4]):

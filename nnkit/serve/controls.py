@@ -125,7 +125,7 @@ class PageState:
             if key not in CONTROL_KEYS:
                 raise ControlError(f"{key!r} is not a control; the controls are {', '.join(CONTROL_KEYS)}")
             items[key] = _control_text(key, value)
-        return parse_state("&".join(f"{key}={text}" for key, text in items.items()), self.backend)
+        return parse_state("&".join(f"{key}={text}" for key, text in items.items()), self.backend, strict=True)
 
     def data_key(self) -> tuple:
         """What the points depend on."""
@@ -167,11 +167,13 @@ def _control_text(key: str, value) -> str:
     raise ControlError(f"{key}: a {kind} value was expected, got {value!r}"[:300])
 
 
-def parse_state(fragment: str, default_backend: str = "numpy", fresh_seed: bool = True) -> PageState:
+def parse_state(fragment: str, default_backend: str = "numpy", fresh_seed: bool = True,
+                strict: bool = False) -> PageState:
     """The PageState of a URL hash: the Playground's keys through its parser, then nnkit's rules.
 
     A fragment without a seed gets a fresh one (as the Playground draws one), so the page's link
-    always reproduces its data.
+    always reproduces its data. ``strict`` (the page's own controls): the parser refuses what the
+    browser would read otherwise than written.
     """
     if not isinstance(fragment, str):
         raise ControlError(f"the link must be text, got {type(fragment).__name__}")
@@ -189,7 +191,7 @@ def parse_state(fragment: str, default_backend: str = "numpy", fresh_seed: bool 
         elif item:
             playground_items.append(item)
     try:
-        config = adapter.parse_link("&".join(playground_items))
+        config = adapter.parse_link("&".join(playground_items), strict=strict)
     except ValueError as exc:
         raise ControlError(str(exc)) from None
     activation = nnkit_values["activation"] or config.activation
@@ -215,11 +217,20 @@ def _check_sizes(config: PlaygroundConfig) -> None:
     if len(shape) > LIMITS["hidden_layers"]:
         raise ControlError(f"networkShape: at most {LIMITS['hidden_layers']} hidden layers, got {len(shape)}")
     for width in shape:
+        if not _whole(width) or width < 1:
+            raise ControlError(f"networkShape: expected positive integers, got {_text(shape)}")
         if width > LIMITS["neurons_per_layer"]:
             raise ControlError(f"networkShape: at most {LIMITS['neurons_per_layer']} neurons per layer, "
                                f"got {width}")
-    if config.batch_size > LIMITS["batch_size"]:
-        raise ControlError(f"batchSize: expected at most {LIMITS['batch_size']}, got {config.batch_size}")
+    batch = config.batch_size
+    if not _whole(batch) or batch < 1:
+        raise ControlError(f"batchSize: expected an integer >= 1, got {batch}")
+    if batch > LIMITS["batch_size"]:
+        raise ControlError(f"batchSize: expected at most {LIMITS['batch_size']}, got {batch}")
+    if not 0 <= config.noise <= 80:  # NaN included
+        raise ControlError(f"noise: expected a percentage in [0, 80], got {config.noise}")
+    if not 0 < config.perc_train_data <= 100:
+        raise ControlError(f"percTrainData: expected a percentage in (0, 100], got {config.perc_train_data}")
     lr = config.learning_rate
     if not 0 < lr <= LIMITS["learning_rate"]:
         raise ControlError(f"learningRate: expected a number in (0, {LIMITS['learning_rate']:g}], got {lr}")
@@ -234,6 +245,13 @@ def _check_sizes(config: PlaygroundConfig) -> None:
     if math.floor(config.n_samples * config.perc_train_data / 100) < 1:
         raise ControlError(f"percTrainData: {config.perc_train_data}% of {config.n_samples} points leaves "
                            "no training point")
+
+
+def _whole(value) -> bool:
+    """An int, or a float with an integer value (a link's numbers may read as floats)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and value == int(value)
 
 
 def check_optimizer(state: PageState):

@@ -61,7 +61,7 @@ def build_network(state: PageState, n_inputs: int, seed: int):
     kernel_init = "zeros" if config.init_zero else "playground"
     bias_init = "zeros" if config.init_zero else "playground_bias"
     output = "tanh" if config.problem == "classification" else "linear"
-    widths = list(config.network_shape) + [1]
+    widths = [int(width) for width in config.network_shape] + [1]
     layers = [nk.layers.Dense(width, activation=output if i == len(widths) - 1 else state.activation,
                               kernel_initializer=kernel_init, bias_initializer=bias_init,
                               kernel_regularizer=_regularizer(state), input_dim=n_inputs if i == 0 else None)
@@ -90,7 +90,7 @@ class Experiment:
                 "grid": adapter.features(_grid_points(), state.config)}
 
     def _make_model(self, state: PageState, data: dict):
-        seed = (state.config.seed_int() + self.resets) % 2**64
+        seed = (adapter.seed_number(state.config) + self.resets) % 2**64
         return build_network(state, data["X_train"].shape[1], seed)
 
     def _install(self, state: PageState, data: dict, model) -> None:
@@ -131,7 +131,7 @@ class Experiment:
         """``epochs`` passes over the training points in their fixed order."""
         data = self.data
         self.model.fit(data["X_train"], data["y_train"].reshape(-1, 1), epochs=epochs,
-                       batch_size=self.state.config.batch_size, shuffle=False, verbose=0)
+                       batch_size=int(self.state.config.batch_size), shuffle=False, verbose=0)
         self.epoch += epochs
         self._record()
 

@@ -38,7 +38,8 @@ def _hosts(host: str, port: int) -> set:
     return hosts
 
 
-def serve(link: str = "", host: str = "127.0.0.1", port: int = 0, backend: str = "numpy", out=None) -> int:
+def serve(link: str = "", host: str = "127.0.0.1", port: int = 0, backend: str | None = "numpy",
+          out=None) -> int:
     """Serve the live Playground page; ``link`` (a Playground URL) opens in a tab without a hash.
 
     Binds ``host`` (127.0.0.1 unless told) on ``port`` (0: a free one), prints the page's address
@@ -56,6 +57,8 @@ def serve(link: str = "", host: str = "127.0.0.1", port: int = 0, backend: str =
     from nnkit.backend import get_backend
     from nnkit.serve.controls import ControlError
 
+    if backend is None:
+        backend = "numpy"
     if backend == "auto":
         backend = get_backend("auto").name
     any_host = host in ("0.0.0.0", "::")
