@@ -49,7 +49,7 @@ function connect() {
   page.socket = socket;
   socket.onopen = () => {
     $("connection").textContent = "connected: training runs in nnkit on this machine";
-    socket.send(JSON.stringify({type: "hello", hash: location.hash.slice(1)}));
+    send({type: "hello", hash: location.hash.slice(1)});
   };
   socket.onclose = () => {
     $("connection").textContent = "disconnected: reload the page to start again";
@@ -65,7 +65,25 @@ function connect() {
 }
 
 function send(message) {
-  if (page.socket && page.socket.readyState === WebSocket.OPEN) page.socket.send(JSON.stringify(message));
+  if (page.socket && page.socket.readyState === WebSocket.OPEN) {
+    page.socket.send(JSON.stringify(message));
+    if (message.type !== "pause") expectFrame();
+  }
+}
+
+// A first use of a network depth on the numba backend compiles its training step (seconds):
+// say so when a frame is slow to come, so a long wait does not look like a hang.
+function expectFrame() {
+  clearTimeout(page.busyTimer);
+  page.busyTimer = setTimeout(() => {
+    $("busy").textContent = `working on the ${page.state ? page.state.backend : ""} backend` +
+      " (the first run of a network depth compiles its kernels once)\u2026";
+  }, 800);
+}
+
+function frameArrived() {
+  clearTimeout(page.busyTimer);
+  $("busy").textContent = "";
 }
 
 function setControl(key, value) {
@@ -80,6 +98,7 @@ function onState(message) {
 }
 
 function onError(message) {
+  frameArrived();
   applyState(message.state, message.fragment);  // the controls go back to what the server runs
   setPlaying(message.playing);
   showMessage(message.message, "error");
@@ -91,6 +110,7 @@ function onData(message) {
 }
 
 function onFrame(frame) {
+  frameArrived();
   if (frame.model_version !== page.modelVersion) {
     page.history = [];
     page.modelVersion = frame.model_version;
