@@ -192,12 +192,17 @@ def test_a_refused_link_in_the_hash_opens_the_default_with_a_warning(client):
     assert "networkShape: at most 64 neurons per layer, got 100000" in state["warnings"][0]
 
 
-def test_play_trains_xor_and_the_training_loss_falls(client):
+def test_play_trains_xor_and_the_training_loss_falls(client, app):
     with client.websocket_connect("/ws", headers=ORIGIN) as ws:
         _, _, first = open_tab(ws, XOR)
         ws.send_json({"type": "play"})
         frames = [receive(ws, "frame") for _ in range(15)]
         ws.send_json({"type": "pause"})
+        paused = receive(ws, "state")
+        assert paused["playing"] is False
+        stopped_at = sessions(app)[0].experiment.epoch
+        ws.send_json({"type": "step"})  # no frame of the stretch before the pause comes after it
+        assert receive(ws, "frame")["epoch"] == stopped_at + 1
     epochs = [f["epoch"] for f in frames]
     assert epochs == sorted(epochs) and epochs[-1] > epochs[0] >= 1
     assert frames[-1]["train_loss"] < 0.5 * first["train_loss"]
@@ -358,6 +363,35 @@ def test_two_tabs_train_independently(client, app):
         assert tab_b.experiment.epoch == 1
         assert tab_a.experiment.model is not tab_b.experiment.model
     assert b_first["epoch"] == 0
+
+
+def test_regression_serves_the_regression_data_and_a_linear_output(client, app):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        open_tab(ws, XOR)
+        ws.send_json({"type": "set", "values": {"problem": "regression", "regDataset": "reg-gauss"}})
+        state = receive(ws, "state")
+        data = receive(ws, "data")
+        frame = receive(ws, "frame")
+        assert sessions(app)[0].experiment.model.layers[-1].activation == "linear"
+    assert state["state"]["problem"] == "regression" and "regDataset=reg-gauss" in state["fragment"]
+    assert len(data["train"]) == 600 and len(data["test"]) == 600
+    labels = np.array([row[2] for row in data["train"]])
+    assert labels.min() >= -1 and labels.max() <= 1 and len(np.unique(labels)) > 100  # targets, not classes
+    assert frame["epoch"] == 0 and frame["train_loss"] > 0
+
+
+def test_tabs_beyond_the_limit_are_refused(client, app, monkeypatch):
+    monkeypatch.setattr(serve_app, "MAX_TABS", 1)
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        open_tab(ws, XOR)
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with client.websocket_connect("/ws", headers=ORIGIN) as second:
+                second.send_json({"type": "hello", "hash": XOR})
+                second.receive_json()
+        assert refused.value.code == 1013
+        ws.send_json({"type": "step"})
+        assert receive(ws, "frame")["epoch"] == 1
+    assert sessions(app) == []
 
 
 def test_the_server_answers_other_requests_and_tabs_while_a_tab_is_training(client, app, monkeypatch):

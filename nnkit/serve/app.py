@@ -221,7 +221,8 @@ class Session:
             await self.send_state()
         elif kind == "pause":
             self.playing.clear()
-            await self.send_state()
+            async with self.lock:  # a stretch of training under way ends and sends its frame first
+                await self.send_state()
         elif kind == "step":
             self.playing.clear()
             await self.in_worker(experiment.train, 1)
@@ -269,12 +270,12 @@ class Session:
         while True:
             await self.playing.wait()
             try:
+                # the frame is sent under the lock, so a pause answers after the last frame
                 async with self.lock:
                     if not self.playing.is_set():
                         continue
                     frame = await anyio.to_thread.run_sync(self._train_and_frame)
+                    await self.send(frame)
             except Exception as exc:  # noqa: BLE001 -- shown to the page, which stays usable
                 self.playing.clear()
                 await self.refuse(f"training stopped: {exc}")
-                continue
-            await self.send(frame)
