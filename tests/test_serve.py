@@ -380,6 +380,26 @@ def test_regression_serves_the_regression_data_and_a_linear_output(client, app):
     assert frame["epoch"] == 0 and frame["train_loss"] > 0
 
 
+def test_the_loss_history_stays_bounded_and_the_page_gets_the_thinned_curve(client, app, monkeypatch):
+    monkeypatch.setattr(serve_experiment, "MAX_HISTORY", 8)
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        _, _, first = open_tab(ws, XOR)
+        curve = list(first["history"])
+        for _ in range(40):
+            ws.send_json({"type": "step"})
+            frame = receive(ws, "frame")
+            if frame["history_version"] != first["history_version"]:
+                curve, first = list(frame["history"]), frame
+            else:
+                curve += frame["history"]
+        experiment = sessions(app)[0].experiment
+        assert experiment.epoch == 40 and len(experiment.history) <= 8
+        assert experiment.history_stride >= 4
+        assert curve == experiment.history  # what the page drew is the server's curve
+        epochs = [row[0] for row in curve]
+        assert epochs == sorted(set(epochs)) and epochs[0] == 0 and epochs[-1] == 40
+
+
 def test_tabs_beyond_the_limit_are_refused(client, app, monkeypatch):
     monkeypatch.setattr(serve_app, "MAX_TABS", 1)
     with client.websocket_connect("/ws", headers=ORIGIN) as ws:

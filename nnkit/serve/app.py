@@ -132,7 +132,7 @@ class Session:
         self.playing = asyncio.Event()
         self.lock = asyncio.Lock()  # one worker-thread job per tab at a time
         self.send_lock = asyncio.Lock()
-        self.sent = (None, 0)  # (model version, history entries) the page has
+        self.sent = (None, 0)  # (history version, history entries) the page has
 
     async def send(self, message: dict) -> None:
         async with self.send_lock:
@@ -253,10 +253,12 @@ class Session:
     def _frame(self) -> dict:
         experiment = self.experiment
         version, length = self.sent
-        since = length if version == experiment.model_version else 0
+        since = length if version == experiment.history_version else 0
         frame = experiment.frame(since)
+        if frame["history_version"] != version:  # a new curve, or one thinned while recording
+            frame["history"] = list(experiment.history)
         frame["playing"] = self.playing.is_set()
-        self.sent = (experiment.model_version, len(experiment.history))
+        self.sent = (experiment.history_version, len(experiment.history))
         return frame
 
     async def send_frame(self) -> None:

@@ -29,6 +29,7 @@ GRID = 100  # the Playground's output heatmap: 100 x 100 cells
 NEURON_STRIDE = 5  # a neuron's picture takes every 5th cell: 20 x 20
 NEURON_GRID = GRID // NEURON_STRIDE
 MAX_DRAWN_WEIGHTS = 5000
+MAX_HISTORY = 4000
 
 
 def _grid_points() -> np.ndarray:
@@ -96,9 +97,11 @@ class Experiment:
     def _install(self, state: PageState, data: dict, model) -> None:
         self.state, self.data, self.model = state, data, model
         self.epoch = 0
-        self.history = []  # [epoch, train loss, test loss] per frame
+        self.history = []  # [epoch, train loss, test loss] every history_stride epochs
+        self.history_stride = 1
         self.data_version = getattr(self, "data_version", -1) + 1
         self.model_version = getattr(self, "model_version", -1) + 1
+        self.history_version = getattr(self, "history_version", -1) + 1
         self._record()
 
     def update(self, new_state: PageState) -> str:
@@ -133,7 +136,8 @@ class Experiment:
         self.model.fit(data["X_train"], data["y_train"].reshape(-1, 1), epochs=epochs,
                        batch_size=int(self.state.config.batch_size), shuffle=False, verbose=0)
         self.epoch += epochs
-        self._record()
+        if self.epoch % self.history_stride == 0:
+            self._record()
 
     def train_for(self, seconds: float, max_epochs: int) -> int:
         """Epochs, one at a time, until ``seconds`` have passed or ``max_epochs`` ran (at least one)."""
@@ -153,10 +157,18 @@ class Experiment:
         return float(np.mean(0.5 * (out - y) ** 2))
 
     def _record(self) -> None:
+        """The losses now, appended to the history; past MAX_HISTORY entries every other one is
+        dropped and the stride doubles, so hours of training keep a bounded curve."""
         data = self.data
         self.train_loss = self._loss(data["X_train"], data["y_train"])
         self.test_loss = self._loss(data["X_test"], data["y_test"])
+        if self.history and self.history[-1][0] == self.epoch:
+            self.history.pop()
         self.history.append([self.epoch, _finite(self.train_loss), _finite(self.test_loss)])
+        if len(self.history) > MAX_HISTORY:
+            self.history = self.history[::2]
+            self.history_stride *= 2
+            self.history_version += 1
 
     # -- what the page draws -------------------------------------------------------------------
     def pictures(self) -> tuple[str, list]:
@@ -184,12 +196,16 @@ class Experiment:
                 "test": np.column_stack([d["test_xy"], d["y_test"]]).round(4).tolist()}
 
     def frame(self, history_since: int = 0) -> dict:
-        """What the page needs after a change or some training: counters, losses, pictures."""
+        """What the page needs after a change or some training: counters, losses, pictures, and the
+        history from entry ``history_since`` on (of history_version; the page restarts its curve
+        when that changes)."""
+        if self.history[-1][0] != self.epoch:
+            self._record()  # the losses shown are the current epoch's
         output, neurons = self.pictures()
         return {"type": "frame", "epoch": self.epoch, "train_loss": _finite(self.train_loss),
                 "test_loss": _finite(self.test_loss), "model_version": self.model_version,
-                "data_version": self.data_version, "history": self.history[history_since:],
-                "history_length": len(self.history), "output": output, "neurons": neurons,
+                "data_version": self.data_version, "history_version": self.history_version,
+                "history": self.history[history_since:], "output": output, "neurons": neurons,
                 "grid": GRID, "neuron_grid": NEURON_GRID, "weights": self.hidden_weights()}
 
     def hidden_weights(self):

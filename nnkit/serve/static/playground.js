@@ -38,7 +38,7 @@ const colour = (v) => {
 
 const page = {
   socket: null, state: null, fragment: "", choices: null, limits: null,
-  points: {train: [], test: []}, frame: null, history: [], modelVersion: -1,
+  points: {train: [], test: []}, frame: null, history: [], modelVersion: -1, historyVersion: -1,
   shape: null, problem: null, playing: false,
 };
 const $ = (id) => document.getElementById(id);
@@ -111,11 +111,15 @@ function onData(message) {
 
 function onFrame(frame) {
   frameArrived();
-  if (frame.model_version !== page.modelVersion) {
+  if (frame.history_version !== page.historyVersion) {  // a new network, or a thinned curve
     page.history = [];
-    page.modelVersion = frame.model_version;
+    page.historyVersion = frame.history_version;
   }
-  page.history.push(...frame.history);
+  page.modelVersion = frame.model_version;
+  for (const row of frame.history) {
+    if (page.history.length && page.history[page.history.length - 1][0] === row[0]) page.history.pop();
+    page.history.push(row);
+  }
   page.frame = frame;
   $("epoch-number").textContent = formatEpoch(frame.epoch);
   $("loss-train").textContent = formatLoss(frame.train_loss);
