@@ -243,6 +243,10 @@ def test_activation_and_width_rebuild_the_network_and_the_learning_rate_does_not
         rebuilt = receive(ws, "frame")
         assert "networkShape=8,3" in state["fragment"] and rebuilt["model_version"] == 2
         assert [len(layer) for layer in rebuilt["neurons"]] == [8, 3]
+        kernels = [w for w in sessions(app)[0].experiment.model.get_weights() if w.ndim == 2]
+        assert [np.array(w).shape for w in rebuilt["weights"]] == [(2, 8), (8, 3), (3, 1)]
+        for sent, kernel in zip(rebuilt["weights"], kernels):  # the page's links are the weights
+            np.testing.assert_allclose(sent, kernel, atol=5e-4)
         assert [w.shape for w in sessions(app)[0].experiment.model.get_weights()] == [
             (2, 8), (8,), (8, 3), (3,), (3, 1), (1,)]
         ws.send_json({"type": "set", "values": {"activation": "elu"}})  # an nnkit-only activation

@@ -206,16 +206,14 @@ class Experiment:
                 "test_loss": _finite(self.test_loss), "model_version": self.model_version,
                 "data_version": self.data_version, "history_version": self.history_version,
                 "history": self.history[history_since:], "output": output, "neurons": neurons,
-                "grid": GRID, "neuron_grid": NEURON_GRID, "weights": self.hidden_weights()}
+                "grid": GRID, "neuron_grid": NEURON_GRID, "weights": self.kernels()}
 
-    def hidden_weights(self):
-        """[None, W_1, ...]: the weights from hidden layer k-1 into hidden layer k, (in, out), for
-        the page's links; None for a network too large to draw (over MAX_DRAWN_WEIGHTS)."""
+    def kernels(self):
+        """Every Dense kernel, (in, out), rounded for the page's links: inputs -> first hidden layer,
+        ..., last hidden layer -> output; None for a network too large to draw."""
         if self.model.count_params() > MAX_DRAWN_WEIGHTS:
             return None
-        kernels = [w for w in self.model.get_weights() if w.ndim == 2]
-        hidden = len(self.state.config.network_shape)
-        return [None] + [np.round(kernels[k], 3).tolist() for k in range(1, hidden)]
+        return [np.round(w, 3).tolist() for w in self.model.get_weights() if w.ndim == 2]
 
 
 def _finite(value: float):

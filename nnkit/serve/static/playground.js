@@ -313,7 +313,7 @@ function buildFeatures() {
     paint(canvas, Uint8Array.from(values, (v) => Math.round((v / scale + 1) * 127.5)), 20);
     const label = document.createElement("span");
     label.textContent = feature.label;
-    row.append(canvas, label);
+    row.append(label, canvas);  // the label left of its picture, the links leave on the right
     row.onclick = () => setControl(feature.key, !page.state[feature.key]);
     box.appendChild(row);
   }
@@ -377,9 +377,10 @@ function drawNeurons() {
 }
 
 function drawLinks() {
-  // Lines between consecutive layers' neurons: blue for positive weights, orange for negative,
-  // wider for larger |w| (weights come with each frame for networks small enough to draw).
-  const canvas = $("links"), box = $("network");
+  // The links of the network, as the Playground draws them: inputs -> hidden layers -> output,
+  // blue for a positive weight and orange for a negative one, wider for a larger |w| (the weights
+  // come with each frame for networks small enough to draw).
+  const canvas = $("links"), box = $("main-part");
   const rect = box.getBoundingClientRect();
   canvas.width = Math.ceil(rect.width);
   canvas.height = Math.ceil(rect.height);
@@ -389,22 +390,25 @@ function drawLinks() {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const weights = page.frame && page.frame.weights;
   if (!weights) return;
-  const centres = [...$("layers").children].map((column) =>
-    [...column.querySelectorAll("canvas.neuron")].map((n) => {
-      const r = n.getBoundingClientRect();
-      return [r.left - rect.left, r.right - rect.left, (r.top + r.bottom) / 2 - rect.top];
-    }));
-  for (let layer = 1; layer < centres.length; layer++) {
-    const w = weights[layer];
+  const place = (element) => {
+    const r = element.getBoundingClientRect();
+    return [r.left - rect.left, r.right - rect.left, (r.top + r.bottom) / 2 - rect.top];
+  };
+  const columns = [[...document.querySelectorAll("#features .feature.on canvas")].map(place)];
+  for (const column of $("layers").children) columns.push([...column.querySelectorAll("canvas.neuron")].map(place));
+  columns.push([place($("heatmap-box"))]);
+  for (let layer = 1; layer < columns.length; layer++) {
+    const w = weights[layer - 1];
     if (!w) continue;
-    centres[layer - 1].forEach((from, i) => centres[layer].forEach((to, j) => {
+    columns[layer - 1].forEach((from, i) => columns[layer].forEach((to, j) => {
       const value = w[i] && w[i][j];
       if (value === undefined) return;
       ctx.strokeStyle = colour(Math.max(-1, Math.min(1, value)));
       ctx.lineWidth = Math.min(4, 0.5 + 2 * Math.abs(value));
       ctx.beginPath();
       ctx.moveTo(from[1], from[2]);
-      ctx.bezierCurveTo((from[1] + to[0]) / 2, from[2], (from[1] + to[0]) / 2, to[2], to[0], to[2]);
+      const middle = (from[1] + to[0]) / 2;
+      ctx.bezierCurveTo(middle, from[2], middle, to[2], to[0], to[2]);
       ctx.stroke();
     }));
   }
