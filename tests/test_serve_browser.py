@@ -36,7 +36,7 @@ XOR = ("https://playground.tensorflow.org/#activation=tanh&batchSize=10&dataset=
 SPIRAL = ("https://playground.tensorflow.org/#activation=sigmoid&regularization=L2&batchSize=8&"
           "dataset=spiral&learningRate=0.1&regularizationRate=0.003&noise=15&networkShape=5,3,2&"
           "seed=0.99530&showTestData=true&percTrainData=70&x=true&y=true&xTimesY=true&sinX=true&"
-          "problem=classification")
+          "problem=classification&problem_hide=true&noise_hide=true&sinY_hide=true")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -231,6 +231,11 @@ def test_a_playground_link_given_to_serve_opens_with_its_settings(open_page):
         on = page.evaluate("[...document.querySelectorAll('#features .feature.on')].map(f => f.dataset.feature)")
         assert on == ["x", "y", "xTimesY", "sinX"]
         assert page.get_attribute("#datasets canvas.selected", "data-dataset") == "spiral"
+        # the controls the link hides are hidden, the others shown
+        assert not page.is_visible("#problem") and not page.is_visible("#noise")
+        assert not page.is_visible("#features .feature[data-feature='sinY']")
+        assert page.is_visible("#activation") and page.is_visible("#features .feature[data-feature='sinX']")
+        assert "problem_hide=true" in page.evaluate("location.hash")
         items = hash_items(page)
         assert (items["seed"], items["dataset"], items["networkShape"]) == ("0.99530", "spiral", "5,3,2")
         assert page.errors == []

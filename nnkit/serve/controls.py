@@ -96,9 +96,10 @@ class PageState:
         return getattr(self.config, _FIELD[key])
 
     def as_dict(self) -> dict:
-        """Every control keyed by its URL key."""
+        """Every control keyed by its URL key, and the list of hidden ones."""
         values = {key: self.value(key) for key in CONTROL_KEYS}
         values["networkShape"] = list(values["networkShape"])
+        values["hidden"] = list(self.config.hidden)  # controls a link hides with <key>_hide=true
         return values
 
     def fragment(self) -> str:

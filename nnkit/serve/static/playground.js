@@ -201,8 +201,18 @@ function applyState(state, fragment) {
     page.shape = shape;
     buildNetwork(state.networkShape);
   }
+  showHiddenControls(state.hidden || []);
   drawPoints();
   drawHeatmap();
+}
+
+function showHiddenControls(hidden) {
+  // A Playground link hides a control with <key>_hide=true (a lecture's link shows only what it teaches).
+  for (const element of document.querySelectorAll("[data-key]")) {
+    const box = element.closest(".control, .slider, .check") || element;
+    box.classList.toggle("hidden", hidden.includes(element.dataset.key));
+  }
+  for (const row of $("features").children) row.classList.toggle("hidden", hidden.includes(row.dataset.feature));
 }
 
 function setPlaying(playing) {
