@@ -8,6 +8,8 @@
   weights); frames per second = 40 / the round's time (in extra_info).
 - ``test_page_load``: headless chromium (Debian's, as tests/test_serve_browser.py) from
   navigation to the first frame drawn; the browser's load event time in extra_info.
+- ``test_page_frames``: the same page playing the 2-8-8-1 xor network; one round is 40 frames
+  drawn by the page (heatmap, neurons, links, loss curve); frames per second in extra_info.
 """
 
 from __future__ import annotations
@@ -75,6 +77,45 @@ def test_frames(benchmark, backend):
         served.close()
 
 
+def _browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
+
+
+def _frames(page) -> int:
+    return page.evaluate("Number(document.body.dataset.frames || 0)")
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM}")
+@pytest.mark.parametrize("backend", backend_params(["numpy", "numba"]))
+def test_page_frames(benchmark, backend):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    served = Served(backend)
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = _browser(playwright)
+            page = browser.new_page(viewport={"width": 1280, "height": 820})
+            page.goto(served.url)
+            while _frames(page) < 1:
+                time.sleep(0.005)
+            page.click("#play-pause")
+            while _frames(page) < 3:
+                time.sleep(0.005)
+
+            def frames():
+                start = _frames(page)
+                while _frames(page) < start + FRAMES:
+                    time.sleep(0.002)
+
+            benchmark.pedantic(frames, rounds=5, iterations=1)
+            page.click("#play-pause")
+            browser.close()
+        benchmark.extra_info.update(frames_per_second=FRAMES / benchmark.stats.stats.median)
+    finally:
+        served.close()
+
+
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM}")
 def test_page_load(benchmark):
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -82,14 +123,12 @@ def test_page_load(benchmark):
     loads = []
     try:
         with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = _browser(playwright)
 
             def load():
                 page = browser.new_page()
                 page.goto(served.url)
-                while not page.evaluate("Number(document.body.dataset.frames || 0) >= 1"):
+                while _frames(page) < 1:
                     time.sleep(0.005)
                 loads.append(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
                 page.close()

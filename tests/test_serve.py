@@ -210,6 +210,26 @@ def test_play_trains_xor_and_the_training_loss_falls(client, app):
     assert [row[0] for row in history] == list(range(len(history)))  # one loss entry per epoch
 
 
+def test_a_page_that_acknowledges_frames_gets_the_next_one_only_after_drawing(client, monkeypatch):
+    monkeypatch.setattr(serve_app, "PAGE_DRAW_TIMEOUT", 120.0)
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ws.send_json({"type": "hello", "hash": XOR, "ack": True})
+        receive(ws, "frame")
+        ws.send_json({"type": "ack"})
+        ws.send_json({"type": "play"})
+        assert receive(ws, "state")["playing"] is True
+        first = receive(ws, "frame")
+        ws.send_json({"type": "pause"})  # not acknowledged: training waits, so no frame comes first
+        message = ws.receive_json()
+        assert (message["type"], message["playing"]) == ("state", False)
+        ws.send_json({"type": "play"})
+        assert receive(ws, "state")["playing"] is True
+        ws.send_json({"type": "ack"})
+        second = receive(ws, "frame")
+        ws.send_json({"type": "pause"})
+    assert second["epoch"] > first["epoch"] >= 1
+
+
 def test_step_trains_one_epoch_and_reset_starts_over_with_new_weights(client, app):
     with client.websocket_connect("/ws", headers=ORIGIN) as ws:
         _, _, first = open_tab(ws, XOR)

@@ -1,9 +1,10 @@
 """The served Playground: one page, and a WebSocket per tab that trains that tab's experiment.
 
-Protocol (JSON text messages). The page sends ``hello`` {hash} once, then ``set`` {values:
-{URL key: value}}, ``open`` {hash} (a pasted link), ``play``, ``pause``, ``step``, ``reset`` and
-``regenerate``. The server answers ``state`` {state, fragment, warnings, playing} after every
-accepted change, ``error`` {message, state, fragment} for a refused one (the experiment is left as
+Protocol (JSON text messages). The page sends ``hello`` {hash, ack} once, then ``set`` {values:
+{URL key: value}}, ``open`` {hash} (a pasted link), ``play``, ``pause``, ``step``, ``reset``,
+``regenerate``, and ``ack`` after drawing each frame when its hello said ack: true (the next
+stretch of training then waits for it). The server answers ``state`` {state, fragment,
+warnings, playing} after every accepted change, ``error`` {message, state, fragment} for a refused one (the experiment is left as
 it was), ``data`` {train, test} when the points change, and ``frame`` {epoch, losses, pictures}
 after each stretch of training. Training and pictures run in a worker thread, one at a time per
 tab, so the server keeps answering every tab while any of them trains.
@@ -48,6 +49,7 @@ MAX_MESSAGE_CHARS = 16_384
 MAX_TABS = 16
 TRAIN_SECONDS_PER_FRAME = 0.03
 MAX_EPOCHS_PER_FRAME = 10
+PAGE_DRAW_TIMEOUT = 2.0
 
 
 class OriginGuard:
@@ -133,6 +135,11 @@ class Session:
         self.lock = asyncio.Lock()  # one worker-thread job per tab at a time
         self.send_lock = asyncio.Lock()
         self.sent = (None, 0)  # (history version, history entries) the page has
+        # A page that says so in its hello acknowledges each frame it has drawn, and the next
+        # stretch of training waits for that: no frames pile up behind a slow browser.
+        self.paced = False
+        self.drawn = asyncio.Event()
+        self.drawn.set()
 
     async def send(self, message: dict) -> None:
         async with self.send_lock:
@@ -179,6 +186,7 @@ class Session:
         try:
             hello = await self.receive()
             link = hello.get("hash") if hello["type"] == "hello" else None
+            self.paced = hello.get("ack") is True
             if not isinstance(link, str):
                 raise ControlError("the first message must be {\"type\": \"hello\", \"hash\": \"...\"}")
             link = link.lstrip("#")
@@ -216,6 +224,8 @@ class Session:
             if experiment.data_version != data_version:
                 await self.send(experiment.points())
             await self.send_frame()
+        elif kind == "ack":
+            self.drawn.set()
         elif kind == "play":
             self.playing.set()
             await self.send_state()
@@ -235,7 +245,7 @@ class Session:
             await self.send_frame()
         else:
             raise ControlError(f"unknown message type {kind!r}; expected hello, set, open, play, pause, "
-                               "step, reset or regenerate")
+                               "step, reset, regenerate or ack")
 
     async def send_state(self, warnings=(), choices: bool = False) -> None:
         state = self.experiment.state
@@ -271,6 +281,12 @@ class Session:
     async def train_while_playing(self) -> None:
         while True:
             await self.playing.wait()
+            if self.paced:
+                try:
+                    await asyncio.wait_for(self.drawn.wait(), PAGE_DRAW_TIMEOUT)
+                except asyncio.TimeoutError:
+                    pass  # a page that stopped acknowledging (a hidden tab) still gets frames, slowly
+                self.drawn.clear()
             try:
                 # the frame is sent under the lock, so a pause answers after the last frame
                 async with self.lock:

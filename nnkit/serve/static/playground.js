@@ -49,7 +49,7 @@ function connect() {
   page.socket = socket;
   socket.onopen = () => {
     $("connection").textContent = "connected: training runs in nnkit on this machine";
-    send({type: "hello", hash: location.hash.slice(1)});
+    send({type: "hello", hash: location.hash.slice(1), ack: true});
   };
   socket.onclose = () => {
     $("connection").textContent = "disconnected: reload the page to start again";
@@ -67,7 +67,7 @@ function connect() {
 function send(message) {
   if (page.socket && page.socket.readyState === WebSocket.OPEN) {
     page.socket.send(JSON.stringify(message));
-    if (message.type !== "pause") expectFrame();
+    if (message.type !== "pause" && message.type !== "ack") expectFrame();
   }
 }
 
@@ -133,6 +133,7 @@ function onFrame(frame) {
   document.body.dataset.modelVersion = frame.model_version;
   document.body.dataset.frames = String(Number(document.body.dataset.frames || 0) + 1);
   if (!document.body.dataset.firstFrameMs) document.body.dataset.firstFrameMs = String(Math.round(performance.now()));
+  send({type: "ack"});  // drawn: the server trains the next stretch
 }
 
 function showMessage(text, kind) {
