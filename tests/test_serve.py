@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 import re
 import subprocess
 import sys
@@ -174,6 +176,31 @@ def test_a_playground_link_in_the_hash_opens_with_its_settings_and_the_fragment_
     assert len(config.warnings) == 2
     assert "'backend'" in config.warnings[0] and "'optimizer'" in config.warnings[1], config.warnings
     assert parse_state(state["fragment"]).as_dict() == s
+
+
+REFERENCE_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "playground"
+
+
+@pytest.mark.parametrize("name", ["xor_tanh", "lecture"])
+def test_a_playground_link_opens_with_the_browser_points_and_first_network(client, app, name):
+    path = REFERENCE_DIR / f"{name}.json"
+    if not path.exists():
+        pytest.skip(f"the Playground's reference runs are not here ({REFERENCE_DIR})")
+    reference = json.loads(path.read_text())
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        _, data, frame = open_tab(ws, reference["location_hash"])
+        experiment = sessions(app)[0].experiment
+        weights = experiment.model.get_weights()
+    assert len(data["train"]) == reference["n_train"] and len(data["test"]) == reference["n_test"]
+    for row, point in zip(experiment.data["train_xy"], reference["train_first5"]):
+        assert row.tolist() == [point["x"], point["y"]]  # the browser's points, bit for bit
+    assert experiment.data["y_train"][:5].tolist() == [p["label"] for p in reference["train_first5"]]
+    params = []  # the Playground's node order: per node, its bias then its input links' weights
+    for kernel, bias in zip(weights[::2], weights[1::2]):
+        for j in range(kernel.shape[1]):
+            params += [bias[j], *kernel[:, j]]
+    assert params == reference["initial_params"]
+    assert frame["train_loss"] == pytest.approx(reference["history"]["train_loss"][0], rel=1e-12)
 
 
 def test_a_link_without_seed_gets_one_so_the_page_link_reproduces_its_data():

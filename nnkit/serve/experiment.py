@@ -1,8 +1,9 @@
 """One tab's experiment: the link's data, an nnkit network on the chosen backend, and the pictures.
 
+The points and every network's initial weights are the browser's for the link (nnkit.serve.adapter).
 The network is the Playground's (hidden layers of the link's activation, one tanh output for
-classification and a linear one for regression, weights U(-0.5, 0.5) and biases 0.1 or all zeros
-with initZero, half squared error) trained by nnkit's ``fit`` on the tab's backend and optimizer,
+classification and a linear one for regression, half squared error) trained by nnkit's ``fit``
+on the tab's backend and optimizer,
 the training points in their fixed order as in the Playground (never reshuffled). Penalties are
 nnkit's regularizers with the Playground's step: L1(rate), L2(rate / 2) (its L2 derivative is w).
 The losses shown are the Playground's: the mean over the points of 1/2 (out - label)^2, without
@@ -77,22 +78,25 @@ class Experiment:
     """A tab's data, network and training state; every method runs in one worker thread at a time."""
 
     def __init__(self, state: PageState):
-        self.resets = 0
         data = self._make_data(state)
         self._install(state, data, self._make_model(state, data))
 
     # -- building ------------------------------------------------------------------------------
     @staticmethod
     def _make_data(state: PageState) -> dict:
-        train_xy, y_train, test_xy, y_test = adapter.make_data(state.config)
-        return {"train_xy": train_xy, "y_train": y_train, "test_xy": test_xy, "y_test": y_test,
-                "X_train": adapter.features(train_xy, state.config),
-                "X_test": adapter.features(test_xy, state.config) if len(test_xy) else None,
-                "grid": adapter.features(_grid_points(), state.config)}
+        link = adapter.LinkData(state.config)
+        config = state.config
+        return {"link": link, "train_xy": link.train_xy, "y_train": link.y_train, "test_xy": link.test_xy,
+                "y_test": link.y_test, "X_train": adapter.features(link.train_xy, config),
+                "X_test": adapter.features(link.test_xy, config) if len(link.test_xy) else None,
+                "grid": adapter.features(_grid_points(), config)}
 
     def _make_model(self, state: PageState, data: dict):
-        seed = (adapter.seed_number(state.config) + self.resets) % 2**64
-        return build_network(state, data["X_train"].shape[1], seed)
+        """The network for the state with the browser's initial weights for it (the link's first
+        network, then the next one the browser's stream draws)."""
+        model = build_network(state, data["X_train"].shape[1], adapter.seed_number(state.config))
+        model.set_weights(data["link"].initial_weights(state.config))
+        return model
 
     def _install(self, state: PageState, data: dict, model) -> None:
         self.state, self.data, self.model = state, data, model
@@ -126,7 +130,6 @@ class Experiment:
 
     def reset(self) -> None:
         """A fresh network (new initial weights, as the Playground's reset draws them), epoch 0."""
-        self.resets += 1
         self._install(self.state, self.data, self._make_model(self.state, self.data))
 
     # -- training ------------------------------------------------------------------------------
