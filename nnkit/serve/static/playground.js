@@ -88,6 +88,8 @@ function frameArrived() {
 
 function setControl(key, value) {
   send({type: "set", values: {[key]: value}});
+  // the next click builds on this change; the server's answer (or its refusal) then sets the state
+  if (page.state) page.state[key] = value;
 }
 
 function onState(message) {
