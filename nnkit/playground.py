@@ -246,8 +246,8 @@ def _arrays(session):
     def points(data):
         return np.array([(x, y) for x, y, _ in data], dtype=np.float64).reshape(len(data), 2)
 
-    return (inputs(session._train_inputs, len(session.train)), np.array(session._train_labels, dtype=np.float64),
-            inputs(session._test_inputs, len(session.test)), np.array(session._test_labels, dtype=np.float64),
+    return (inputs(session.train_inputs, len(session.train)), np.array(session.train_labels, dtype=np.float64),
+            inputs(session.test_inputs, len(session.test)), np.array(session.test_labels, dtype=np.float64),
             points(session.train), points(session.test))
 
 
@@ -347,7 +347,7 @@ def run_playground(url_or_config, epochs: int = 300, batched: bool = False, back
 def _train_browser(session, epochs: int, record, classification: bool) -> None:
     """The browser's epochs: oneStep, then getLoss on the training and the test set."""
     network = session.network
-    sets = ((session._train_inputs, session._train_labels), (session._test_inputs, session._test_labels))
+    sets = ((session.train_inputs, session.train_labels), (session.test_inputs, session.test_labels))
 
     def measure():
         results = []
@@ -360,7 +360,7 @@ def _train_browser(session, epochs: int, record, classification: bool) -> None:
     record(0, *measure(), network.dead_links())
     c = session.config
     for epoch in range(1, epochs + 1):
-        network.train_epoch(session._train_inputs, session._train_labels, c.batch_size, c.learning_rate,
+        network.train_epoch(session.train_inputs, session.train_labels, c.batch_size, c.learning_rate,
                             c.regularization_rate)
         session.epoch = epoch
         record(epoch, *measure(), network.dead_links())
