@@ -49,7 +49,7 @@ def check_gradients(model, X, y, loss=None, eps: float = 1e-6, max_entries: int 
     mask_seed = int(host_rng(seed).integers(2**31))
 
     def objective(x):
-        be.seed(mask_seed)
+        clone._set_stream(be.generator(mask_seed))
         out = clone._forward(x, True)
         value, dout = clone._loss_and_grad(out, y64)
         penalty = clone._penalties(params, add_gradient=False)

@@ -5,21 +5,20 @@ from __future__ import annotations
 import math
 import sys
 
+from nnkit import validation
 from nnkit.backend import host_rng
-from nnkit.callbacks import Callback, History, overrides
+from nnkit.callbacks import History, TerminateOnNaN, check_callbacks, overrides
+from nnkit.divergence import DivergenceGuard, TrainingDiverged
 from nnkit.model import DEFAULT_EVAL_BATCH
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
 
 
 def _split_validation(model, X, y, validation_data, validation_split, host=None):
     """(X, y, X_val, y_val): validation_split takes the last rows, before any shuffling."""
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
-            or not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
+    try:
+        validation_split = validation.number("validation_split", validation_split, low=0.0, high=1.0,
+                                             high_open=True)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data: expected a tuple (X_val, y_val)")
@@ -68,21 +67,26 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
         validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
     """Train ``model`` (see Model.fit). Everything is validated before the first weight changes."""
     model._require_compiled("fit")
-    _check_int("epochs", epochs, 0)
+    epochs = validation.integer("epochs", epochs, 0)
     if batch_size is None:
         batch_size = 32
-    _check_int("batch_size", batch_size, 1)
+    batch_size = validation.integer("batch_size", batch_size, 1)
     if verbose not in (0, 1, 2, True, False):
         raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not isinstance(cb, Callback) and not all(hasattr(cb, h) for h in ("on_epoch_end", "set_model")):
-            raise TypeError(f"callbacks: expected nnkit.callbacks.Callback objects, got {type(cb).__name__}")
-    # a data set too large for the device stays on the host and moves one batch at a time
-    host = model._staging_backend(X, y)
-    X = model._check_input(X, "X", host)
-    y = model._check_target(y, X.shape[0], "y", host)
-    X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
+    seed = validation.seed(seed)
+    callbacks = check_callbacks(callbacks)
+    with validation.rollback_build(model):
+        # a data set too large for the device stays on the host and moves one batch at a time
+        host = model._staging_backend(X, y)
+        X = model._check_input(X, "X", host)
+        y = model._check_target(y, X.shape[0], "y", host)
+        X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
+        logged = ["loss"] + [m.name for m in model.metrics]
+        if X_val is not None:
+            logged += [f"val_{key}" for key in logged]
+        for cb in callbacks:
+            if hasattr(cb, "check_fit"):
+                cb.check_fit(model, logged + [k for other in callbacks for k in getattr(other, "adds_logs", ())])
 
     be = model.backend
     xp = be.xp
@@ -97,13 +101,15 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
         verbose = verbose if dp.is_root else 0
     rng = host_rng(seed)
     if seed is not None:
-        be.seed(seed)
+        model._set_stream(be.generator(seed))
     history = History()
     model.history = history
     model.stop_training = False
     for cb in callbacks + [history]:
         cb.set_model(model)
-    batch_hooks = [cb for cb in callbacks if overrides(cb, "on_batch_end") or overrides(cb, "on_batch_begin")]
+    # TerminateOnNaN's check is the guard's, which every fit runs: it needs no batch hook
+    batch_hooks = [cb for cb in callbacks if not type(cb) is TerminateOnNaN
+                   and (overrides(cb, "on_batch_end") or overrides(cb, "on_batch_begin"))]
     params = model.parameters()
     regularized = any(p.regularizer is not None for p in params)
     optimizer, metrics = model.optimizer, model.metrics
@@ -114,6 +120,31 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     if dp is None and not batch_hooks and be.train_step_factory is not None:
         train_step = be.train_step_factory(model)
     progress = _Progress(int(verbose), epochs)
+
+    guard = DivergenceGuard(model, params)
+
+    def run_step(batch):
+        """The epoch's batch-th step on (Xs, ys, order): (loss, outputs, xb, yb)."""
+        start = batch * batch_size
+        stop = min(start + batch_size, n)  # array-API slices may not run past the end
+        if staged:
+            xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
+        else:
+            xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
+        if train_step is not None:
+            loss, out = train_step(xb, yb)
+            return loss, out, xb, yb
+        if dp is not None:
+            xb, yb = dp.shard(xb, yb)
+        out = model._forward(xb, True)
+        loss, dout = model._loss_and_grad(out, yb) if dp is None else dp.loss_and_grad(model, out, yb)
+        model._backward(dout, False)
+        if regularized:
+            loss = loss + model._penalties(params, add_gradient=True)
+        if dp is not None:
+            loss = dp.average_gradients(params, loss)
+        optimizer.step(params, be)
+        return loss, out, xb, yb
 
     for cb in callbacks:
         cb.on_train_begin({})
@@ -128,30 +159,16 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
             else:
                 rows = be.asarray(rng.permutation(n))
                 Xs, ys, order = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0), None
+            guard.begin_epoch()
             loss_sum = 0.0
             metric_sums = [0.0] * len(metrics)
             n_batches = 0
-            for batch, start in enumerate(range(0, n, batch_size)):
-                stop = min(start + batch_size, n)  # array-API slices may not run past the end
-                if staged:
-                    xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
-                else:
-                    xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
+            for batch in range(-(-n // batch_size)):
                 for cb in batch_hooks:
                     cb.on_batch_begin(batch, {})
-                if train_step is not None:
-                    loss, out = train_step(xb, yb)
-                else:
-                    if dp is not None:
-                        xb, yb = dp.shard(xb, yb)
-                    out = model._forward(xb, True)
-                    loss, dout = model._loss_and_grad(out, yb) if dp is None else dp.loss_and_grad(model, out, yb)
-                    model._backward(dout, False)
-                    if regularized:
-                        loss = loss + model._penalties(params, add_gradient=True)
-                    if dp is not None:
-                        loss = dp.average_gradients(params, loss)
-                    optimizer.step(params, be)
+                loss, out, xb, yb = run_step(batch)
+                if not guard.batch_ok(loss):
+                    guard.stop(epoch, batch, lambda i: run_step(i)[0], history, f"the loss became {float(loss)}")
                 loss_sum = loss_sum + loss
                 if metrics:
                     model._accumulate_metrics(out, yb, metric_sums)
@@ -164,6 +181,8 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                         break
             if dp is not None:
                 loss_sum, metric_sums = dp.reduce_epoch(loss_sum, metric_sums)
+            if not guard.epoch_ok(loss_sum):
+                guard.stop(epoch, n_batches, lambda i: run_step(i)[0], history)
             # one read-back per epoch: the sums stay on the device until here
             logs = {"loss": float(loss_sum) / n_batches}
             for metric, s in zip(metrics, metric_sums):
@@ -178,6 +197,13 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
             progress.epoch_end(epoch, logs)
             if model.stop_training:
                 break
+    except TrainingDiverged as exc:
+        stoppers = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
+        if not stoppers:
+            raise
+        for cb in stoppers:  # asked to stop quietly on NaN: end the fit as an early stop
+            cb.message = f"TerminateOnNaN: {exc}"
+        print(stoppers[0].message)
     finally:
         progress.close()
         model._clear_cache()

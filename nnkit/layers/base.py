@@ -52,6 +52,9 @@ class Layer:
     # (n_global, lo, hi) while data-parallel training runs this layer on rows lo:hi of global
     # batches of n_global rows (nnkit.distributed sets it), else None
     global_rows = None
+    # the random generator this layer draws from: its model's own stream (Model._set_stream);
+    # None for a layer on its own, which draws from its backend's generator
+    stream = None
 
     def __init__(self, name: str | None = None):
         self.name = name or type(self).__name__.lower()
@@ -100,10 +103,10 @@ class Layer:
         from the backend's generator. In data-parallel training every rank draws the numbers of
         the whole global batch and keeps its own rows, so N ranks draw what one rank would."""
         if self.global_rows is None:
-            return self.backend.random_uniform(shape, dtype)
+            return self.backend.random_uniform(shape, dtype, self.stream)
         n, lo, hi = self.global_rows
         whole = tuple(shape[:row_axis]) + (n,) + tuple(shape[row_axis + 1:])
-        u = self.backend.random_uniform(whole, dtype)
+        u = self.backend.random_uniform(whole, dtype, self.stream)
         return u[(slice(None),) * row_axis + (slice(lo, hi),)]
 
     def sublayers(self):

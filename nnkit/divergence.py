@@ -1,0 +1,126 @@
+"""Divergence: fit stops at the first NaN or inf loss or weight and keeps the last finite state.
+
+The guard costs one copy of the weights and optimizer state at each epoch's start and one check
+of the step's loss, the number every step already returns: the compiled numba step keeps its fast
+path. On the host each batch's loss is checked as it comes; on a device the epoch's summed loss
+is, so no step waits for a read-back. When something went non-finite the epoch is replayed from
+its snapshot, step by step and checked after each, to find the batch where it happened and to
+stop there with the weights and optimizer state from just before it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from nnkit import validation
+
+__all__ = ["TrainingDiverged", "DivergenceGuard"]
+
+
+class TrainingDiverged(FloatingPointError):
+    """fit stopped because the loss or the weights became NaN or inf.
+
+    ``epoch`` and ``batch`` (1-based) name the step; the model holds the last finite weights and
+    optimizer state; ``history`` holds the epochs completed before it.
+    """
+
+    def __init__(self, message, epoch, batch, history=None):
+        super().__init__(message)
+        self.epoch, self.batch, self.history = epoch, batch, history
+
+
+def _stream_state(stream):
+    bit_generator = getattr(stream, "bit_generator", None)
+    if bit_generator is not None:
+        return bit_generator.state
+    try:
+        return copy.deepcopy(stream)
+    except Exception:  # a device generator that cannot be copied: replays draw other masks
+        return None
+
+
+def _set_stream_state(stream, state):
+    if state is None:
+        return
+    bit_generator = getattr(stream, "bit_generator", None)
+    if bit_generator is not None:
+        bit_generator.state = state
+    elif hasattr(stream, "__dict__") and hasattr(state, "__dict__"):
+        stream.__dict__.update(copy.deepcopy(state).__dict__)
+
+
+class _Snapshot:
+    """Copies of the parameters, the optimizer's state and step count and the model's stream."""
+
+    def __init__(self, model, params):
+        xp = model.backend.xp
+        self.values = [xp.asarray(p.value, copy=True) for p in params]
+        opt = model.optimizer
+        self.state = {pid: {name: xp.asarray(a, copy=True) for name, a in s.items()}
+                      for pid, s in opt._state.items()}
+        self.iterations = opt.iterations
+        self.stream = _stream_state(getattr(model, "stream", None))
+
+    def restore(self, model, params):
+        """Write the copies back in place: compiled steps keep pointers to these very arrays."""
+        for p, value in zip(params, self.values):
+            p.value[...] = value
+        opt = model.optimizer
+        for pid, arrays in opt._state.items():
+            saved = self.state.get(pid)
+            if saved is None:  # allocated after the snapshot: back to its initial value
+                saved = opt._init_state(arrays[next(iter(arrays))], model.backend.xp)
+            for name, a in arrays.items():
+                a[...] = saved[name]
+        opt.iterations = self.iterations
+        _set_stream_state(getattr(model, "stream", None), self.stream)
+
+
+class DivergenceGuard:
+    """What fit calls: ``begin_epoch``, ``batch_ok(loss)``, ``epoch_ok(loss_sum)``, ``stop``."""
+
+    def __init__(self, model, params):
+        self.model, self.params = model, params
+        self.xp = model.backend.xp
+        self.each_batch = model.backend.is_host  # reading a host loss costs nothing
+        self.snapshot = None
+
+    def begin_epoch(self):
+        self.snapshot = _Snapshot(self.model, self.params)
+
+    def batch_ok(self, loss) -> bool:
+        return not self.each_batch or math.isfinite(loss)
+
+    def epoch_ok(self, loss_sum) -> bool:
+        """The epoch's loss and the weights and state it ends with are finite."""
+        return math.isfinite(float(loss_sum)) and self._state_finite()
+
+    def _state_finite(self) -> bool:
+        opt = self.model.optimizer
+        arrays = [p.value for p in self.params] + [a for s in opt._state.values() for a in s.values()]
+        return all(validation.all_finite(self.xp, a) for a in arrays)
+
+    def stop(self, epoch, n_steps, step, history, bad_loss=None):
+        """Replay the epoch's first ``n_steps`` steps from the snapshot, checking after each, and
+        leave the model as it was before the first that went non-finite; raises TrainingDiverged.
+        ``step(i)`` runs the epoch's i-th step and returns its loss."""
+        self.snapshot.restore(self.model, self.params)
+        last = self.snapshot
+        batch, what = n_steps, bad_loss
+        for i in range(n_steps):
+            loss = step(i)
+            if not math.isfinite(float(loss)):
+                batch, what = i, f"the loss became {float(loss)}"
+                break
+            if not self._state_finite():
+                batch, what = i, "the update made the weights or the optimizer state NaN or inf"
+                break
+            last = _Snapshot(self.model, self.params)
+        last.restore(self.model, self.params)
+        if what is None:
+            what = "the weights became NaN or inf"
+        message = (f"fit: training diverged at epoch {epoch + 1}, batch {batch + 1}: {what}; the model "
+                   f"keeps the weights and optimizer state from before that step (try a smaller "
+                   f"learning rate, scaled inputs or gradient clipping)")
+        raise TrainingDiverged(message, epoch + 1, batch + 1, history)
