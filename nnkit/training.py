@@ -63,9 +63,8 @@ class _Progress:
             self.bar.close()
 
 
-def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-        validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
-    """Train ``model`` (see Model.fit). Everything is validated before the first weight changes."""
+def _checked(model, X, y, epochs, batch_size, validation_data, validation_split, callbacks, verbose, seed):
+    """fit's arguments checked and converted, or the first error."""
     model._require_compiled("fit")
     epochs = validation.integer("epochs", epochs, 0)
     if batch_size is None:
@@ -75,27 +74,44 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
         raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
     seed = validation.seed(seed)
     callbacks = check_callbacks(callbacks)
-    with validation.rollback_build(model):
-        # a data set too large for the device stays on the host and moves one batch at a time
-        host = model._staging_backend(X, y)
-        X = model._check_input(X, "X", host)
-        y = model._check_target(y, X.shape[0], "y", host)
-        X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
-        logged = ["loss"] + [m.name for m in model.metrics]
-        if X_val is not None:
-            logged += [f"val_{key}" for key in logged]
-        for cb in callbacks:
-            if hasattr(cb, "check_fit"):
-                cb.check_fit(model, logged + [k for other in callbacks for k in getattr(other, "adds_logs", ())])
+    # a data set too large for the device stays on the host and moves one batch at a time
+    host = model._staging_backend(X, y)
+    X = model._check_input(X, "X", host)
+    y = model._check_target(y, X.shape[0], "y", host)
+    X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
+    logged = ["loss"] + [m.name for m in model.metrics]
+    if X_val is not None:
+        logged += [f"val_{key}" for key in logged]
+    logged += [k for cb in callbacks for k in getattr(cb, "adds_logs", ())]
+    for cb in callbacks:
+        if hasattr(cb, "check_fit"):
+            cb.check_fit(model, logged)
+    return epochs, batch_size, seed, callbacks, X, y, X_val, y_val
 
-    be = model.backend
-    xp = be.xp
+
+def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
+        validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
+    """Train ``model`` (see Model.fit). Everything is validated before the first weight changes."""
     # data-parallel training: each rank computes on its rows of every global batch (nnkit.distributed)
     dp = None
     if distributed:
         from nnkit.distributed import data_parallel
 
         dp = data_parallel(distributed, model)
+    with validation.rollback_build(model):
+        try:
+            epochs, batch_size, seed, callbacks, X, y, X_val, y_val = _checked(
+                model, X, y, epochs, batch_size, validation_data, validation_split, callbacks, verbose, seed)
+        except Exception as exc:
+            if dp is None:
+                raise
+            dp.agree(exc)  # every rank raises: none is left waiting in a collective
+        if dp is not None:
+            dp.agree(None)
+
+    be = model.backend
+    xp = be.xp
+    if dp is not None:
         seed = dp.start(model, callbacks, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                         seed=seed, verbose=verbose)
         verbose = verbose if dp.is_root else 0

@@ -7,6 +7,7 @@ backward needs, and ``backward(dy)`` fills each Parameter's ``grad`` and returns
 from __future__ import annotations
 
 import itertools
+import numbers
 
 from nnkit.backend import Backend, get_backend, host_rng
 
@@ -15,15 +16,15 @@ _ids = itertools.count()
 
 def normalize_shape(shape, owner: str) -> tuple:
     """``shape`` as a tuple of positive ints (an int is a one-dimensional shape)."""
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        shape = (shape,)
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (int(shape),)
     try:
         shape = tuple(shape)
     except TypeError:
         raise TypeError(f"{owner}: input shape must be an int or a tuple of ints, got {shape!r}") from None
-    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+    if not shape or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape):
         raise ValueError(f"{owner}: input shape must hold positive ints, got {shape!r}")
-    return shape
+    return tuple(int(d) for d in shape)
 
 
 class Parameter:
