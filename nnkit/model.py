@@ -318,8 +318,7 @@ class Model:
         the model's dtype and, on the numba backend, the model's training step. Runs one step on a
         copy of the model (with a stream of its own) and zeros, so the model, its optimizer and
         its random stream are left as they were; returns the seconds it took (the numba cache
-        keeps the compiled code
-        for later processes)."""
+        keeps the compiled code for later processes)."""
         import copy
         import time
 
