@@ -31,23 +31,25 @@ class TrainingDiverged(FloatingPointError):
 
 
 def _stream_state(stream):
-    bit_generator = getattr(stream, "bit_generator", None)
-    if bit_generator is not None:
-        return bit_generator.state
+    """What restores ``stream`` later: its bit generator's state, else a copy, else None."""
     try:
-        return copy.deepcopy(stream)
+        return ("state", stream.bit_generator.state)
+    except AttributeError:
+        pass
+    try:
+        return ("copy", copy.deepcopy(stream))
     except Exception:  # a device generator that cannot be copied: replays draw other masks
         return None
 
 
-def _set_stream_state(stream, state):
-    if state is None:
+def _set_stream_state(stream, saved):
+    if saved is None or stream is None:
         return
-    bit_generator = getattr(stream, "bit_generator", None)
-    if bit_generator is not None:
-        bit_generator.state = state
-    elif hasattr(stream, "__dict__") and hasattr(state, "__dict__"):
-        stream.__dict__.update(copy.deepcopy(state).__dict__)
+    kind, value = saved
+    if kind == "state":
+        stream.bit_generator.state = value
+    elif hasattr(stream, "__dict__"):
+        stream.__dict__.update(copy.deepcopy(value).__dict__)
 
 
 class _Snapshot:
