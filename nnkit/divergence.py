@@ -94,14 +94,26 @@ class DivergenceGuard:
     def batch_ok(self, loss) -> bool:
         return not self.each_batch or math.isfinite(loss)
 
-    def epoch_ok(self, loss_sum) -> bool:
-        """The epoch's loss and the weights and state it ends with are finite."""
-        return math.isfinite(float(loss_sum)) and self._state_finite()
+    def epoch_loss(self, loss_sum):
+        """The epoch's summed loss read as a float, or None when it, the weights or the optimizer
+        state the epoch ends with are not all finite. On a device the check is folded into the
+        one read-back the epoch's logs need: loss_sum + sum(0 * a) over every array (NaN as soon
+        as one element is NaN or inf, else exactly loss_sum)."""
+        if self.each_batch:
+            value = float(loss_sum)
+            return value if math.isfinite(value) and self._state_finite() else None
+        xp, total = self.xp, loss_sum
+        for a in self._arrays():
+            total = total + xp.sum(a * 0)
+        value = float(total)
+        return value if math.isfinite(value) else None
+
+    def _arrays(self):
+        opt = self.model.optimizer
+        return [p.value for p in self.params] + [a for s in opt._state.values() for a in s.values()]
 
     def _state_finite(self) -> bool:
-        opt = self.model.optimizer
-        arrays = [p.value for p in self.params] + [a for s in opt._state.values() for a in s.values()]
-        return all(validation.all_finite(self.xp, a) for a in arrays)
+        return all(validation.all_finite(self.xp, a) for a in self._arrays())
 
     def stop(self, epoch, n_steps, step, history, bad_loss=None):
         """Replay the epoch's first ``n_steps`` steps from the snapshot, checking after each, and

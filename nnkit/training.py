@@ -198,10 +198,11 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                         break
             if dp is not None:
                 loss_sum, metric_sums = dp.reduce_epoch(loss_sum, metric_sums)
-            if not guard.epoch_ok(loss_sum):
-                guard.stop(epoch, n_batches, lambda i: run_step(i)[0], history)
             # one read-back per epoch: the sums stay on the device until here
-            logs = {"loss": float(loss_sum) / n_batches}
+            loss_sum = guard.epoch_loss(loss_sum)
+            if loss_sum is None:
+                guard.stop(epoch, n_batches, lambda i: run_step(i)[0], history)
+            logs = {"loss": loss_sum / n_batches}
             for metric, s in zip(metrics, metric_sums):
                 logs[metric.name] = float(s) / n
             if X_val is not None:
