@@ -304,6 +304,7 @@ def load_model(path, backend=None):
     available here, else the current default), compiled with its optimizer state when it was."""
     from nnkit.backend import available_backends, current_backend
 
+    path = os.fspath(path)
     config, entries, archive = _read(path)
     with archive:
         n_numbers = _check_arrays(path, config, entries)

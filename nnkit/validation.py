@@ -251,6 +251,32 @@ def allocation_limit(nbytes=None, what="what the file holds"):
         _budgets.pop()
 
 
+def _limits():
+    """(bytes, what) a build may not exceed: this machine's memory, and an enclosing limit."""
+    limits = [(_physical_memory(), "this machine's memory")]
+    budgets = _stack()
+    if budgets and budgets[-1][1] is not None:
+        limits.append((budgets[-1][1], budgets[-1][2]))
+    return [(limit, what) for limit, what in limits if limit is not None]
+
+
+def check_plan(layers, input_shape) -> None:
+    """Refuse a stack of layers whose parameters, as far as the layers can tell before building
+    (``Layer._parameter_plan``), would not fit: before any of them is allocated."""
+    total, shape = 0, tuple(input_shape)
+    for i, layer in enumerate(layers):
+        plan = layer._parameter_plan(shape)
+        if plan is None:
+            return  # the rest is checked as it is built
+        count, shape = plan
+        total += count
+        for limit, what in _limits():
+            if 8 * total > limit:  # initial weights are drawn in float64
+                raise ValueError(f"{type(layer).__name__} (layer {i + 1}): the network's parameters up to this "
+                                 f"layer ({total:.3g} numbers, {8 * total / 2**30:.3g} GiB as drawn) do not fit "
+                                 f"in {what} ({limit / 2**30:.3g} GiB); nothing was allocated")
+
+
 def check_allocation(owner: str, shape, itemsize: int) -> None:
     """Refuse, before allocating, a parameter of ``shape`` that with the build's others would not
     fit in this machine's memory (or in the limit an enclosing ``allocation_limit`` sets)."""
@@ -258,11 +284,8 @@ def check_allocation(owner: str, shape, itemsize: int) -> None:
     nbytes = count * int(itemsize)
     _budgets = _stack()
     used = _budgets[-1][0] if _budgets else 0
-    limits = [(_physical_memory(), "this machine's memory")]
-    if _budgets and _budgets[-1][1] is not None:
-        limits.append((_budgets[-1][1], _budgets[-1][2]))
-    for limit, what in limits:
-        if limit is not None and used + nbytes > limit:
+    for limit, what in _limits():
+        if used + nbytes > limit:
             raise ValueError(f"{owner}: a parameter of shape {tuple(shape)} ({count:.3g} numbers, "
                              f"{nbytes / 2**30:.3g} GiB, {(used + nbytes) / 2**30:.3g} GiB with the layers "
                              f"before it) does not fit in {what} ({limit / 2**30:.3g} GiB)")

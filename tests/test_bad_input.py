@@ -306,9 +306,23 @@ def test_warmup_leaves_the_models_stream_alone(train_backend):
 
 def test_an_absurd_network_is_refused_before_allocation(train_backend):
     model = nk.Sequential([Dense(100_000_000, input_dim=2), Dense(100_000_000), Dense(1)], backend=train_backend)
-    with pytest.raises(ValueError, match=r"does not fit in this machine's memory"):
+    with pytest.raises(ValueError, match=r"fit in this machine's memory"):
         model.build()
     assert not model.built
+
+
+def test_an_absurd_playground_link_is_refused_before_allocation():
+    import tracemalloc
+
+    config = nk.parse_playground_url("https://playground.tensorflow.org/#activation=tanh&networkShape="
+                                     "100000000,100000000&dataset=circle")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"Dense \(layer 2\): .* nothing was allocated"):
+            nk.playground.build_model(config, n_inputs=2)
+        assert tracemalloc.get_traced_memory()[1] < 50 * 2**20  # the peak: no layer was drawn
+    finally:
+        tracemalloc.stop()
 
 
 def test_the_finiteness_check_works_in_chunks(monkeypatch):

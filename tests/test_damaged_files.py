@@ -78,7 +78,10 @@ CONFIG_EDITS = [
     ("unknown layer", lambda c: c["architecture"].append({"class": "Evil"}), None, "unknown layer class"),
     ("layer config a list", lambda c: c["architecture"][0].update(config=[1]), None, "damaged"),
     ("units a string", lambda c: c["architecture"][0]["config"].update(units="4"), None, "units"),
-    ("10^12 units", lambda c: c["architecture"][0]["config"].update(units=10**12), None, "does not fit"),
+    ("10^12 units", lambda c: c["architecture"][0]["config"].update(units=10**12), None,
+     "do not fit in this machine's memory"),
+    ("10^6 units", lambda c: c["architecture"][0]["config"].update(units=10**6), None,
+     "do not fit in the weights the file holds"),
     ("negative seed", lambda c: c.update(seed=-3), None, "'seed'"),
 ]
 

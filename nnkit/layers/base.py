@@ -96,6 +96,13 @@ class Layer:
     def _build(self, input_shape: tuple, rng) -> tuple:
         return input_shape
 
+    def _parameter_plan(self, input_shape):
+        """(count of parameters, output shape) that building for ``input_shape`` would create,
+        or None where the layer cannot tell without building; lets a model refuse a network too
+        large for memory before it allocates anything (a layer without a ``_build`` of its own
+        keeps the shape and creates nothing)."""
+        return (0, tuple(input_shape)) if type(self)._build is Layer._build else None
+
     @property
     def input_dim(self):
         return None if self.input_shape is None else self.input_shape[-1]

@@ -40,6 +40,9 @@ class Dense(Layer):
         self.W = None
         self.b = None
 
+    def _parameter_plan(self, input_shape):
+        return ((input_shape[0] + 1) * self.units, (self.units,)) if len(input_shape) == 1 else None
+
     def _build(self, input_shape, rng):
         if len(input_shape) != 1:
             raise ValueError(f"Dense: expects inputs of shape (n, features), got feature shape "

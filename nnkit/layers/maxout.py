@@ -20,6 +20,11 @@ class Maxout(Layer):
         self._bias_init = initializers.get(bias_initializer)
         self.W = self.b = None
 
+    def _parameter_plan(self, input_shape):
+        if len(input_shape) != 1:
+            return None
+        return (input_shape[0] + 1) * self.units * self.pieces, (self.units,)
+
     def _build(self, input_shape, rng):
         if len(input_shape) != 1:
             raise ValueError(f"Maxout: expects inputs of shape (n, features), got {tuple(input_shape)}")

@@ -58,6 +58,7 @@ class Sequential(Layer, Model):
         rng = host_rng(self.seed if rng is None else rng)
         shape = self.input_shape = normalize_shape(input_shape, "Sequential.build")
         names = set()
+        validation.check_plan(self.layers, shape)  # before anything is allocated
         with validation.allocation_limit():  # all layers' parameters together must fit
             for i, layer in enumerate(self.layers):
                 if layer.name in names:
