@@ -82,31 +82,39 @@ class _Snapshot:
 class DivergenceGuard:
     """What fit calls: ``begin_epoch``, ``batch_ok(loss)``, ``epoch_ok(loss_sum)``, ``stop``."""
 
-    def __init__(self, model, params):
-        self.model, self.params = model, params
+    def __init__(self, model, params, history=None):
+        self.model, self.params, self.history = model, params, history
         self.xp = model.backend.xp
         self.each_batch = model.backend.is_host  # reading a host loss costs nothing
-        self.snapshot = None
+        self.snapshot = self.epoch = self.replay = None
 
-    def begin_epoch(self):
+    def begin_epoch(self, epoch, replay):
+        """Copy the state the epoch starts from; ``replay(i)`` reruns its i-th step (-> loss)."""
+        self.epoch, self.replay = epoch, replay
         self.snapshot = _Snapshot(self.model, self.params)
 
-    def batch_ok(self, loss) -> bool:
-        return not self.each_batch or math.isfinite(loss)
+    def check_batch(self, batch, loss) -> None:
+        """Stop at a non-finite batch loss where reading it is free (on the host)."""
+        if self.each_batch and not math.isfinite(loss):
+            self.stop(batch, f"the loss became {float(loss)}")
 
-    def epoch_loss(self, loss_sum):
-        """The epoch's summed loss read as a float, or None when it, the weights or the optimizer
+    def epoch_loss(self, loss_sum, n_batches) -> float:
+        """The epoch's summed loss read as a float; stops when it, the weights or the optimizer
         state the epoch ends with are not all finite. On a device the check is folded into the
         one read-back the epoch's logs need: loss_sum + sum(0 * a) over every array (NaN as soon
         as one element is NaN or inf, else exactly loss_sum)."""
         if self.each_batch:
             value = float(loss_sum)
-            return value if math.isfinite(value) and self._state_finite() else None
-        xp, total = self.xp, loss_sum
-        for a in self._arrays():
-            total = total + xp.sum(a * 0)
-        value = float(total)
-        return value if math.isfinite(value) else None
+            finite = math.isfinite(value) and self._state_finite()
+        else:
+            xp, total = self.xp, loss_sum
+            for a in self._arrays():
+                total = total + xp.sum(a * 0)
+            value = float(total)
+            finite = math.isfinite(value)
+        if not finite:
+            self.stop(n_batches)
+        return value
 
     def _arrays(self):
         opt = self.model.optimizer
@@ -115,10 +123,10 @@ class DivergenceGuard:
     def _state_finite(self) -> bool:
         return all(validation.all_finite(self.xp, a) for a in self._arrays())
 
-    def stop(self, epoch, n_steps, step, history, bad_loss=None):
+    def stop(self, n_steps, bad_loss=None):
         """Replay the epoch's first ``n_steps`` steps from the snapshot, checking after each, and
-        leave the model as it was before the first that went non-finite; raises TrainingDiverged.
-        ``step(i)`` runs the epoch's i-th step and returns its loss."""
+        leave the model as it was before the first that went non-finite; raises TrainingDiverged."""
+        epoch, step, history = self.epoch, self.replay, self.history
         self.snapshot.restore(self.model, self.params)
         last = self.snapshot
         batch, what = n_steps, bad_loss
