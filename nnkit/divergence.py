@@ -52,46 +52,75 @@ def _set_stream_state(stream, saved):
         stream.__dict__.update(copy.deepcopy(value).__dict__)
 
 
+def _arrays(model, params):
+    """[(key, array)] of every parameter and optimizer state array, in one fixed order."""
+    out = [(("w", i), p.value) for i, p in enumerate(params)]
+    for pid, state in model.optimizer._state.items():
+        out += [((pid, name), a) for name, a in state.items()]
+    return out
+
+
+def _flat(xp, arrays):
+    """The arrays' elements in one vector: one copy, one check (per-array calls cost more than
+    the arrays of a small network)."""
+    if not arrays:
+        return xp.zeros((0,))
+    # the arrays' own reshape where they have one (NumPy, CuPy): a C call, not a Python wrapper
+    return xp.concat([a.reshape(-1) if hasattr(a, "reshape") else xp.reshape(a, (-1,)) for _, a in arrays])
+
+
 class _Snapshot:
-    """Copies of the parameters, the optimizer's state and step count and the model's stream."""
+    """One flat copy of the parameters and the optimizer state, the step count and the stream."""
 
     def __init__(self, model, params):
-        xp = model.backend.xp
-        self.values = [xp.asarray(p.value, copy=True) for p in params]
-        opt = model.optimizer
-        self.state = {pid: {name: xp.asarray(a, copy=True) for name, a in s.items()}
-                      for pid, s in opt._state.items()}
-        self.iterations = opt.iterations
+        arrays = _arrays(model, params)
+        self.keys = [key for key, _ in arrays]
+        self.flat = _flat(model.backend.xp, arrays)
+        self.iterations = model.optimizer.iterations
         self.stream = _stream_state(getattr(model, "stream", None))
 
     def restore(self, model, params):
         """Write the copies back in place: compiled steps keep pointers to these very arrays."""
-        for p, value in zip(params, self.values):
-            p.value[...] = value
-        opt = model.optimizer
-        for pid, arrays in opt._state.items():
-            saved = self.state.get(pid)
-            if saved is None:  # allocated after the snapshot: back to its initial value
-                saved = opt._init_state(arrays[next(iter(arrays))], model.backend.xp)
-            for name, a in arrays.items():
-                a[...] = saved[name]
+        xp, opt = model.backend.xp, model.optimizer
+        where, offset = {}, 0
+        arrays = dict(_arrays(model, params))
+        for key in self.keys:
+            size = int(math.prod(arrays[key].shape))
+            where[key] = (offset, offset + size)
+            offset += size
+        for key, a in arrays.items():
+            if key in where:
+                lo, hi = where[key]
+                a[...] = xp.reshape(self.flat[lo:hi], a.shape)
+            else:  # optimizer state allocated after the snapshot: back to its initial value
+                a[...] = opt._init_state(a, xp)[key[1]]
         opt.iterations = self.iterations
         _set_stream_state(getattr(model, "stream", None), self.stream)
 
 
 class DivergenceGuard:
-    """What fit calls: ``begin_epoch``, ``batch_ok(loss)``, ``epoch_ok(loss_sum)``, ``stop``."""
+    """What fit calls: ``begin_epoch``, ``check_batch``, ``epoch_loss``; ``stop`` replays."""
 
     def __init__(self, model, params, history=None):
         self.model, self.params, self.history = model, params, history
         self.xp = model.backend.xp
         self.each_batch = model.backend.is_host  # reading a host loss costs nothing
         self.snapshot = self.epoch = self.replay = None
+        self.n_steps = 0
 
     def begin_epoch(self, epoch, replay):
-        """Copy the state the epoch starts from; ``replay(i)`` reruns its i-th step (-> loss)."""
-        self.epoch, self.replay = epoch, replay
-        self.snapshot = _Snapshot(self.model, self.params)
+        """Copy the state the epoch starts from; ``replay(i)`` reruns its i-th step (-> loss).
+        On the host the copy is also the check of the state the previous epoch ended with."""
+        snapshot = _Snapshot(self.model, self.params)
+        if self.each_batch and self.snapshot is not None and not validation.all_finite(self.xp, snapshot.flat):
+            self.stop(self.n_steps)  # the previous epoch's: its snapshot and replay
+        self.epoch, self.replay, self.snapshot = epoch, replay, snapshot
+
+    def finish(self) -> None:
+        """After the last epoch: the state training ends with is finite (on a device the last
+        epoch's read-back checked it)."""
+        if self.each_batch and self.snapshot is not None and not self._state_finite():
+            self.stop(self.n_steps)
 
     def check_batch(self, batch, loss) -> None:
         """Stop at a non-finite batch loss where reading it is free (on the host)."""
@@ -103,9 +132,10 @@ class DivergenceGuard:
         state the epoch ends with are not all finite. On a device the check is folded into the
         one read-back the epoch's logs need: loss_sum + sum(0 * a) over every array (NaN as soon
         as one element is NaN or inf, else exactly loss_sum)."""
-        if self.each_batch:
+        self.n_steps = n_batches
+        if self.each_batch:  # the weights are checked with the next epoch's snapshot
             value = float(loss_sum)
-            finite = math.isfinite(value) and self._state_finite()
+            finite = math.isfinite(value)
         else:
             xp, total = self.xp, loss_sum
             for a in self._arrays():
@@ -117,16 +147,20 @@ class DivergenceGuard:
         return value
 
     def _arrays(self):
-        opt = self.model.optimizer
-        return [p.value for p in self.params] + [a for s in opt._state.values() for a in s.values()]
+        return [a for _, a in _arrays(self.model, self.params)]
 
     def _state_finite(self) -> bool:
-        return all(validation.all_finite(self.xp, a) for a in self._arrays())
+        return validation.all_finite(self.xp, _flat(self.xp, _arrays(self.model, self.params)))
 
     def stop(self, n_steps, bad_loss=None):
         """Replay the epoch's first ``n_steps`` steps from the snapshot, checking after each, and
         leave the model as it was before the first that went non-finite; raises TrainingDiverged."""
         epoch, step, history = self.epoch, self.replay, self.history
+        if history is not None and history.epoch and history.epoch[-1] == epoch:
+            history.epoch.pop()  # found after the epoch was logged: it is not a completed epoch
+            for values in history.history.values():
+                if values:
+                    values.pop()
         self.snapshot.restore(self.model, self.params)
         last = self.snapshot
         batch, what = n_steps, bad_loss

@@ -250,6 +250,7 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
             progress.epoch_end(epoch, logs)
             if model.stop_training:
                 break
+        guard.finish()
     except TrainingDiverged as exc:
         stoppers = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
         if not stoppers:

@@ -348,3 +348,16 @@ def test_the_finiteness_check_works_in_chunks(monkeypatch):
     big[4321, 3] = np.nan
     with pytest.raises(ValueError, match=r"row 4321"):
         model.predict(big)
+
+
+def test_an_update_that_overflows_the_weights_on_the_last_step_is_caught(train_backend):
+    """The loss of the only step is finite; the weights it leaves are not: fit still stops."""
+    model = nk.Sequential([Dense(4, input_dim=3), Dense(1)], backend=train_backend, seed=0)
+    model.compile(nk.optimizers.SGD(lr=1e37), "mse").build()
+    initial = model.get_weights()
+    with np.errstate(all="ignore"), pytest.raises(nk.TrainingDiverged, match="epoch 1, batch 1: the update") as info:
+        model.fit(X, X[:, :1] * 50, epochs=1, batch_size=24, verbose=0, shuffle=False)
+    assert info.value.history.epoch == [] and not any(info.value.history.history.values())
+    for a, b in zip(initial, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert model.optimizer.iterations == 0
