@@ -13,6 +13,7 @@ truncated or hostile file is a ValueError saying what is wrong, read with bounde
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -154,8 +155,6 @@ def _header(path, archive, info) -> _Entry:
             raise
         raise _bad(path, f"{where} is damaged or truncated ({type(exc).__name__}: {exc})") from None
     try:
-        import ast
-
         header = ast.literal_eval(text.decode("latin1" if major < 3 else "utf8"))
         shape, descr, fortran = header["shape"], header["descr"], header["fortran_order"]
         if not isinstance(shape, tuple) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0

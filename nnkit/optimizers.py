@@ -10,7 +10,6 @@ evaluated on the host once per step with the 0-based count of steps taken.
 
 from __future__ import annotations
 
-import math
 
 from nnkit import schedules as _schedules
 from nnkit import validation

@@ -18,8 +18,7 @@ import threading
 import numpy as np
 
 __all__ = ["integer", "number", "flag", "seed", "numeric_kind", "check_finite", "check_labels",
-           "check_float_targets", "rollback_build", "check_allocation", "allocation_limit",
-           "all_finite", "describe"]
+           "rollback_build", "check_plan", "check_allocation", "allocation_limit", "all_finite", "describe"]
 
 # rows of a large array checked at a time: the boolean temporary stays near this many elements
 FINITE_CHUNK_ELEMENTS = 1 << 20
@@ -197,10 +196,6 @@ def check_labels(xp, y, argument: str, n_classes: int) -> None:
         fmt = (lambda v: f"{float(v):g}") if xp.isdtype(y.dtype, "real floating") else (lambda v: str(int(v)))
         raise ValueError(f"{argument}: labels must lie in [0, {n_classes}) for {n_classes} outputs, "
                          f"got range [{fmt(low)}, {fmt(high)}]")
-
-
-def check_float_targets(xp, y, argument: str, source=None) -> None:
-    check_finite(xp, y, argument, source)
 
 
 # -- a rejected call leaves an unbuilt model unbuilt ---------------------------------------------
