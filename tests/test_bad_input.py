@@ -77,6 +77,17 @@ def test_labels_are_numbers(train_backend, case, y, error, match, built):
     assert model.built == built
 
 
+def test_missing_value_objects_are_reported_by_what_they_are(train_backend):
+    class NAType:  # pandas' missing-value type, recognised by its name (pandas need not be installed)
+        pass
+
+    model = _model(train_backend, build=False)
+    for missing, shown in ((NAType(), "pd.NA"), (float("nan"), "NaN"), (None, "None")):
+        with pytest.raises(ValueError, match=rf"y: contains missing values \({shown}\)"):
+            model.fit(X, np.array([0, missing, 1] * 8, dtype=object), verbose=0)
+    assert not model.built
+
+
 def test_pandas_na_is_reported_as_missing(train_backend):
     pd = pytest.importorskip("pandas")
     model = _model(train_backend, build=False)
