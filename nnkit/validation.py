@@ -142,6 +142,8 @@ def _chunks(a):
 
 def all_finite(xp, a) -> bool:
     """Whether every element of ``a`` is finite, checked chunk by chunk (no full-size temporary)."""
+    if a.size <= FINITE_CHUNK_ELEMENTS:
+        return bool(xp.all(xp.isfinite(a)))
     return all(bool(xp.all(xp.isfinite(part))) for _, part in _chunks(a))
 
 
