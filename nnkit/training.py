@@ -157,21 +157,31 @@ def _epoch_orders(model, X, y, epochs, shuffle, rng):
 
 def _run_batches(model, step, data, batch_size, runner, dp, guard):
     """One epoch's batch loop: (sum of the batch losses, the metrics' sums, batches run)."""
-    n = data[0].shape[0]
-    metrics = model.metrics
+    Xs, ys, order = data
+    n = Xs.shape[0]
+    metrics, hooks = model.metrics, runner.batch_hooks
+    staged = not model.backend.is_array(Xs)
     loss_sum, metric_sums, n_batches = 0.0, [0.0] * len(metrics), 0
-    for batch in range(-(-n // batch_size)):
-        runner.batch_begin(batch)
-        xb, yb = _batch(model, data, batch, batch_size, dp)
+    for batch, start in enumerate(range(0, n, batch_size)):
+        stop = min(start + batch_size, n)  # array-API slices may not run past the end
+        if staged:
+            xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
+        else:
+            xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
+        if hooks:
+            runner.batch_begin(batch)
+        if dp is not None:
+            xb, yb = dp.shard(xb, yb)
         loss, out = step(xb, yb)
         guard.check_batch(batch, loss)
         loss_sum = loss_sum + loss
         if metrics:
             model._accumulate_metrics(out, yb, metric_sums)
         n_batches += 1
-        runner.batch_end(batch, loss, xb.shape[0])
-        if model.stop_training:
-            break
+        if hooks:
+            runner.batch_end(batch, loss, xb.shape[0])
+            if model.stop_training:
+                break
     return loss_sum, metric_sums, n_batches
 
 
@@ -202,7 +212,7 @@ def _choose_step(model, dp):
     log.debug("fit: %s step: %s", *model.step_path)
     if dp is not None:
         return lambda xb, yb: model._train_step(xb, yb, loss_and_grad=dp.loss_and_grad)
-    return lambda xb, yb: model._train_step(xb, yb, compiled=compiled)
+    return compiled if compiled is not None else model._train_step
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
