@@ -43,6 +43,21 @@ def he_normal(rng, shape):
     return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
 
 
+def orthogonal(rng, shape):
+    """Q of the QR decomposition of a N(0, 1) matrix, signs fixed by diag(R) (Saxe et al. 2014);
+    rows of the (prod(shape[:-1]), shape[-1]) matrix, or its columns when fewer, are orthonormal."""
+    import numpy as np
+
+    rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
+    cols = shape[-1]
+    a = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return q.reshape(shape)
+
+
 def zeros(rng, shape):
     """All zeros."""
     return rng.uniform(0.0, 0.0, size=shape)
@@ -98,6 +113,7 @@ _NAMED = {
     "glorot_normal": glorot_normal,
     "he_uniform": he_uniform,
     "he_normal": he_normal,
+    "orthogonal": orthogonal,
     "zeros": zeros,
     "ones": ones,
     "playground": playground,
