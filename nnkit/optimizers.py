@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from nnkit import clipping as _clipping
 from nnkit import schedules as _schedules
 from nnkit._config import split_config
 from nnkit.backend import Backend, get_backend
@@ -54,6 +55,11 @@ class Optimizer:
     """
 
     _state_names: tuple[str, ...] = ()
+    clipnorm = clipvalue = global_clipnorm = None  # every subclass takes them (nnkit.clipping)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _clipping.accept_clipping_arguments(cls)
 
     def __init__(self, lr, weight_decay: float = 0.0):
         self.lr = lr
@@ -99,6 +105,7 @@ class Optimizer:
         lr = self._lr if not callable(self._lr) else self.current_lr
         t = self.iterations + 1  # torch counts steps from 1 (Adam's bias correction, Adagrad's decay)
         ops, states, update = backend.ops, self._state, self._update
+        _clipping.clip_parameter_gradients(self, params, backend.xp)
         for p in params:
             g = p.grad
             if g is None:
@@ -203,7 +210,7 @@ class Optimizer:
                     f"lr: the schedule {lr!r} has no get_config(); use one of nnkit.schedules to save it"
                 )
             lr = lr.get_config()
-        return {"class": type(self).__name__, "lr": lr, **self._args()}
+        return {"class": type(self).__name__, "lr": lr, **self._args(), **_clipping.clipping_config(self)}
 
     def _args(self) -> dict:
         raise NotImplementedError

@@ -76,6 +76,8 @@ def plan(model):
         return None
     if model.loss is None or model.optimizer is None:
         return None
+    if any(getattr(model.optimizer, k, None) is not None for k in ("clipnorm", "clipvalue", "global_clipnorm")):
+        return None  # the compiled update does not clip
     loss = model.loss.op_name(model._fused is not None)
     optimizer = _optimizer_name(model.optimizer)
     if loss not in LOSSES or optimizer is None:

@@ -226,7 +226,9 @@ def embedding_backward(dy, tokens, input_dim, *, xp):
     flat_dy = xp.reshape(dy, (-1, d))
     vocab = xp.reshape(xp.arange(input_dim, dtype=flat_tokens.dtype), (1, input_dim))
     out = xp.zeros((input_dim, d), dtype=dy.dtype)
-    for lo in range(0, flat_tokens.shape[0], EMBEDDING_CHUNK):
-        hot = xp.astype(xp.reshape(flat_tokens[lo:lo + EMBEDDING_CHUNK], (-1, 1)) == vocab, dy.dtype)
-        out = out + xp.matmul(hot.T, flat_dy[lo:lo + EMBEDDING_CHUNK, :])
+    total = flat_tokens.shape[0]
+    for lo in range(0, total, EMBEDDING_CHUNK):
+        hi = min(lo + EMBEDDING_CHUNK, total)
+        hot = xp.astype(xp.reshape(flat_tokens[lo:hi], (-1, 1)) == vocab, dy.dtype)
+        out = out + xp.matmul(hot.T, flat_dy[lo:hi, :])
     return out
