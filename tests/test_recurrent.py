@@ -453,3 +453,54 @@ def test_numba_kernels_keep_nan_and_take_strided_input(rng):
     np.testing.assert_allclose(KERNELS["lstm_forward"](wide, w, u, b, xp=np_xp)[0],
                                generic.lstm_forward(np.ascontiguousarray(wide), w, u, b, xp=np_xp)[0],
                                rtol=1e-12, atol=1e-13)
+
+
+# -- vanishing gradients through time ------------------------------------------------------------
+def test_gradient_through_time_is_the_input_gradient_per_step(rng):
+    from nnkit.recurrent_diagnostics import gradient_through_time
+
+    model = _model("LSTM", False)
+    X, y = rng.normal(size=(6, 5, 3)), rng.integers(0, 3, 6)
+    norms = gradient_through_time(model, X, y)
+    x, t = model._check_input(X), model._check_target(y, 6)
+    dx = model._backward(model._loss_and_grad(model._forward(x, True), t)[1], True)
+    np.testing.assert_allclose(norms, np.sqrt((dx ** 2).sum(axis=(0, 2))), rtol=1e-12)
+    with pytest.raises(ValueError, match="sequences"):
+        gradient_through_time(nk.Sequential([nk.layers.Dense(3, input_dim=2)]).compile("sgd", "mse"),
+                              np.ones((2, 2)), np.ones((2, 3)))
+
+
+def test_tanh_rnn_gradient_vanishes_where_a_held_lstm_cell_keeps_it(rng):
+    from nnkit.recurrent_diagnostics import gradient_through_time
+
+    steps = 30
+    X, y = rng.normal(size=(8, steps, 2)), rng.integers(0, 3, 8)
+    rnn = _model("SimpleRNN", False, units=6)
+    rnn.build((steps, 2))
+    w = rnn.get_weights()
+    w[1] = 0.5 * w[1]  # an orthogonal U scaled by 1/2: each step back multiplies by at most 1/2
+    rnn.set_weights(w)
+    lstm = _model("LSTM", False, units=6)
+    lstm.build((steps, 2))
+    w = lstm.get_weights()
+    w[2][6:12] = 20.0  # forget gates held at 1: the cell carries the gradient unchanged
+    lstm.set_weights(w)
+    g_rnn, g_lstm = gradient_through_time(rnn, X, y), gradient_through_time(lstm, X, y)
+    assert g_rnn[0] / g_rnn[-1] < 0.5 ** (steps - 1) * 10
+    assert g_lstm[0] / g_lstm[-1] > 0.05
+
+
+def test_gradient_flow_reports_recurrent_layers(rng):
+    from nnkit.diagnostics import GradientFlow, weighted_layers
+
+    model = nk.Sequential([nk.layers.Embedding(5, 3), nk.layers.GRU(4, return_sequences=True),
+                           nk.layers.LSTM(4), nk.layers.Dense(2, activation="softmax")], dtype="float64", seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.build((6,))
+    assert [type(layer).__name__ for _, layer in weighted_layers(model)] == ["GRU", "LSTM", "Dense"]
+    flow = GradientFlow(reduce="last")
+    history = model.fit(rng.integers(0, 5, size=(8, 6)), rng.integers(0, 2, 8), epochs=2, verbose=0,
+                        callbacks=[flow])
+    gru = model.layers[1]
+    assert history.history[f"grad_norm/{gru.name}"][-1] == pytest.approx(float(np.linalg.norm(gru.kernel.grad)))
+    assert len(history.history["grad_norm_ratio"]) == 2
