@@ -44,15 +44,19 @@ def he_normal(rng, shape):
 
 
 def orthogonal(rng, shape):
-    """Q of the QR decomposition of a N(0, 1) matrix, signs fixed by diag(R) (Saxe et al. 2014);
-    rows of the (prod(shape[:-1]), shape[-1]) matrix, or its columns when fewer, are orthonormal."""
-    import numpy as np
+    """Q of the QR decomposition (diag(R) > 0) of a N(0, 1) matrix (Saxe et al. 2014): the rows of
+    the (prod(shape[:-1]), shape[-1]) matrix, or its columns when fewer, are orthonormal.
 
+    Q comes from Gram-Schmidt run twice per column (CGS2, orthogonal to rounding), on the host
+    generator's array, as Keras's QR with its signs fixed gives."""
     rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
     cols = shape[-1]
-    a = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
-    q, r = np.linalg.qr(a)
-    q = q * np.sign(np.diag(r))
+    q = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+    for j in range(q.shape[1]):
+        for _ in range(2):
+            done = q[:, :j]
+            q[:, j] -= done @ (done.T @ q[:, j])
+        q[:, j] /= math.sqrt(float(q[:, j] @ q[:, j]))
     if rows < cols:
         q = q.T
     return q.reshape(shape)

@@ -22,10 +22,10 @@ def gradient_through_time(model, X, y) -> list[float]:
         raise ValueError(f"gradient_through_time: X must be sequences (n, timesteps, features), got shape "
                          f"{tuple(X.shape)}")
     y = model._check_target(y, X.shape[0], "y")
-    out = model._forward(X, True)
+    model.zero_grad()
+    out, backward = model._chain(X, True)
     _, dout = model._loss_and_grad(out, y)
-    dx = model._backward(dout, True)
-    model._clear_cache()
+    dx = backward(dout, True)
     xp = model.backend.xp
     per_step = xp.sqrt(xp.sum(dx * dx, axis=(0, 2)))
     return [float(v) for v in model.backend.to_numpy(per_step)]

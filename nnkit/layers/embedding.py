@@ -25,7 +25,6 @@ class Embedding(Layer):
         self.embeddings_initializer = embeddings_initializer
         self._init = _DEFAULT_INIT if embeddings_initializer == "uniform" else initializers.get(embeddings_initializer)
         self.embeddings = None
-        self._backward_fn = None
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 1:
@@ -38,8 +37,9 @@ class Embedding(Layer):
     def parameters(self):
         return [self.embeddings]
 
-    def tokens(self, x):
-        """``x`` as int64 token ids, or a ValueError naming the layer (rank, NaN, non-integers, range)."""
+    def check_input(self, x) -> None:
+        """Refuse token ids the table cannot look up, naming the layer: not (n, timesteps), NaN,
+        non-integers, ids outside [0, input_dim). A model checks its whole data set here once."""
         owner = f"Embedding {self.name!r}"
         if not self.built:
             raise ValueError(f"{owner}: build the layer (or its model) before calling it")
@@ -57,32 +57,23 @@ class Embedding(Layer):
         if x.size and (int(xp.min(x)) < 0 or int(xp.max(x)) >= self.vocabulary):
             raise ValueError(f"{owner}: token ids must lie in [0, {self.vocabulary}), got range "
                              f"[{int(xp.min(x))}, {int(xp.max(x))}]")
-        return xp.astype(x, xp.int64)
 
-    def _forward(self, tokens, training):
-        """(y, backward): backward(dy, need_dx) fills the table's gradient and returns None."""
-        ops = self.backend.ops
+    def _forward(self, x, training=False):
+        """(y, backward): backward(dy, need_dx) adds the table's gradient and returns None."""
+        ops, xp = self.backend.ops, self.backend.xp
+        tokens = x if xp.isdtype(x.dtype, "integral") else xp.astype(x, xp.int64)
         y = ops.embedding(tokens, self.embeddings.value)
 
         def backward(dy, need_dx=True):
-            self.embeddings.grad = ops.embedding_backward(dy, tokens, self.vocabulary)
+            self.embeddings.inc_grad(ops.embedding_backward(dy, tokens, self.vocabulary))
             return None
 
         return y, backward
 
     def forward(self, x, training=False):
-        y, backward = self._forward(self.tokens(x), training)
-        if training:
-            self._backward_fn = backward
-        return y
-
-    def backward(self, dy, need_dx=True):
-        if self._backward_fn is None:
-            raise ValueError(f"Embedding {self.name!r}: call forward(x, training=True) first")
-        return self._backward_fn(dy, need_dx)
-
-    def _clear_cache(self):
-        self._backward_fn = None
+        """The rows of the token ids ``x`` (checked first)."""
+        self.check_input(x)
+        return super().forward(x, training)
 
     def get_config(self):
         init = self.embeddings_initializer

@@ -45,7 +45,6 @@ class _Recurrent(Layer):
         self.bias_initializer = bias_initializer
         self._inits = [initializers.get(i) for i in (kernel_initializer, recurrent_initializer, bias_initializer)]
         self.kernel = self.recurrent_kernel = self.bias = None
-        self._backward_fn = None
 
     # -- building -----------------------------------------------------------------------------
     def _bias_shape(self) -> tuple:
@@ -90,11 +89,13 @@ class _Recurrent(Layer):
         if not bool(xp.all(xp.isfinite(x))):
             raise ValueError(f"{owner}: x contains NaN or inf")
 
-    def _forward(self, x, training):
-        """(y, backward): y the last state (or every state), backward(dy, need_dx) -> dx."""
+    def _forward(self, x, training=False):
+        """(y, backward): y the last state (or every state); backward(dy, need_dx) adds the weights'
+        gradients to their grads and returns dx."""
         xp = self.backend.xp
         hs, saved = self._run(x)
         y = hs if self.return_sequences else hs[:, -1, :]
+        params = (self.kernel, self.recurrent_kernel, self.bias)
 
         def backward(dy, need_dx=True):
             if self.return_sequences:
@@ -103,26 +104,17 @@ class _Recurrent(Layer):
                 n, steps, units = hs.shape
                 earlier = xp.zeros((n, steps - 1, units), dtype=dy.dtype)
                 dhs = xp.concat([earlier, xp.reshape(dy, (n, 1, units))], axis=1)
-            dx, dw, du, db = self._grads(dhs, x, hs, saved, need_dx)
-            self.kernel.grad, self.recurrent_kernel.grad, self.bias.grad = dw, du, db
+            dx, *grads = self._grads(dhs, x, hs, saved, need_dx)
+            for p, g in zip(params, grads):
+                p.inc_grad(g)
             return dx
 
         return y, backward
 
     def forward(self, x, training=False):
+        """y = the layer on x (checked first: a model checks its data once, before the chain)."""
         self.check_input(x)
-        y, backward = self._forward(x, training)
-        if training:
-            self._backward_fn = backward
-        return y
-
-    def backward(self, dy, need_dx=True):
-        if self._backward_fn is None:
-            raise ValueError(f"{type(self).__name__} {self.name!r}: call forward(x, training=True) first")
-        return self._backward_fn(dy, need_dx)
-
-    def _clear_cache(self):
-        self._backward_fn = None
+        return super().forward(x, training)
 
     def get_config(self):
         return {
@@ -169,7 +161,7 @@ class SimpleRNN(_Recurrent):
         return self.backend.ops.simple_rnn_backward(dhs, x, hs, zs, self.kernel.value,
                                                     self.recurrent_kernel.value, self.activation, need_dx)
 
-    def _forward(self, x, training):
+    def _forward(self, x, training=False):
         y, backward = super()._forward(x, training)
         if not self.return_state:
             return y, backward
