@@ -506,3 +506,41 @@ def test_gradient_flow_reports_recurrent_layers(rng):
     gru = model.layers[1]
     assert history.history[f"grad_norm/{gru.name}"][-1] == pytest.approx(float(np.linalg.norm(gru.kernel.grad)))
     assert len(history.history["grad_norm_ratio"]) == 2
+
+
+# -- the W6 benchmark's trainers ------------------------------------------------------------------
+def test_w6_flops_and_plan():
+    from nnkit.bench.runner import Settings, plan
+    from nnkit.bench.workloads import get_workload
+
+    w6 = get_workload("W6")
+    n, t, f, u, g = 64, 32, 32, 128, 512
+    assert w6.flops_per_step() == 2 * (2 * n * t * f * g) + 3 * (2 * n * t * u * g) + 3 * (2 * n * u * 10)
+    assert 0.93e9 < w6.flops_per_step() < 0.95e9
+    labels = {j["label"] for j in plan(Settings(workloads="W6", backends="numpy", peers="numpy-hand"))
+              if j["kind"] == "train"}
+    assert labels == {"nnkit-numpy"}  # no hand-written NumPy LSTM: that peer is left out of W6
+
+
+@pytest.mark.parametrize("label", ["nnkit-numba", "torch-cpu", "jax"])
+def test_w6_trainers_take_the_same_steps(label):
+    from nnkit.bench.trainers import make_trainer, peer_available
+    from nnkit.bench.workloads import get_workload
+
+    if label.startswith("nnkit-"):
+        if not HAS_NUMBA:
+            pytest.skip("numba is not installed")
+    elif not peer_available(label):
+        pytest.skip(f"{label} is not installed")
+    w6 = get_workload("W6")
+    X, y = w6.make_data(2, seed=0)
+    ref = make_trainer("nnkit-numpy", w6, X, y, seed=0)
+    other = make_trainer(label, w6, X, y, seed=0)
+    losses = [t.run_epochs(1, shuffle=False) for t in (ref, other)]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    for a, b in zip(other.get_weights(), ref.get_weights()):
+        # float32: Adam's step is about lr wherever a gradient is tiny, so a rounding that flips its
+        # sign moves an entry by up to 2 lr per step; nearly every entry agrees to rounding
+        diff = np.abs(a - b)
+        assert diff.max() <= 4 * w6.lr and np.mean(diff > 2e-5) < 1e-3
+    assert not np.allclose(ref.get_weights()[0], w6.initial_weights(0)[0])
