@@ -116,7 +116,8 @@ class Sequential(Layer, Model):
         return {"layers": [layer_to_config(layer) for layer in self.layers]}
 
     def summary(self) -> str:
-        """One line per layer: name, output shape and parameter count."""
+        """One line per layer: name, output shape and parameter count; then the step the last fit
+        ran (compiled or per-layer) and why."""
         lines = [f"{'layer':<20}{'output':<16}{'params':>10}"]
         total = 0
         for layer in self.layers:
@@ -124,6 +125,10 @@ class Sequential(Layer, Model):
             total += count
             lines.append(f"{layer.name:<20}{str(layer.output_shape):<16}{count:>10}")
         lines.append(f"{'total':<36}{total:>10}")
+        if self.step_path is None:
+            lines.append("step: chosen by the first fit")
+        else:
+            lines.append("step: %s (%s)" % self.step_path)
         return "\n".join(lines)
 
     def __repr__(self):
