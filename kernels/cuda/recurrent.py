@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnkit.ops import recurrent as generic
+from nnkit.ops import recurrent as _generic
 
 from . import _loader
 
@@ -44,7 +44,7 @@ def lstm_cell(z, c_prev, *, xp):
     returns (h, c, gates) with gates = [i, f, g, o] of shape (N, 4u)."""
     ctype = _loader.c_type(z, c_prev)
     if ctype is None or not _state_shape(z, 4, c_prev):
-        return generic.lstm_cell(z, c_prev, xp=xp)
+        return _generic.lstm_cell(z, c_prev, xp=xp)
     cp = _loader.cupy()
     z, c_prev = _loader.contiguous(z), _loader.contiguous(c_prev)
     h, c, gates = cp.empty_like(c_prev), cp.empty_like(c_prev), cp.empty_like(z)
@@ -57,7 +57,7 @@ def lstm_cell_backward(dh, dc, gates, c_prev, c, *, xp):
     dz = [dc' g i(1-i), dc' c_prev f(1-f), dc' i (1-g^2), dh tanh(c) o(1-o)]; returns (dz, dc' f)."""
     ctype = _loader.c_type(dh, dc, gates, c_prev, c)
     if ctype is None or not _state_shape(gates, 4, c) or not dh.shape == dc.shape == c_prev.shape == c.shape:
-        return generic.lstm_cell_backward(dh, dc, gates, c_prev, c, xp=xp)
+        return _generic.lstm_cell_backward(dh, dc, gates, c_prev, c, xp=xp)
     cp = _loader.cupy()
     arrays = [_loader.contiguous(a) for a in (dh, dc, gates, c_prev, c)]
     dz, dc_prev = cp.empty_like(arrays[2]), cp.empty_like(arrays[4])
@@ -71,7 +71,7 @@ def gru_cell(zx, zh, h_prev, *, xp):
     returns (h, gates) with gates = [z, r, hh, zh_h] of shape (N, 4u)."""
     ctype = _loader.c_type(zx, zh, h_prev)
     if ctype is None or not _state_shape(zx, 3, h_prev) or zh.shape != zx.shape:
-        return generic.gru_cell(zx, zh, h_prev, xp=xp)
+        return _generic.gru_cell(zx, zh, h_prev, xp=xp)
     cp = _loader.cupy()
     zx, zh, h_prev = (_loader.contiguous(a) for a in (zx, zh, h_prev))
     n, units = h_prev.shape
@@ -85,7 +85,7 @@ def gru_cell_backward(dh, gates, h_prev, *, xp):
     da_r = da_h zh_h r(1-r); returns (dzx = [da_z, da_r, da_h], dzh = [da_z, da_r, da_h r], dh z)."""
     ctype = _loader.c_type(dh, gates, h_prev)
     if ctype is None or not _state_shape(gates, 4, h_prev) or dh.shape != h_prev.shape:
-        return generic.gru_cell_backward(dh, gates, h_prev, xp=xp)
+        return _generic.gru_cell_backward(dh, gates, h_prev, xp=xp)
     cp = _loader.cupy()
     dh, gates, h_prev = (_loader.contiguous(a) for a in (dh, gates, h_prev))
     n, units = h_prev.shape
@@ -98,24 +98,24 @@ def gru_cell_backward(dh, gates, h_prev, *, xp):
 def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
     """The LSTM over a sequence: z_t = x_t W + h_(t-1) U + b, then lstm_cell; returns
     (hs, cs, gates), each (N, T, .)."""
-    return generic._lstm_forward(x, kernel, recurrent_kernel, bias, lstm_cell, xp)
+    return _generic._lstm_forward(x, kernel, recurrent_kernel, bias, lstm_cell, xp)
 
 
 def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
     """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells;
     returns (dx, dW, dU, db)."""
-    return generic._lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx,
+    return _generic._lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx,
                                   lstm_cell_backward, xp)
 
 
 def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
     """The GRU over a sequence (bias (2, 3u): input and recurrent biases); returns (hs, gates)."""
-    return generic._gru_forward(x, kernel, recurrent_kernel, bias, gru_cell, xp)
+    return _generic._gru_forward(x, kernel, recurrent_kernel, bias, gru_cell, xp)
 
 
 def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
     """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T; returns (dx, dW, dU, db (2, 3u))."""
-    return generic._gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, gru_cell_backward, xp)
+    return _generic._gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, gru_cell_backward, xp)
 
 
 KERNELS = {
