@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from nnkit.callbacks import Callback
 
-__all__ = ["GradientFlow", "weighted_layers", "gradient_norms", "first_last_ratio"]
+__all__ = ["GradientFlow", "weighted_layers", "gradient_norms", "first_last_ratio", "weight_of"]
+
+
+def weight_of(layer):
+    """The weight Parameter whose gradient is reported: W (Dense, Maxout), or the input kernel of a
+    recurrent layer (SimpleRNN, LSTM, GRU); None for a layer without one."""
+    w = getattr(layer, "W", None)
+    return w if w is not None else getattr(layer, "kernel", None)
 
 
 def weighted_layers(model) -> list[tuple[str, object]]:
@@ -21,11 +28,11 @@ def weighted_layers(model) -> list[tuple[str, object]]:
     def walk(layer):
         inner = getattr(layer, "inner", None)
         children = getattr(layer, "layers", None) if inner is None else inner.layers
-        if children is not None and getattr(layer, "W", None) is None:
+        if children is not None and weight_of(layer) is None:
             for child in children:
                 walk(child)
             return
-        if getattr(getattr(layer, "W", None), "value", None) is not None:
+        if getattr(weight_of(layer), "value", None) is not None:
             name = layer.name
             i = 1
             while name in seen:  # Sequential dedups names per level; a Residual's "dense" may repeat
@@ -55,7 +62,7 @@ def gradient_norms(model, X, y) -> dict:
     (the weights are not changed; each Parameter.grad is overwritten)."""
     model.loss_and_grad(X, y)
     xp = model.backend.xp
-    return {name: float(_norm(layer.W.grad, xp)) for name, layer in weighted_layers(model)}
+    return {name: float(_norm(weight_of(layer).grad, xp)) for name, layer in weighted_layers(model)}
 
 
 class GradientFlow(Callback):
@@ -102,14 +109,14 @@ class GradientFlow(Callback):
             return
         xp = self.model.backend.xp
         # sums stay on the device: one read-back per epoch
-        norms = [_norm(layer.W.grad, xp) for _, layer in self.layers]
+        norms = [_norm(weight_of(layer).grad, xp) for _, layer in self.layers]
         self._sums = norms if self._sums is None else [s + v for s, v in zip(self._sums, norms)]
         self._count += 1
 
     def on_epoch_end(self, epoch, logs=None):
         xp = self.model.backend.xp
         if self.reduce == "last" or self._sums is None:
-            values = [float(_norm(layer.W.grad, xp)) if layer.W.grad is not None else float("nan")
+            values = [float(_norm(weight_of(layer).grad, xp)) if weight_of(layer).grad is not None else float("nan")
                       for _, layer in self.layers]
         else:
             values = [float(s) / self._count for s in self._sums]

@@ -43,6 +43,25 @@ def he_normal(rng, shape):
     return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
 
 
+def orthogonal(rng, shape):
+    """Q of the QR decomposition (diag(R) > 0) of a N(0, 1) matrix (Saxe et al. 2014): the rows of
+    the (prod(shape[:-1]), shape[-1]) matrix, or its columns when fewer, are orthonormal.
+
+    Q comes from Gram-Schmidt run twice per column (CGS2, orthogonal to rounding), on the host
+    generator's array, as Keras's QR with its signs fixed gives."""
+    rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
+    cols = shape[-1]
+    q = rng.normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
+    for j in range(q.shape[1]):
+        for _ in range(2):
+            done = q[:, :j]
+            q[:, j] -= done @ (done.T @ q[:, j])
+        q[:, j] /= math.sqrt(float(q[:, j] @ q[:, j]))
+    if rows < cols:
+        q = q.T
+    return q.reshape(shape)
+
+
 def zeros(rng, shape):
     """All zeros."""
     return rng.uniform(0.0, 0.0, size=shape)
@@ -98,6 +117,7 @@ _NAMED = {
     "glorot_normal": glorot_normal,
     "he_uniform": he_uniform,
     "he_normal": he_normal,
+    "orthogonal": orthogonal,
     "zeros": zeros,
     "ones": ones,
     "playground": playground,

@@ -91,6 +91,9 @@ class Model:
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f"{argument}: the model takes samples of shape {tuple(self.input_shape)}, "
                              f"got {tuple(x.shape[1:])}")
+        first = self.layers[0] if getattr(self, "layers", None) else None
+        if backend is None and hasattr(first, "check_input"):
+            first.check_input(x)  # the first layer's own rule for its data (Embedding: token ids)
         return x
 
     def _check_finite(self, a, argument, backend=None):

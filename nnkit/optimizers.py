@@ -11,6 +11,7 @@ evaluated on the host once per step with the 0-based count of steps taken.
 from __future__ import annotations
 
 
+from nnkit import clipping as _clipping
 from nnkit import schedules as _schedules
 from nnkit import validation
 from nnkit._config import split_config
@@ -56,6 +57,13 @@ class Optimizer:
         elif check is not None:
             value = validation.number(name, value, owner=type(self).__name__, **check)
         object.__setattr__(self, name, value)
+
+    clipnorm = clipvalue = global_clipnorm = None  # every subclass takes them (nnkit.clipping)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _clipping.accept_clipping_arguments(cls)
+
     # the name of the fused update a compiled whole step runs for exactly this class
     kernel_name: str | None = None
 
@@ -107,6 +115,7 @@ class Optimizer:
         t = self.iterations + 1  # torch counts steps from 1 (Adam's bias correction, Adagrad's decay)
         ops, states, update = backend.ops, self._state, self._update
         params = params if isinstance(params, list) else list(params)
+        _clipping.clip_parameter_gradients(self, params, backend.xp)
         flat = params[0].flat if params else None
         if flat is not None and flat.holds(params):  # multi-tensor: one update over the buffer
             update(ops, flat.value, flat.grad, self.flat_states(flat, params, backend.xp), lr, t)
@@ -272,7 +281,7 @@ class Optimizer:
                     f"lr: the schedule {lr!r} has no get_config(); use one of nnkit.schedules to save it"
                 )
             lr = lr.get_config()
-        return {"class": type(self).__name__, "lr": lr, **self._args()}
+        return {"class": type(self).__name__, "lr": lr, **self._args(), **_clipping.clipping_config(self)}
 
     def _args(self) -> dict:
         raise NotImplementedError

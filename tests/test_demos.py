@@ -75,6 +75,14 @@ def _regularization(r):
 
 def _vanishing(r):
     assert r["runs"]["sigmoid"]["ratio_at_init"] <= 1e-2 < r["runs"]["residual"]["ratio_at_init"]
+    rnn, lstm = (r["through_time"]["runs"][k]["trained"] for k in ("SimpleRNN", "LSTM"))
+    assert rnn[-1] / rnn[0] < 0.05 * (lstm[-1] / lstm[0])  # oldest / newest step: the tanh RNN loses it
+
+
+def _rnn(r):
+    runs = r["runs"]
+    assert not runs["SimpleRNN"]["learned"] and runs["GRU"]["learned"]
+    assert runs["GRU"]["val_loss"][-1] < 0.1 * min(runs["SimpleRNN"]["val_loss"])
 
 
 def _adversarial(r):
@@ -96,7 +104,7 @@ def _brain(r):
 
 
 CHECKS = {"backprop": _backprop, "perceptron": _perceptron, "gradient-descent": _gradient_descent, "sgd": _sgd,
-          "optimizers": _optimizers, "regularization": _regularization, "vanishing": _vanishing,
+          "optimizers": _optimizers, "regularization": _regularization, "vanishing": _vanishing, "rnn": _rnn,
           "adversarial": _adversarial, "hebbian": _hebbian, "brain": _brain}
 
 

@@ -76,6 +76,8 @@ def plan(model):
     groups, skips, loss = table.groups, table.skips, table.loss_op
     if np.dtype(model.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
         return None, f"the dtype {model.dtype} (the step takes float32 and float64)"
+    if any(getattr(model.optimizer, k, None) is not None for k in ("clipnorm", "clipvalue", "global_clipnorm")):
+        return None, "gradient clipping, which the compiled update does not do"
     optimizer = None if model.optimizer is None else model.optimizer.fused_update
     if loss not in LOSSES:
         return None, f"the loss op {loss!r}, which the step does not implement"

@@ -87,6 +87,10 @@ class NnkitTrainer:
 
 def make_trainer(label: str, workload: Workload, X, y, seed: int = 0):
     """The trainer called ``label``: "nnkit-<backend>" or a peer in PEER_LABELS."""
+    if hasattr(workload, "supports"):  # a sequence workload (nnkit.bench.recurrent) has its own
+        from nnkit.bench.recurrent import make_sequence_trainer
+
+        return make_sequence_trainer(label, workload, X, y, seed=seed)
     if label.startswith("nnkit-"):
         return NnkitTrainer(workload, X, y, backend=label[len("nnkit-"):], seed=seed)
     if label not in _PEERS:

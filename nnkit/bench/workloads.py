@@ -1,4 +1,5 @@
-"""The reference workloads W1-W4 (fp32): architecture, data, initial weights and GEMM FLOPs.
+"""The reference workloads W1-W4 (fp32): architecture, data, initial weights and GEMM FLOPs (W6, an
+LSTM, lives in nnkit.bench.recurrent).
 
 Every library (nnkit on each backend, the hand-written NumPy step, PyTorch, JAX) trains the same
 network from the same initial weights on the same batches, so their steps do the same arithmetic.
@@ -110,6 +111,10 @@ WORKLOADS = {
                    "random-regression", 4, 1,
                    "wide MLP 1024-4096-4096-1024 ReLU, MSE, batch 256, SGD"),
 }
+
+from nnkit.bench.recurrent import W6  # noqa: E402  (the sequence workload, its own module)
+
+WORKLOADS[W6.name] = W6
 
 
 def get_workload(name) -> Workload:

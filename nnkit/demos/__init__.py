@@ -23,6 +23,7 @@ DEMOS = {
     "regularization": "regularization",
     "playground": "playground",
     "vanishing": "vanishing",
+    "rnn": "rnn",
     "adversarial": "adversarial",
     "hebbian": "hebbian",
     "brain": "brain",

@@ -1,8 +1,10 @@
-"""Vanishing gradients: one deep network with sigmoid, with ReLU, and with ReLU plus skip connections."""
+"""Vanishing gradients: one deep network with sigmoid, with ReLU, and with ReLU plus skip connections;
+then through time: a tanh SimpleRNN against an LSTM on the adding problem (``through_time``)."""
 
 from __future__ import annotations
 
-DESCRIPTION = "vanishing gradients: 10 hidden layers with sigmoid, ReLU, ReLU + residual skips"
+DESCRIPTION = ("vanishing gradients: 10 hidden layers with sigmoid, ReLU, ReLU + residual skips; "
+               "through time: tanh RNN against LSTM")
 
 DEPTH = 10
 
@@ -74,4 +76,48 @@ def demo(quick=False, plot_dir=None, backend="numpy", seed=0) -> dict:
         result["figures"].append(plot_curves({k: v["loss"] for k, v in runs.items()},
                                              figure(plot_dir, "vanishing_loss.png"), logy=True,
                                              title="training loss per epoch"))
+    result["through_time"] = through_time(quick, plot_dir, backend, seed, result["figures"])
     return result
+
+
+def through_time(quick=False, plot_dir=None, backend="numpy", seed=0, figures=None) -> dict:
+    """||dE/dx_t|| at every step back from the answer, for a tanh SimpleRNN and an LSTM on the adding
+    problem (nnkit demo rnn), at initialisation and after training."""
+    from nnkit.demos.rnn import adding_problem, build
+    from nnkit.recurrent_diagnostics import gradient_through_time
+
+    steps, n_train, epochs = (30, 2048, 10) if quick else (50, 4096, 12)
+    X, y = adding_problem(n_train, steps, seed)
+    probe = slice(0, 256)
+    print(f"\nThrough time: the adding problem over {steps} steps (nnkit demo rnn); ||dE/dx_t|| over 256 "
+          f"sequences, k steps back from the answer, at initialisation and after {epochs} epochs:")
+    backs = sorted({0, steps // 4, steps // 2, 3 * steps // 4, steps - 1})
+    print(f"{'':>22}" + "".join(f"{'k=' + str(k):>10}" for k in backs) + f"{'oldest/newest':>15}")
+    out = {"steps": steps, "epochs": epochs, "runs": {}}
+    for kind in ("SimpleRNN", "LSTM"):
+        model = build(kind, 32, backend, seed)
+        run = {}
+        for when in ("init", "trained"):
+            if when == "trained":
+                model.fit(X, y, epochs=epochs, batch_size=64, verbose=0, seed=seed)
+            norms = gradient_through_time(model, X[probe], y[probe])[::-1]  # index k = steps back
+            run[when] = norms
+            print(f"{kind + ' ' + when:>22}" + "".join(f"{norms[k]:>10.1e}" for k in backs)
+                  + f"{norms[-1] / norms[0]:>15.1e}")
+        out["runs"][kind] = run
+    print("At initialisation both lose the gradient geometrically (the LSTM's forget gate starts at")
+    print("sigmoid(1) = 0.73 per step). A tanh RNN can only multiply it by diag(1 - h^2) U once per step")
+    print("back, and after training it vanishes faster still; the LSTM's cell passes it on scaled by the")
+    print("forget gate, which training holds near 1 where the memory is needed.")
+    if plot_dir is not None:
+        from nnkit.demos import figure
+        from nnkit.plotting import plot_curves
+
+        curves = {f"{kind} {when}": out["runs"][kind][when] for kind in out["runs"] for when in ("init", "trained")}
+        styles = {label: ("--" if label.endswith("init") else "-") for label in curves}
+        path = plot_curves(curves, figure(plot_dir, "vanishing_through_time.png"), logy=True, styles=styles,
+                           x=list(range(steps)), xlabel="steps back from the answer", ylabel="||dE/dx_t||",
+                           title=f"gradient through time, the adding problem, T = {steps}")
+        if figures is not None:
+            figures.append(path)
+    return out

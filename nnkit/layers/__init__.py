@@ -1,11 +1,14 @@
-"""Layers: Dense, Activation, Dropout, Maxout, Residual, Flatten, Sequential."""
+"""Layers: Dense, Activation, Dropout, Maxout, Residual, Flatten, Sequential; SimpleRNN, LSTM, GRU,
+Embedding."""
 
 from nnkit.layers.activation import Activation
 from nnkit.layers.base import Layer, Parameter
 from nnkit.layers.dense import Dense
 from nnkit.layers.dropout import Dropout
+from nnkit.layers.embedding import Embedding
 from nnkit.layers.flatten import Flatten
 from nnkit.layers.maxout import Maxout
+from nnkit.layers.recurrent import GRU, LSTM, SimpleRNN
 from nnkit.layers.residual import Residual
 from nnkit.layers.sequential import Sequential
 
@@ -13,6 +16,7 @@ from nnkit.layers.sequential import Sequential
 # of a name read from a file. The augmentation layers live in nnkit.augmentation (which builds on
 # this package), so they join the list on first use.
 LAYER_CLASSES = {cls.__name__: cls for cls in (Dense, Activation, Dropout, Maxout, Residual, Flatten, Sequential)}
+LAYER_CLASSES.update({cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU, Embedding)})
 AUGMENTATION_LAYERS = ("GaussianNoise", "RandomShift", "RandomFlip")
 
 
@@ -58,4 +62,4 @@ def layer_from_config(spec: dict) -> Layer:
 
 
 __all__ = ["Layer", "Parameter", "Dense", "Activation", "Dropout", "Maxout", "Residual", "Flatten",
-           "Sequential", "GaussianNoise", "RandomShift", "RandomFlip", "LAYER_CLASSES", "layer_to_config", "layer_from_config"]
+           "Sequential", "SimpleRNN", "LSTM", "GRU", "Embedding", "GaussianNoise", "RandomShift", "RandomFlip", "LAYER_CLASSES", "layer_to_config", "layer_from_config"]

@@ -1,0 +1,220 @@
+"""Recurrent kernels: SimpleRNN, LSTM and GRU forward and backward, each time loop one compiled call.
+
+Each wrapper has its generic op's signature (nnkit/ops/recurrent.py). It turns the batch-major
+sequence time-major once, projects every step's input with one matmul, and runs the whole
+recurrence in one @njit call (``_jit_recurrent``); the weight gradients are one matmul each over
+all steps. The states it returns are time-major arrays seen batch-major (a transposed view), which
+the backward takes back without a copy. Scratch buffers are allocated once per shape and thread.
+Anything else (other namespaces, integer or mixed dtypes, other activations) runs the generic op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+
+import numpy as np
+
+from nnkit.ops import recurrent as _generic
+from nnkit._kernels.numba import _jit_recurrent as _jit
+from nnkit._kernels.numba._arrays import FLOAT_DTYPES
+
+ACTIVATION_CODES = {"linear": _jit.LINEAR, "sigmoid": _jit.SIGMOID, "tanh": _jit.TANH, "relu": _jit.RELU}
+_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple, dtype):
+    """A buffer kept per (name, shape, dtype) and thread: its contents are garbage on return."""
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = {}
+    key = (name, shape, dtype)
+    a = buffers.get(key)
+    if a is None:
+        a = buffers[key] = np.empty(shape, dtype=dtype)
+    return a
+
+
+@functools.cache
+def _loop_blas():
+    """threadpoolctl's controller of the BLAS that np.dot inside @njit calls (SciPy's OpenBLAS, not
+    NumPy's), or None where it cannot be told apart."""
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba binds)
+        from threadpoolctl import ThreadpoolController
+
+        libs = [lib for lib in ThreadpoolController().lib_controllers
+                if lib.user_api == "blas" and "scipy" in lib.filepath and "numpy" not in lib.filepath]
+    except Exception:  # no SciPy or no threadpoolctl: the loops run as they are
+        return None
+    return libs[0] if len(libs) == 1 else None
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """The time loops' small per-step products run on one thread of SciPy's OpenBLAS: with two,
+    its pool spins against NumPy's (which the projections use) on a 2-core machine, 15x slower
+    (PERF.md item 9); on one core the step's product is still fast and NumPy's pool stays warm."""
+    lib = _loop_blas()
+    if lib is None:
+        yield
+        return
+    before = lib.num_threads
+    if before != 1:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if before != 1:
+            lib.set_num_threads(before)
+
+
+def _takes(*arrays) -> bool:
+    """Whether every array is a float NumPy array of the first one's dtype, 2-D/3-D and not empty."""
+    first = arrays[0]
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype not in FLOAT_DTYPES or a.dtype != first.dtype or a.size == 0:
+            return False
+    return True
+
+
+def _time_major(a):
+    """(N, T, F) -> a C-contiguous (T, N, F): a view where ``a`` is one already seen batch-major."""
+    view = a.transpose(1, 0, 2)
+    return view if view.flags.c_contiguous else np.ascontiguousarray(view)
+
+
+def _batch_major(a_tm):
+    """(T, N, F) -> the (N, T, F) view."""
+    return a_tm.transpose(1, 0, 2)
+
+
+def _project(x_tm, kernel, bias):
+    """zx = X W + b for every step at once: (T, N, F) -> (T, N, G)."""
+    steps, n, features = x_tm.shape
+    z = x_tm.reshape(steps * n, features) @ kernel
+    z += bias
+    return z.reshape(steps, n, kernel.shape[1])
+
+
+def _weight_grads(x_tm, hs_tm, dz_tm, kernel, need_dx):
+    """(dx, dW, dU, db) from the pre-activation gradients of every step, one matmul each."""
+    steps, n, width = dz_tm.shape
+    dz = dz_tm.reshape(steps * n, width)
+    dw = x_tm.reshape(steps * n, x_tm.shape[2]).T @ dz
+    units = hs_tm.shape[2]
+    if steps > 1:
+        du = hs_tm[:-1].reshape((steps - 1) * n, units).T @ dz_tm[1:].reshape((steps - 1) * n, width)
+    else:
+        du = np.zeros((units, width), dtype=dz.dtype)  # h_(-1) = 0
+    db = dz.sum(axis=0)
+    dx = _batch_major((dz @ kernel.T).reshape(steps, n, kernel.shape[0])) if need_dx else None
+    return dx, dw, du, db
+
+
+# -- SimpleRNN ----------------------------------------------------------------------------------
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
+    """h_t = f(x_t W + h_(t-1) U + b), h_(-1) = 0; returns (hs, zs): states and pre-activations."""
+    code = ACTIVATION_CODES.get(activation)
+    if code is None or x.ndim != 3 or not _takes(x, kernel, recurrent_kernel, bias):
+        return _generic.simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, xp=xp)
+    zx = _project(_time_major(x), kernel, bias)
+    hs, zs = np.empty_like(zx), np.empty_like(zx)
+    with _one_blas_thread():
+        _jit.simple_rnn_forward(zx, recurrent_kernel, hs, zs, code)
+    return _batch_major(hs), _batch_major(zs)
+
+
+def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, *, xp):
+    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T); returns (dx, dW, dU, db)."""
+    code = ACTIVATION_CODES.get(activation)
+    if code is None or x.ndim != 3 or not _takes(dhs, x, hs, zs, kernel, recurrent_kernel):
+        return _generic.simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx, xp=xp)
+    dhs_tm, hs_tm, zs_tm = _time_major(dhs), _time_major(hs), _time_major(zs)
+    dz = np.empty_like(zs_tm)
+    carry = _scratch("carry", dhs_tm.shape[1:], dhs.dtype)
+    with _one_blas_thread():
+        _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code)
+    return _weight_grads(_time_major(x), hs_tm, dz, kernel, need_dx)
+
+
+# -- LSTM ---------------------------------------------------------------------------------------
+def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
+    """The LSTM over a sequence: z_t = x_t W + h_(t-1) U + b, then lstm_cell; returns
+    (hs, cs, gates), each (N, T, .)."""
+    if x.ndim != 3 or not _takes(x, kernel, recurrent_kernel, bias):
+        return _generic.lstm_forward(x, kernel, recurrent_kernel, bias, xp=xp)
+    gates = _project(_time_major(x), kernel, bias)
+    steps, n, width = gates.shape
+    hs = np.empty((steps, n, width // 4), dtype=x.dtype)
+    cs = np.empty_like(hs)
+    with _one_blas_thread():
+        _jit.lstm_forward(gates, recurrent_kernel, hs, cs, _scratch("z", (n, width), x.dtype))
+    return _batch_major(hs), _batch_major(cs), _batch_major(gates)
+
+
+def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
+    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells;
+    returns (dx, dW, dU, db)."""
+    if x.ndim != 3 or not _takes(dhs, x, hs, cs, gates, kernel, recurrent_kernel):
+        return _generic.lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, xp=xp)
+    dhs_tm, cs_tm, gates_tm = _time_major(dhs), _time_major(cs), _time_major(gates)
+    dz = np.empty_like(gates_tm)
+    shape = dhs_tm.shape[1:]
+    carry, dc = _scratch("carry", shape, dhs.dtype), _scratch("dc", shape, dhs.dtype)
+    with _one_blas_thread():
+        _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, dc)
+    return _weight_grads(_time_major(x), _time_major(hs), dz, kernel, need_dx)
+
+
+# -- GRU ----------------------------------------------------------------------------------------
+def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
+    """The GRU over a sequence (bias (2, 3u): input and recurrent biases); returns (hs, gates)."""
+    if x.ndim != 3 or bias.ndim != 2 or not _takes(x, kernel, recurrent_kernel, bias):
+        return _generic.gru_forward(x, kernel, recurrent_kernel, bias, xp=xp)
+    zx = _project(_time_major(x), kernel, bias[0])
+    steps, n, width = zx.shape
+    units = width // 3
+    hs = np.empty((steps, n, units), dtype=x.dtype)
+    gates = np.empty((steps, n, 4 * units), dtype=x.dtype)
+    zh = _scratch("zh", (n, width), x.dtype)
+    with _one_blas_thread():
+        _jit.gru_forward(zx, recurrent_kernel, np.ascontiguousarray(bias[1]), hs, gates, zh)
+    return _batch_major(hs), _batch_major(gates)
+
+
+def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
+    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T; returns (dx, dW, dU, db (2, 3u))."""
+    if x.ndim != 3 or not _takes(dhs, x, hs, gates, kernel, recurrent_kernel):
+        return _generic.gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, xp=xp)
+    dhs_tm, hs_tm, gates_tm = _time_major(dhs), _time_major(hs), _time_major(gates)
+    steps, n, units = dhs_tm.shape
+    dzx = np.empty((steps, n, 3 * units), dtype=dhs.dtype)
+    dzh = np.empty_like(dzx)
+    carry, direct = _scratch("carry", (n, units), dhs.dtype), _scratch("direct", (n, units), dhs.dtype)
+    with _one_blas_thread():
+        _jit.gru_backward(dhs_tm, hs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dzx, dzh, carry, direct)
+    dx, dw, _, db_x = _weight_grads(_time_major(x), hs_tm, dzx, kernel, need_dx)
+    _, _, du, db_h = _weight_grads(hs_tm, hs_tm, dzh, recurrent_kernel, False)
+    return dx, dw, du, np.stack([db_x, db_h])
+
+
+# -- Embedding ----------------------------------------------------------------------------------
+def embedding_backward(dy, tokens, input_dim, *, xp):
+    """dtable[v] = sum of dy[n, t] over the (n, t) with tokens[n, t] = v, as one scatter-add."""
+    if type(dy) is not np.ndarray or dy.dtype not in FLOAT_DTYPES or dy.ndim != 3 \
+            or type(tokens) is not np.ndarray or tokens.dtype.kind not in "iu":
+        return _generic.embedding_backward(dy, tokens, input_dim, xp=xp)
+    out = np.zeros((input_dim, dy.shape[2]), dtype=dy.dtype)
+    _jit.embedding_backward(np.ascontiguousarray(dy).reshape(-1, dy.shape[2]),
+                            np.ascontiguousarray(tokens).reshape(-1), out)
+    return out
+
+
+KERNELS = {
+    "simple_rnn_forward": simple_rnn_forward, "simple_rnn_backward": simple_rnn_backward,
+    "lstm_forward": lstm_forward, "lstm_backward": lstm_backward,
+    "gru_forward": gru_forward, "gru_backward": gru_backward,
+    "embedding_backward": embedding_backward,
+}
