@@ -36,12 +36,9 @@ class Model:
 
         fit, evaluate and predict then check them on the host and move one batch at a time.
         """
-        be = self.backend
-        if be.is_host:
-            return None
-        nbytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays
-                     if a is not None and type(a).__module__ == "numpy")
-        if nbytes == 0 or be.fits_on_device(nbytes):
+        from nnkit._cupy_data import fits
+
+        if self.backend.is_host or fits(self, arrays):  # counted in the bytes they take on the device
             return None
         return get_backend("numpy")
 
@@ -81,8 +78,16 @@ class Model:
 
     def _check_finite(self, a, argument, backend=None):
         xp = (backend or self.backend).xp
+        checks = self._deferred(backend)
+        if checks is not None:
+            return checks.require(xp.all(xp.isfinite(a)), f"{argument}: contains NaN or inf")
         if not bool(xp.all(xp.isfinite(a))):
             raise ValueError(f"{argument}: contains NaN or inf")
+
+    def _deferred(self, backend):
+        """The checks read back together (nnkit._device_checks), for data on the device, or None."""
+        checks = getattr(self, "_device_checks", None)
+        return None if checks is None or (backend or self.backend).is_host else checks
 
     def _check_target(self, y, n: int, argument="y", backend=None):
         """y as a backend array the loss takes: integer labels or float targets of the output's shape."""
@@ -95,13 +100,24 @@ class Model:
                 y = xp.reshape(y, (-1,))
             if y.ndim != 1:
                 raise ValueError(f"{argument}: sparse labels must have shape (n,), got {tuple(y.shape)}")
+            checks = self._deferred(backend)
             if xp.isdtype(y.dtype, "real floating"):
-                if not bool(xp.all(y == xp.round(y))):
+                if checks is not None:
+                    checks.require(xp.all(y == xp.round(y)), f"{argument}: sparse labels must be integers")
+                elif not bool(xp.all(y == xp.round(y))):
                     raise ValueError(f"{argument}: sparse labels must be integers")
             y = xp.astype(y, be.dtype("int64"))
-            if y.shape[0] and (int(xp.min(y)) < 0 or int(xp.max(y)) >= out_width):
-                raise ValueError(f"{argument}: labels must lie in [0, {out_width}) for {out_width} outputs, "
-                                 f"got range [{int(xp.min(y))}, {int(xp.max(y))}]")
+
+            def label_range(lo, hi):
+                if lo < 0 or hi >= out_width:
+                    return (f"{argument}: labels must lie in [0, {out_width}) for {out_width} outputs, "
+                            f"got range [{int(lo)}, {int(hi)}]")
+                return None
+
+            if y.shape[0] and checks is not None:
+                checks.add([xp.min(y), xp.max(y)], lambda v: label_range(*v))
+            elif y.shape[0] and (message := label_range(int(xp.min(y)), int(xp.max(y)))):
+                raise ValueError(message)
         else:
             y = self._as_array(y, argument, self.dtype, backend)
             if y.ndim == 1 and out_width == 1:
@@ -113,9 +129,17 @@ class Model:
                                  f"{out_width} outputs, got {tuple(y.shape)}{hint}")
             self._check_finite(y, argument, backend)
             if isinstance(self.loss, (_losses.BinaryCrossEntropy, _losses.CategoricalCrossEntropy)):
-                if bool(xp.any(y < 0)) or bool(xp.any(y > 1)):
-                    raise ValueError(f"{argument}: {self.loss.name} needs targets in [0, 1], got values "
-                                     f"in [{float(xp.min(y))}, {float(xp.max(y))}] (labels of +-1? map them to 0/1)")
+                def unit_range(lo, hi):
+                    if lo < 0 or hi > 1:
+                        return (f"{argument}: {self.loss.name} needs targets in [0, 1], got values "
+                                f"in [{float(lo)}, {float(hi)}] (labels of +-1? map them to 0/1)")
+                    return None
+
+                checks = self._deferred(backend)
+                if checks is not None and y.shape[0]:
+                    checks.add([xp.min(y), xp.max(y)], lambda v: unit_range(*v))
+                elif bool(xp.any(y < 0)) or bool(xp.any(y > 1)):
+                    raise ValueError(unit_range(float(xp.min(y)), float(xp.max(y))))
         if y.shape[0] != n:
             raise ValueError(f"{argument}: {y.shape[0]} targets for {n} samples")
         return y
@@ -230,9 +254,12 @@ class Model:
 
     def train_on_batch(self, x, y) -> float:
         """One gradient-descent step on the batch (x, y); returns its loss (penalties included)."""
+        from nnkit._device_checks import checked_together
+
         self._require_compiled("train_on_batch")
-        x = self._check_input(x, "x")
-        y = self._check_target(y, x.shape[0], "y")
+        with checked_together(self):  # one read of every check on a device; the loss is the other
+            x = self._check_input(x, "x")
+            y = self._check_target(y, x.shape[0], "y")
         params = self.parameters()
         out = self._forward(x, True)
         loss, dout = self._loss_and_grad(out, y)
@@ -245,10 +272,13 @@ class Model:
 
     def evaluate(self, X, y, batch_size=DEFAULT_EVAL_BATCH, verbose=0) -> dict:
         """{"loss": mean loss incl. penalties, metric name: value, ...} over the data, in batches."""
+        from nnkit._device_checks import checked_together
+
         self._require_compiled("evaluate")
         host = self._staging_backend(X, y)
-        X = self._check_input(X, "X", host)
-        y = self._check_target(y, X.shape[0], "y", host)
+        with checked_together(self):
+            X = self._check_input(X, "X", host)
+            y = self._check_target(y, X.shape[0], "y", host)
         _check_batch_size(batch_size)
         return self._evaluate_arrays(X, y, batch_size)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import sys
 
+from nnkit._cupy_data import EpochShuffle
+from nnkit._device_checks import checked_together
+from nnkit._loss_watch import LossWatch
 from nnkit.backend import host_rng
 from nnkit.callbacks import Callback, History, overrides
 from nnkit.model import DEFAULT_EVAL_BATCH
@@ -80,9 +83,10 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
             raise TypeError(f"callbacks: expected nnkit.callbacks.Callback objects, got {type(cb).__name__}")
     # a data set too large for the device stays on the host and moves one batch at a time
     host = model._staging_backend(X, y)
-    X = model._check_input(X, "X", host)
-    y = model._check_target(y, X.shape[0], "y", host)
-    X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
+    with checked_together(model):  # on a device: one read for every check of the data
+        X = model._check_input(X, "X", host)
+        y = model._check_target(y, X.shape[0], "y", host)
+        X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
 
     be = model.backend
     xp = be.xp
@@ -103,7 +107,9 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     model.stop_training = False
     for cb in callbacks + [history]:
         cb.set_model(model)
-    batch_hooks = [cb for cb in callbacks if overrides(cb, "on_batch_end") or overrides(cb, "on_batch_begin")]
+    nan_watch = LossWatch(callbacks, be)  # TerminateOnNaN: reads the running loss sum, not each loss
+    batch_hooks = [cb for cb in callbacks if cb not in nan_watch.callbacks
+                   and (overrides(cb, "on_batch_end") or overrides(cb, "on_batch_begin"))]
     params = model.parameters()
     regularized = any(p.regularizer is not None for p in params)
     optimizer, metrics = model.optimizer, model.metrics
@@ -114,6 +120,7 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     if dp is None and not batch_hooks and be.train_step_factory is not None:
         train_step = be.train_step_factory(model)
     progress = _Progress(int(verbose), epochs)
+    shuffled = EpochShuffle(be, X, y)
 
     for cb in callbacks:
         cb.on_train_begin({})
@@ -125,9 +132,8 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                 Xs, ys, order = X, y, None
             elif staged:  # gathered batch by batch on the host
                 Xs, ys, order = X, y, rng.permutation(n)
-            else:
-                rows = be.asarray(rng.permutation(n))
-                Xs, ys, order = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0), None
+            else:  # gathered on the device into one buffer for the whole fit
+                (Xs, ys), order = shuffled(be.asarray(rng.permutation(n))), None
             loss_sum = 0.0
             metric_sums = [0.0] * len(metrics)
             n_batches = 0
@@ -156,12 +162,13 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                 if metrics:
                     model._accumulate_metrics(out, yb, metric_sums)
                 n_batches += 1
+                nan_watch.after_batch(batch, stop - start, loss, loss_sum, stop >= n)
                 if batch_hooks:
                     logs = {"loss": float(loss), "size": int(xb.shape[0])}
                     for cb in batch_hooks:
                         cb.on_batch_end(batch, logs)
-                    if model.stop_training:
-                        break
+                if model.stop_training and (batch_hooks or nan_watch.callbacks):
+                    break
             if dp is not None:
                 loss_sum, metric_sums = dp.reduce_epoch(loss_sum, metric_sums)
             # one read-back per epoch: the sums stay on the device until here

@@ -24,16 +24,9 @@ GROUP = _loader.register(SOURCE, [
 ])
 # the flags of optim.cu
 HAS_WEIGHT_DECAY, HAS_MOMENTUM, NESTEROV, CENTERED, DECOUPLED = 1, 2, 4, 8, 16
-_kernels: dict = {}
-
-
 def _kernel(template: str, ctype: str):
-    """The kernel nnkit::template<ctype> of optim.cu, kept after its first use."""
-    key = (template, ctype)
-    kernel = _kernels.get(key)
-    if kernel is None:
-        kernel = _kernels[key] = _loader.function(SOURCE, GROUP, f"nnkit::{template}<{ctype}>")
-    return kernel
+    """The kernel nnkit::template<ctype> of optim.cu, on the current device."""
+    return _loader.function(SOURCE, GROUP, f"nnkit::{template}<{ctype}>")
 
 
 def _in_place_ok(w, g, *state) -> str | None:

@@ -1,13 +1,20 @@
-"""The simulated ``cupy.cuda``: one device, one stream, events that read the host clock."""
+"""The simulated ``cupy.cuda``: the devices of one node, one stream each, events that read the host
+clock. ``SYNCS["count"]`` counts the host's explicit waits for a device (stream, event and device
+synchronisation); every read to the host (cupy.transfers["to_host"]) is a wait as well."""
 
 from __future__ import annotations
 
 import time
 
-from . import runtime
+from . import driver, memory, runtime
 from .device import Device
 
-__all__ = ["Device", "Event", "Stream", "get_current_stream", "get_elapsed_time", "runtime"]
+__all__ = ["Device", "Event", "Stream", "get_current_stream", "get_elapsed_time", "runtime", "memory", "driver"]
+SYNCS = {"count": 0}
+
+
+def count_sync() -> None:
+    SYNCS["count"] += 1
 
 
 class Stream:
@@ -19,7 +26,7 @@ class Stream:
         self.ptr = 0
 
     def synchronize(self):
-        pass
+        count_sync()
 
     def record(self, event=None):
         event = event or Event()
@@ -51,7 +58,7 @@ class Event:
         self._time = time.perf_counter()
 
     def synchronize(self):
-        pass
+        count_sync()
 
     @property
     def done(self):
