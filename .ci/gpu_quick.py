@@ -200,7 +200,11 @@ class _Spin:
     def __init__(self, cp):
         self.cp = cp
         self.kernel = cp.RawKernel(SPIN_SOURCE, "spin")
-        self.hz = cp.cuda.runtime.getDeviceProperties(0)["clockRate"] * 1e3
+        # SM clock in kHz (CUDA 13 dropped it from cudaDeviceProp; the attribute stays); the events
+        # around the spin say how long it really held the queue
+        khz = cp.cuda.runtime.getDeviceProperties(0).get("clockRate") or \
+            cp.cuda.Device().attributes.get("ClockRate") or 2_000_000
+        self.hz = khz * 1e3
 
     def __call__(self, seconds: float):
         self.kernel((1,), (1,), (np.int64(seconds * self.hz),))
@@ -221,21 +225,32 @@ def _measure(trainer, rounds: int, spin=None, queued=None) -> dict:
         hosts.append((time.thread_time() - c0) / steps * 1e3)
     result = {"steps": steps * rounds, "wall_ms": statistics.median(walls), "host_ms": statistics.median(hosts)}
     if spin is not None and queued is not None:
-        cp, devices = spin.cp, []
-        for _ in range(3):
-            queued.sync()
-            e0, e1, e2 = cp.cuda.Event(), cp.cuda.Event(), cp.cuda.Event()
-            e0.record()
-            # longer than issuing the steps takes: the queue fills before the GPU reaches it
-            spin(max(0.05, 3e-3 * result["host_ms"] * queued.steps_per_epoch))
-            e1.record()
-            queued.run_epochs(1)
-            e2.record()
-            e2.synchronize()
-            devices.append(cp.cuda.get_elapsed_time(e1, e2) / queued.steps_per_epoch)
-        result["device_ms"] = statistics.median(devices)
-        result["device_steps"] = 3 * queued.steps_per_epoch
+        try:
+            result.update(_device_time(result, spin, queued))
+        except Exception as exc:  # the wall and host figures stand without it
+            result["device_ms_error"] = f"{type(exc).__name__}: {exc}"
     return result
+
+
+def _device_time(result: dict, spin, queued) -> dict:
+    """Device ms per step of ``queued``'s short epoch, its steps queued behind a spin kernel."""
+    cp, devices, held = spin.cp, [], []
+    for _ in range(3):
+        queued.sync()
+        e0, e1, e2 = cp.cuda.Event(), cp.cuda.Event(), cp.cuda.Event()
+        e0.record()
+        # longer than issuing the steps takes: the queue fills before the GPU reaches it
+        spin(max(0.05, 3e-3 * result["host_ms"] * queued.steps_per_epoch))
+        e1.record()
+        queued.run_epochs(1)
+        e2.record()
+        e2.synchronize()
+        devices.append(cp.cuda.get_elapsed_time(e1, e2) / queued.steps_per_epoch)
+        held.append(cp.cuda.get_elapsed_time(e0, e1))
+    # if the spin ended before the host had queued the steps, the GPU waited for the host between them
+    issue_ms = result["host_ms"] * queued.steps_per_epoch
+    return {"device_ms": statistics.median(devices), "device_steps": 3 * queued.steps_per_epoch,
+            "spin_ms": statistics.median(held), "queue_held": statistics.median(held) > issue_ms}
 
 
 def step_bench() -> None:
@@ -373,8 +388,43 @@ def step_nccl() -> None:
     comm.destroy()
 
 
+# -- CUDA graph capture of the training step -------------------------------------------------------
+def step_capture() -> None:
+    """Whether W3's training step captures into a CUDA graph, and if so whether replaying it trains
+    as running it does; if not, the reason (the fallback then trains unchanged)."""
+    import nnkit as nk
+    from nnkit._cupy_graph import GraphStep
+    from nnkit.bench.workloads import get_workload
+
+    cp = _cupy()
+    wl = get_workload("W3")
+    X, y = wl.make_data(6, seed=0)
+    models = []
+    for _ in range(2):
+        m = nk.Sequential([nk.layers.Dense(256, activation="relu", input_dim=784),
+                           nk.layers.Dense(256, activation="relu"),
+                           nk.layers.Dense(10, activation="softmax")], backend="cupy", dtype="float32", seed=0)
+        m.compile(nk.optimizers.SGD(lr=wl.lr, momentum=wl.momentum), wl.loss)
+        m.build(784)
+        models.append(m)
+    eager, graphed = models
+    step = GraphStep(lambda xb, yb: graphed._train_step(xb, yb), graphed.backend)
+    for start in range(0, X.shape[0], wl.batch):
+        xb, yb = cp.asarray(X[start:start + wl.batch]), cp.asarray(y[start:start + wl.batch])
+        eager._train_step(xb, yb)
+        step(xb, yb)
+    if step.graph is None:
+        print(f"W3's step is not captured; it runs uncaptured: {step.reason}")
+    else:
+        gap = max(float(np.max(np.abs(a - b))) for a, b in zip(graphed.get_weights(), eager.get_weights()))
+        print(f"W3's step captured: {step.graph.launches} replays; weights within {gap:.2e} of running it")
+        assert gap <= 1e-6, "the replayed graph trained differently from the step it captured"
+    for a, b in zip(graphed.get_weights(), eager.get_weights()):
+        assert np.all(np.isfinite(a)) and a.shape == b.shape
+
+
 STEPS = {"versions": step_versions, "nvrtc": step_nvrtc, "smoke": step_smoke, "bench": step_bench,
-         "memory": step_memory, "nccl": step_nccl}
+         "memory": step_memory, "nccl": step_nccl, "capture": step_capture}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in STEPS:

@@ -76,7 +76,7 @@ def test_quick_check_runs_end_to_end_on_the_simulated_gpu(tmp_path):
     assert out.returncode == 0, report
     lines = (tmp_path / "summary.txt").read_text().splitlines()
     verdicts = {line.split()[0]: line.split()[1] for line in lines if not line.startswith("total")}
-    assert list(verdicts) == ["versions", "nvrtc", "smoke", "bench", "memory", "nccl", "kernels", "suite"]
+    assert list(verdicts) == ["versions", "nvrtc", "smoke", "bench", "memory", "nccl", "capture", "kernels", "suite"]
     assert set(verdicts.values()) <= {"PASS", "SKIP"}, report
     # the device-only parts are skipped with their reason: PyTorch CUDA, W4, device clocks
     bench = next(line for line in lines if line.startswith("bench"))
@@ -92,6 +92,7 @@ def test_quick_check_runs_end_to_end_on_the_simulated_gpu(tmp_path):
     bench_json = json.loads((tmp_path / "bench.json").read_text())
     w3 = bench_json["results"]["nnkit-cupy W3"]
     assert w3["steps"] >= 8 and np.isfinite(w3["wall_ms"]) and 0 < w3["host_ms"]
+    assert "not captured; it runs uncaptured" in (tmp_path / "capture.log").read_text()
     nvrtc = (tmp_path / "nvrtc.log").read_text()
     assert re.search(r"(\d+) kernels compiled by the CPU emulator", nvrtc)
     for step in ("kernels", "suite"):

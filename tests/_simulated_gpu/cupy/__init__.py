@@ -61,6 +61,8 @@ def _track(host: _np.ndarray) -> int:
     key = id(root)
     if key in _owned or root.base is not None or root.nbytes == 0:
         return device
+    if cuda.graph.capturing():
+        cuda.graph.violate(f"a pool allocation of {root.nbytes:,} bytes")
     cuda.device.allocate(root.nbytes, device)
     _owned[key] = (_weakref.ref(root, lambda _, key=key: _free(key)), root.nbytes, device)
     return device
@@ -118,6 +120,9 @@ def _call(fn, args, kwargs, where):
     out = kwargs.get("out")
     raw_args = _unwrap(args, where)
     raw_kwargs = {k: _unwrap(v, where) for k, v in kwargs.items()}
+    if out is not None and cuda.graph.capturing():  # recorded into the graph, not run
+        cuda.graph.record(fn, raw_args, raw_kwargs)
+        return out[0] if isinstance(out, tuple) and len(out) == 1 else out
     result = fn(*raw_args, **raw_kwargs)
     if out is not None:
         outs = out if isinstance(out, tuple) else (out,)
@@ -129,6 +134,8 @@ def _call(fn, args, kwargs, where):
 
 
 def _to_host(a: "ndarray") -> _np.ndarray:
+    if cuda.graph.capturing():
+        cuda.graph.violate("a device-to-host read (a host synchronisation)")
     transfers["to_host"] += 1
     return _np.array(a._a, copy=True)
 
@@ -179,7 +186,7 @@ class ndarray:
         return _np.asarray(host, order=order)
 
     def set(self, arr, stream=None):
-        transfers["to_device"] += 1
+        _host_to_device()
         self._a[...] = arr
 
     def item(self, *args):
@@ -242,9 +249,12 @@ class ndarray:
 
     def __setitem__(self, key, value):
         if isinstance(value, _np.ndarray):  # CuPy copies host data into the slice
-            transfers["to_device"] += 1
+            _host_to_device()
         elif isinstance(value, ndarray):
             value = value._a
+        if cuda.graph.capturing():
+            cuda.graph.record(self._a.__setitem__, (_index(key), value), {})
+            return
         self._a[_index(key)] = value
 
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
@@ -265,11 +275,22 @@ class ndarray:
         if name not in _names.NDARRAY:
             raise AttributeError(f"'cupy.ndarray' object has no attribute '{name}'")
         attr = getattr(self._a, name)
+        if name in _IN_PLACE and cuda.graph.capturing():
+            return lambda *args, **kwargs: cuda.graph.record(attr, _unwrap(args, name), kwargs)
         if not callable(attr):
             return _wrap(attr)
         return lambda *args, **kwargs: _call(attr, args, kwargs, f"ndarray.{name}")
 
     __hash__ = None
+
+
+_IN_PLACE = frozenset({"fill", "put", "sort", "partition", "scatter_add", "scatter_max", "scatter_min"})
+
+
+def _host_to_device() -> None:
+    if cuda.graph.capturing():
+        cuda.graph.violate("a host-to-device copy")
+    transfers["to_device"] += 1
 
 
 def _index(key):
@@ -356,7 +377,7 @@ def _to_device(obj, dtype=None, copy=True, order="K", ndmin=0):
     if isinstance(obj, (list, tuple)) and _builtins.any(isinstance(v, ndarray) for v in obj):
         obj = [v._a if isinstance(v, ndarray) else v for v in obj]
     else:
-        transfers["to_device"] += 1
+        _host_to_device()
     # a fresh buffer: the device never shares memory with the host
     return ndarray._of(_np.array(obj, dtype=dtype, copy=True, order=order, ndmin=ndmin))
 
@@ -457,6 +478,8 @@ class _DeviceFunction:
         for a in args:
             if isinstance(a, ndarray):
                 _same_device(a, self._expression)
+        if cuda.graph.capturing():
+            return cuda.graph.record(self._kernel, (grid, block, args), options)
         return self._kernel(grid, block, args, **options)
 
 
