@@ -105,7 +105,10 @@ class EarlyStopping(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training at the first batch whose loss is NaN or inf, naming the epoch and batch."""
+    """Stop training at the first batch whose loss is NaN or inf, naming the epoch and batch.
+
+    In fit on a GPU the loss is read once every 32 batches (nnkit._loss_watch), not every batch:
+    the message still names the first bad batch, and training stops by the end of its window."""
 
     def __init__(self):
         self.message = None
