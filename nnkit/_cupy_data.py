@@ -10,8 +10,6 @@ the first is alive.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 __all__ = ["device_nbytes", "fits", "EpochShuffle"]
@@ -32,8 +30,7 @@ def device_nbytes(model, arrays) -> int:
     for position, a in enumerate(arrays):
         if not _is_host_array(a):
             continue
-        size = math.prod(getattr(a, "shape", ())) if hasattr(a, "shape") else 0
-        total += size * (LABEL_BYTES if position == 1 and sparse else itemsize)
+        total += a.size * (LABEL_BYTES if position == 1 and sparse else itemsize)
     return total
 
 
