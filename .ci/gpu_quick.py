@@ -100,6 +100,14 @@ def step_versions() -> None:
     except ImportError:
         pass
     info["tf32"] = tf32_report()
+    try:
+        import subprocess
+
+        info["nvidia-smi"] = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit",
+             "--format=csv,noheader"], capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        info["nvidia-smi"] = f"not run ({exc})"
     print(json.dumps(info, indent=2, default=str))
     _save("versions", info)
 
@@ -110,18 +118,24 @@ def step_nvrtc() -> None:
     from nnkit._kernels.cuda import _loader
 
     _cupy()
-    total, t_all = 0, time.perf_counter()
+    total, failed, t_all = 0, [], time.perf_counter()
     for filename, groups in sorted(_loader.GROUPS.items()):
         t0 = time.perf_counter()
         n = 0
         for group in groups:
-            for expression in group:
-                _loader.function(filename, group, expression)  # compiles the group's module once
-                n += 1
+            try:
+                for expression in group:
+                    _loader.function(filename, group, expression)  # compiles the group's module once
+                    n += 1
+            except Exception as exc:  # every group is tried: the log names each one that fails
+                failed.append(group[0])
+                print(f"{filename}: the module of {group[0]} ... failed: {type(exc).__name__}: {exc}")
         total += n
         print(f"{filename}: {len(groups)} modules, {n} kernels in {time.perf_counter() - t0:.2f} s")
     how = "the CPU emulator (simulated GPU: no NVRTC)" if SIMULATED else "NVRTC, cold cache"
     print(f"{total} kernels compiled by {how} in {time.perf_counter() - t_all:.2f} s")
+    if failed:
+        raise SystemExit(f"{len(failed)} modules failed to compile")
 
 
 # -- smoke fits --------------------------------------------------------------------------------
@@ -276,7 +290,7 @@ def step_bench() -> None:
     print(f"host time: {how}; TF32: {json.dumps(tf32_report())}")
     # (steps per timed epoch, rounds, steps of the short epoch queued behind the spin)
     plan = {"W3": (96, 5, 16), "W4": (24, 3, 6)} if not SIMULATED else {"W3": (4, 2, 0)}
-    results, skipped = {}, []
+    results, skipped, failures = {}, [], []
     for name, (steps, rounds, queued_steps) in plan.items():
         wl = get_workload(name)
         X, y = wl.make_data(steps, seed=0)
@@ -285,25 +299,34 @@ def step_bench() -> None:
             if label == "torch-cuda" and torch_why:
                 skipped.append(f"{label} {name}: {torch_why}")
                 continue
-            trainer = trainers.make_trainer(label, wl, X, y, seed=0)
-            trainer.run_epochs(1)  # compiles and first calls stay out of the timings
-            queued = None
-            if queued_steps:
-                queued = trainers.make_trainer(label, wl, Xq, yq, seed=0)
-                queued.run_epochs(1)
-            r = _measure(trainer, rounds, spin, queued)
+            try:
+                trainer = trainers.make_trainer(label, wl, X, y, seed=0)
+                trainer.run_epochs(1)  # compiles and first calls stay out of the timings
+                queued = None
+                if queued_steps:
+                    queued = trainers.make_trainer(label, wl, Xq, yq, seed=0)
+                    queued.run_epochs(1)
+                r = _measure(trainer, rounds, spin, queued)
+            except Exception as exc:  # the other library and workload are still measured
+                failures.append(f"{label} {name}: {type(exc).__name__}: {exc}")
+                print(f"{name} {label}: FAILED {failures[-1]}")
+                continue
             results[f"{label} {name}"] = r
             device = f", device {r['device_ms']:.3f}" if "device_ms" in r else ""
             print(f"{name} {label}: {r['wall_ms']:.3f} ms/step wall, host {r['host_ms']:.3f}{device} "
                   f"(median of {rounds} epochs of {steps} steps)")
     if SIMULATED:
-        skipped.append("W4: 26 GFLOP a step is too slow for the simulated GPU's NumPy")
+        skipped.append(f"W4: {get_workload('W4').flops_per_step() / 1e9:.1f} GFLOP a step is too slow for the "
+                       "simulated GPU's NumPy")
         skipped.append("device time: the simulated GPU has no clock to hold its queue with")
     for name in ("W3", "W4"):
         a, b = results.get(f"nnkit-cupy {name}"), results.get(f"torch-cuda {name}")
         if a and b:
             print(f"{name}: nnkit-cupy takes {a['wall_ms'] / b['wall_ms']:.2f}x PyTorch eager CUDA's wall time a step")
-    _save("bench", {"results": results, "skipped": skipped, "host time": how, "tf32": tf32_report()})
+    _save("bench", {"results": results, "skipped": skipped, "failures": failures, "host time": how,
+                    "tf32": tf32_report()})
+    if failures:
+        raise SystemExit("; ".join(failures))
     if skipped:
         print("SKIPPED: " + "; ".join(skipped))
         if SIMULATED or not results:
