@@ -108,3 +108,54 @@ def test_todays_model_step_is_not_yet_capturable_and_trains_unchanged_through_th
     assert step.graph is None and "pool allocation" in step.reason
     for a, b in zip(graphed.get_weights(), plain.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def _adam_reference(w, grads, lr, **hyper):
+    import array_api_compat.numpy as np_xp
+
+    from nnkit.ops import optim as generic
+
+    w, m, v = w.copy(), np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        generic.adam_update(w, g, m, v, lr=lr, step=t, xp=np_xp, **hyper)
+    return w
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_with_its_step_on_the_device_replays_from_a_graph_as_adam_does(cupy, decoupled):
+    from nnkit._kernels.cuda import optim as cuda_optim
+
+    rng = np.random.default_rng(5)
+    w0, grads = rng.normal(size=(7, 3)), [rng.normal(size=(7, 3)) for _ in range(6)]
+    hyper = dict(beta1=0.8, beta2=0.99, eps=1e-7, weight_decay=0.01)
+    w, g = cupy.asarray(w0), cupy.empty((7, 3))
+    m, v, state = cupy.zeros((7, 3)), cupy.zeros((7, 3)), cuda_optim.adam_state(lr=0.05)
+    stream = cupy.cuda.Stream(non_blocking=False)
+    with stream:
+        stream.begin_capture()
+        cuda_optim.adam_update_on_device(w, g, m, v, state, decoupled=decoupled, **hyper)
+        graph = stream.end_capture()
+    assert graph.nodes == 2  # the step counter's kernel and the update
+    for grad in grads:
+        g[...] = cupy.asarray(grad)
+        graph.launch(stream)
+    name = "adamw_update" if decoupled else "adam_update"
+    import array_api_compat.numpy as np_xp
+
+    from nnkit.ops import optim as generic
+
+    ref_w, ref_m, ref_v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
+    for t, grad in enumerate(grads, start=1):
+        getattr(generic, name)(ref_w, grad, ref_m, ref_v, lr=0.05, step=t, xp=np_xp, **hyper)
+    np.testing.assert_allclose(w.get(), ref_w, rtol=1e-13, atol=1e-15)
+    assert float(state[0]) == len(grads)
+    # the host-scalar kernel captured the same way keeps step 1's bias corrections on every replay
+    w_host, m_host, v_host = cupy.asarray(w0), cupy.zeros((7, 3)), cupy.zeros((7, 3))
+    with stream:
+        stream.begin_capture()
+        cuda_optim.adam_update(w_host, g, m_host, v_host, lr=0.05, step=1, xp=None, **hyper)
+        frozen = stream.end_capture()
+    for grad in grads:
+        g[...] = cupy.asarray(grad)
+        frozen.launch(stream)
+    assert np.max(np.abs(w_host.get() - _adam_reference(w0, grads, 0.05, **hyper))) > 1e-4
