@@ -116,10 +116,10 @@ __global__ void rmsprop_update(Real* w, const Real* g, Real* sq, Real* buf, Real
 }
 
 template <typename Real>
-__global__ void adam_update(Real* w, const Real* g, Real* m, Real* v, long long size,
-                            Real step_size, Real beta1, Real one_minus_beta1, Real beta2,
-                            Real one_minus_beta2, Real bias_correction2_sqrt, Real eps,
-                            Real weight_decay, Real decay, int flags) {
+__device__ inline void adam_elements(Real* w, const Real* g, Real* m, Real* v, long long size,
+                                     Real step_size, Real beta1, Real one_minus_beta1, Real beta2,
+                                     Real one_minus_beta2, Real bias_correction2_sqrt, Real eps,
+                                     Real weight_decay, Real decay, int flags) {
   NNKIT_GRID_STRIDE(k, size) {
     Real wk = w[k], mk = m[k], vk = v[k];
     adam_step(wk, g[k], mk, vk, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2,
@@ -128,6 +128,15 @@ __global__ void adam_update(Real* w, const Real* g, Real* m, Real* v, long long 
     m[k] = mk;
     v[k] = vk;
   }
+}
+
+template <typename Real>
+__global__ void adam_update(Real* w, const Real* g, Real* m, Real* v, long long size,
+                            Real step_size, Real beta1, Real one_minus_beta1, Real beta2,
+                            Real one_minus_beta2, Real bias_correction2_sqrt, Real eps,
+                            Real weight_decay, Real decay, int flags) {
+  adam_elements(w, g, m, v, size, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                bias_correction2_sqrt, eps, weight_decay, decay, flags);
 }
 
 // Adam with its per-step scalars on the device, for a step replayed from a CUDA graph (a graph
@@ -151,15 +160,8 @@ __global__ void adam_update_on_device(Real* w, const Real* g, Real* m, Real* v, 
                                       const double* state, Real beta1, Real one_minus_beta1,
                                       Real beta2, Real one_minus_beta2, Real eps,
                                       Real weight_decay, int flags) {
-  Real step_size = (Real)state[2], bias_correction2_sqrt = (Real)state[3], decay = (Real)state[4];
-  NNKIT_GRID_STRIDE(k, size) {
-    Real wk = w[k], mk = m[k], vk = v[k];
-    adam_step(wk, g[k], mk, vk, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2,
-              bias_correction2_sqrt, eps, weight_decay, decay, flags);
-    w[k] = wk;
-    m[k] = mk;
-    v[k] = vk;
-  }
+  adam_elements(w, g, m, v, size, (Real)state[2], beta1, one_minus_beta1, beta2, one_minus_beta2,
+                (Real)state[3], eps, weight_decay, (Real)state[4], flags);
 }
 
 }  // namespace nnkit
