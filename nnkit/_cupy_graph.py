@@ -15,10 +15,19 @@ on the device). When capture fails, ``GraphStep`` runs the step as it is and log
 from __future__ import annotations
 
 import logging
+import os
 
-__all__ = ["GraphStep"]
+__all__ = ["GraphStep", "graph_step", "ENABLE"]
 
 log = logging.getLogger("nnkit")
+ENABLE = "NNKIT_CUDA_GRAPH"  # =1: fit replays its step from a graph (until a device has confirmed it)
+
+
+def graph_step(step, backend):
+    """fit's step, wrapped in a GraphStep on the cupy backend when NNKIT_CUDA_GRAPH=1, else as it is."""
+    if backend.name != "cupy" or os.environ.get(ENABLE) != "1":
+        return step
+    return GraphStep(step, backend)
 
 
 class GraphStep:

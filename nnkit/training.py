@@ -195,7 +195,10 @@ def _choose_step(model, dp):
     log.debug("fit: %s step: %s", *model.step_path)
     if dp is not None:
         return lambda xb, yb: model._train_step(xb, yb, loss_and_grad=dp.loss_and_grad)
-    return lambda xb, yb: model._train_step(xb, yb, compiled=compiled)
+    step = lambda xb, yb: model._train_step(xb, yb, compiled=compiled)  # noqa: E731
+    from nnkit._cupy_graph import graph_step
+
+    return graph_step(step, model.backend)  # NNKIT_CUDA_GRAPH=1: replayed from a CUDA graph
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,

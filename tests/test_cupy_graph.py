@@ -159,3 +159,20 @@ def test_adam_with_its_step_on_the_device_replays_from_a_graph_as_adam_does(cupy
         g[...] = cupy.asarray(grad)
         frozen.launch(stream)
     assert np.max(np.abs(w_host.get() - _adam_reference(w0, grads, 0.05, **hyper))) > 1e-4
+
+
+def test_fit_with_graphs_enabled_falls_back_for_todays_step_and_says_why(cupy, monkeypatch, caplog):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(80, 10)), rng.integers(0, 4, size=80)
+    histories = []
+    for enabled in ("0", "1"):
+        monkeypatch.setenv("NNKIT_CUDA_GRAPH", enabled)
+        m = nk.Sequential([nk.layers.Dense(16, activation="relu", input_dim=10),
+                           nk.layers.Dense(4, activation="softmax")], backend="cupy", dtype="float64", seed=2)
+        m.compile(nk.optimizers.Adam(lr=0.01), "sparse_categorical_crossentropy", ["accuracy"])
+        with caplog.at_level("INFO", logger="nnkit"):
+            histories.append((m.fit(X, y, epochs=2, batch_size=16, verbose=0, seed=1).history, m.get_weights()))
+    assert caplog.text.count("runs uncaptured") == 1 and "pool allocation" in caplog.text
+    assert histories[0][0] == histories[1][0]
+    for a, b in zip(histories[0][1], histories[1][1]):
+        np.testing.assert_array_equal(a, b)
