@@ -24,10 +24,6 @@ class DeviceChecks:
         self._tests.append((len(self._values), len(values), test))
         self._values.extend(values)
 
-    def require(self, flag, message: str) -> None:
-        """Raise ValueError(message) at verify when the 0-d device boolean ``flag`` is False."""
-        self.add([flag], lambda v: None if v[0] else message)
-
     def verify(self) -> None:
         if not self._values:
             return

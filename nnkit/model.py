@@ -79,16 +79,18 @@ class Model:
 
     def _check_finite(self, a, argument, backend=None):
         xp = (backend or self.backend).xp
-        checks = self._deferred(backend)
-        if checks is not None:
-            return checks.require(xp.all(xp.isfinite(a)), f"{argument}: contains NaN or inf")
-        if not bool(xp.all(xp.isfinite(a))):
-            raise ValueError(f"{argument}: contains NaN or inf")
+        message = f"{argument}: contains NaN or inf"
+        self._require([xp.all(xp.isfinite(a))], lambda v: None if v[0] else message, backend)
 
-    def _deferred(self, backend):
-        """The checks read back together (nnkit._device_checks), for data on the device, or None."""
+    def _require(self, values, test, backend=None):
+        """Raise ValueError(test(host copies of the 0-d ``values``)) when it returns a message; on
+        a device inside nnkit._device_checks.checked_together, when the block's checks are read."""
         checks = getattr(self, "_device_checks", None)
-        return None if checks is None or (backend or self.backend).is_host else checks
+        if checks is not None and not (backend or self.backend).is_host:
+            return checks.add(values, test)
+        message = test([float(v) for v in values])
+        if message is not None:
+            raise ValueError(message)
 
     def _check_target(self, y, n: int, argument="y", backend=None):
         """y as a backend array the loss takes: integer labels or float targets of the output's shape."""
@@ -101,24 +103,19 @@ class Model:
                 y = xp.reshape(y, (-1,))
             if y.ndim != 1:
                 raise ValueError(f"{argument}: sparse labels must have shape (n,), got {tuple(y.shape)}")
-            checks = self._deferred(backend)
             if xp.isdtype(y.dtype, "real floating"):
-                if checks is not None:
-                    checks.require(xp.all(y == xp.round(y)), f"{argument}: sparse labels must be integers")
-                elif not bool(xp.all(y == xp.round(y))):
-                    raise ValueError(f"{argument}: sparse labels must be integers")
+                message = f"{argument}: sparse labels must be integers"
+                self._require([xp.all(y == xp.round(y))], lambda v: None if v[0] else message, backend)
             y = xp.astype(y, be.dtype("int64"))
 
-            def label_range(lo, hi):
-                if lo < 0 or hi >= out_width:
+            def label_range(v):
+                if v[0] < 0 or v[1] >= out_width:
                     return (f"{argument}: labels must lie in [0, {out_width}) for {out_width} outputs, "
-                            f"got range [{int(lo)}, {int(hi)}]")
+                            f"got range [{int(v[0])}, {int(v[1])}]")
                 return None
 
-            if y.shape[0] and checks is not None:
-                checks.add([xp.min(y), xp.max(y)], lambda v: label_range(*v))
-            elif y.shape[0] and (message := label_range(int(xp.min(y)), int(xp.max(y)))):
-                raise ValueError(message)
+            if y.shape[0]:
+                self._require([xp.min(y), xp.max(y)], label_range, backend)
         else:
             y = self._as_array(y, argument, self.dtype, backend)
             if y.ndim == 1 and out_width == 1:
@@ -129,18 +126,14 @@ class Model:
                 raise ValueError(f"{argument}: targets must have shape (n, {out_width}) for a model with "
                                  f"{out_width} outputs, got {tuple(y.shape)}{hint}")
             self._check_finite(y, argument, backend)
-            if isinstance(self.loss, (_losses.BinaryCrossEntropy, _losses.CategoricalCrossEntropy)):
-                def unit_range(lo, hi):
-                    if lo < 0 or hi > 1:
+            if isinstance(self.loss, (_losses.BinaryCrossEntropy, _losses.CategoricalCrossEntropy)) and y.shape[0]:
+                def unit_range(v):
+                    if v[0] < 0 or v[1] > 1:
                         return (f"{argument}: {self.loss.name} needs targets in [0, 1], got values "
-                                f"in [{float(lo)}, {float(hi)}] (labels of +-1? map them to 0/1)")
+                                f"in [{v[0]}, {v[1]}] (labels of +-1? map them to 0/1)")
                     return None
 
-                checks = self._deferred(backend)
-                if checks is not None and y.shape[0]:
-                    checks.add([xp.min(y), xp.max(y)], lambda v: unit_range(*v))
-                elif bool(xp.any(y < 0)) or bool(xp.any(y > 1)):
-                    raise ValueError(unit_range(float(xp.min(y)), float(xp.max(y))))
+                self._require([xp.min(y), xp.max(y)], unit_range, backend)
         if y.shape[0] != n:
             raise ValueError(f"{argument}: {y.shape[0]} targets for {n} samples")
         return y
