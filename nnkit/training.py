@@ -95,8 +95,7 @@ class _CallbackRunner:
         for cb in self.batch_hooks:
             cb.on_batch_begin(batch, {})
 
-    def batch_end(self, batch, loss, size, loss_sum, last):
-        self.nan_watch.after_batch(batch, size, loss, loss_sum, last)
+    def batch_end(self, batch, loss, size):
         if self.batch_hooks:
             logs = {"loss": float(loss), "size": int(size)}
             for cb in self.batch_hooks:
@@ -149,12 +148,18 @@ def _run_batches(model, step, data, batch_size, runner, dp):
     """One epoch's batch loop: (sum of the batch losses, the metrics' sums, batches run)."""
     Xs, ys, order = data
     n = Xs.shape[0]
-    metrics = model.metrics
+    metrics, hooks = model.metrics, runner.batch_hooks
+    watch = runner.nan_watch if runner.nan_watch.callbacks else None
+    staged = not model.backend.is_array(Xs)
     loss_sum, metric_sums, n_batches = 0.0, [0.0] * len(metrics), 0
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)  # array-API slices may not run past the end
-        xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
-        runner.batch_begin(batch)
+        if staged:
+            xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
+        else:
+            xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
+        if hooks:
+            runner.batch_begin(batch)
         if dp is not None:
             xb, yb = dp.shard(xb, yb)
         loss, out = step(xb, yb)
@@ -162,8 +167,11 @@ def _run_batches(model, step, data, batch_size, runner, dp):
         if metrics:
             model._accumulate_metrics(out, yb, metric_sums)
         n_batches += 1
-        runner.batch_end(batch, loss, xb.shape[0], loss_sum, stop >= n)
-        if model.stop_training:
+        if watch is not None:  # TerminateOnNaN: the running sum, read once per window on a device
+            watch.after_batch(batch, stop - start, loss, loss_sum, stop >= n)
+        if hooks:
+            runner.batch_end(batch, loss, xb.shape[0])
+        if (hooks or watch is not None) and model.stop_training:
             break
     return loss_sum, metric_sums, n_batches
 
@@ -195,10 +203,10 @@ def _choose_step(model, dp):
     log.debug("fit: %s step: %s", *model.step_path)
     if dp is not None:
         return lambda xb, yb: model._train_step(xb, yb, loss_and_grad=dp.loss_and_grad)
-    step = lambda xb, yb: model._train_step(xb, yb, compiled=compiled)  # noqa: E731
     from nnkit._cupy_graph import graph_step
 
-    return graph_step(step, model.backend)  # NNKIT_CUDA_GRAPH=1: replayed from a CUDA graph
+    # NNKIT_CUDA_GRAPH=1 on the cupy backend: replayed from a CUDA graph
+    return graph_step(compiled if compiled is not None else model._train_step, model.backend)
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,

@@ -67,6 +67,9 @@ def release(nbytes: int, device: int) -> None:
 def free_now(nbytes: int, device: int | None = None) -> int:
     """The capacity (for MEMORY["free"]) that leaves ``nbytes`` free on ``device`` at this moment;
     empties the pool's cache first (free_all_blocks), so that ``mem_info`` reports just that."""
+    import gc
+
+    gc.collect()  # arrays in reference cycles would free later, and make more free than asked for
     device = current() if device is None else device
     HELD[device] = USED[device]
     return USED[device] + nbytes
