@@ -1,5 +1,9 @@
 """nnkit: neural networks trained by backpropagation on NumPy, Numba and CuPy."""
 
+from nnkit._source_tree import map_kernels as _map_kernels
+
+_map_kernels()  # nnkit._kernels from a source checkout that is not installed
+
 from nnkit import (adversarial, augmentation, brain, callbacks, datasets, diagnostics, distributed, energy, hebbian,
                    initializers, layers, losses, metrics, ops, optimizers, playground, playground_config, plotting,
                    preprocessing, regularizers, schedules, search)

@@ -201,7 +201,8 @@ class Backend:
         """Whether a data set of ``nbytes`` should move to the device whole (always, on the host).
 
         fit keeps the data and one shuffled copy of it on the device, beside the model and its
-        activations: a data set may take DEVICE_DATA_FRACTION of the memory free on the device.
+        activations: a data set may take DEVICE_DATA_FRACTION of the memory free on the device
+        (``nbytes`` as it is on the device: nnkit._cupy_data.device_nbytes).
         """
         if self.name != "cupy":
             return True
@@ -255,6 +256,9 @@ def _gpu_usable() -> tuple[bool, str]:
 
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return False, "cupy sees no CUDA device"
+        from nnkit._cupy_device import select_device
+
+        select_device(cupy)  # under MPI: this rank's own GPU, before the probe allocates on one
         probe = cupy.arange(4, dtype=cupy.float32) * 2
         if float(probe.sum()) != 12.0:
             return False, "a test kernel gave a wrong result on the GPU"

@@ -206,7 +206,7 @@ class DataParallelEngine:
             "optimizer": type(model.optimizer).__name__,
             "data shape": (tuple(X.shape), tuple(y.shape)),
             # a fingerprint of the data: the shuffle and the shards assume the same rows everywhere
-            "data sums": (float(xp.sum(X, dtype=xp.float64)), float(xp.sum(y, dtype=xp.float64))),
+            "data sums": _data_sums(X, y, xp),
             "epochs, batch_size, shuffle": (epochs, batch_size, bool(shuffle)),
             "seed": _describe_seed(seed),
         }
@@ -270,6 +270,7 @@ class DataParallelEngine:
     def _choose_path(self, be, devices):
         """NCCL where every rank is on CuPy with NCCL and its own GPU; else MPI on host buffers."""
         self.path_reason = ""
+        self._nccl = None
         if self.size == 1:
             self.path = PATH_SINGLE
             return
@@ -289,10 +290,11 @@ class DataParallelEngine:
                 raise ValueError(f"gradient_path='nccl': cannot use NCCL: {reason}")
             self.path, self.path_reason = PATH_STAGED, reason
             return
-        from cupy.cuda import nccl
+        import cupy
 
-        uid = self.comm.bcast(nccl.get_unique_id() if self.is_root else None)
-        self._nccl = nccl.NcclCommunicator(self.size, uid, self.rank)
+        from nnkit._cupy_comm import nccl_communicator
+
+        self._nccl = nccl_communicator(self.comm, cupy.cuda.runtime.getDevice())  # made once, reused
         self.path = PATH_NCCL
 
     # -- per step -----------------------------------------------------------------------------
@@ -401,8 +403,9 @@ class DataParallelEngine:
 
             kind = nccl.NCCL_FLOAT64 if flat.dtype == cupy.float64 else nccl.NCCL_FLOAT32
             stream = cupy.cuda.get_current_stream()
+            # queued on the stream the step's kernels use, so the optimizer reads the sum without
+            # the host waiting for it
             self._nccl.allReduce(flat.data.ptr, flat.data.ptr, flat.size, kind, nccl.NCCL_SUM, stream.ptr)
-            stream.synchronize()
         else:
             flat.get(out=self._host)  # waits for the gradients to be computed
             self.comm.Allreduce(MPI.IN_PLACE, self._host, op=MPI.SUM)
@@ -425,6 +428,12 @@ def _array_module(be):
     if be.array_module is not None:
         return be.array_module
     raise ValueError(f"distributed: backend {be.name!r} is not supported; expected numpy, numba or cupy")
+
+
+def _data_sums(X, y, xp):
+    """(sum X, sum y) in float64, where the data is: on the host when fit stages it from there."""
+    xs = np if isinstance(X, np.ndarray) else xp
+    return float(xs.sum(X, dtype=xs.float64)), float(xs.sum(y, dtype=xs.float64))
 
 
 def _describe_seed(seed):

@@ -46,12 +46,9 @@ class Model:
 
         fit, evaluate and predict then check them on the host and move one batch at a time.
         """
-        be = self.backend
-        if be.is_host:
-            return None
-        nbytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays
-                     if a is not None and type(a).__module__ == "numpy")
-        if nbytes == 0 or be.fits_on_device(nbytes):
+        from nnkit._cupy_data import fits
+
+        if self.backend.is_host or fits(self, arrays):  # counted in the bytes they take on the device
             return None
         return get_backend("numpy")
 

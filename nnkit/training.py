@@ -7,6 +7,7 @@ import math
 import sys
 
 from nnkit import validation
+from nnkit._cupy_data import EpochShuffle
 from nnkit.backend import host_rng
 from nnkit.callbacks import History, TerminateOnNaN, check_callbacks, overrides
 from nnkit.divergence import DivergenceGuard, TrainingDiverged
@@ -145,14 +146,14 @@ def _epoch_orders(model, X, y, epochs, shuffle, rng):
     data staged on the host keeps its place and ``order`` says which rows each batch gathers."""
     be = model.backend
     n = X.shape[0]
+    shuffled = EpochShuffle(be, X, y)  # on a device: into one buffer for the whole fit
     for _ in range(epochs):
         if not shuffle:
             yield X, y, None
         elif not be.is_array(X):
             yield X, y, rng.permutation(n)
         else:
-            rows = be.asarray(rng.permutation(n))
-            yield be.xp.take(X, rows, axis=0), be.xp.take(y, rows, axis=0), None
+            yield (*shuffled(be.asarray(rng.permutation(n))), None)
 
 
 def _run_batches(model, step, data, batch_size, runner, dp, guard):
@@ -212,7 +213,10 @@ def _choose_step(model, dp):
     log.debug("fit: %s step: %s", *model.step_path)
     if dp is not None:
         return lambda xb, yb: model._train_step(xb, yb, loss_and_grad=dp.loss_and_grad)
-    return compiled if compiled is not None else model._train_step
+    from nnkit._cupy_graph import graph_step
+
+    # NNKIT_CUDA_GRAPH=1 on the cupy backend: replayed from a CUDA graph
+    return graph_step(compiled if compiled is not None else model._train_step, model.backend)
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,

@@ -102,10 +102,14 @@ def test_cupy_simulation_keeps_cupys_rules(cupy):
 
 @pytest.fixture
 def small_device(monkeypatch):
-    """A device with 10 kB free: 40% of it (fit's budget for data) holds none of these data sets."""
+    """``small_device(nbytes)``: the device has nbytes free from now on (the test's data sets are
+    larger than 40% of it; the rest holds the batches and activations)."""
     from cupy.cuda import device
 
-    monkeypatch.setitem(device.MEMORY, "free", 10_000)
+    def shrink(nbytes=32_000):
+        monkeypatch.setitem(device.MEMORY, "free", device.free_now(nbytes))
+
+    return shrink
 
 
 def _twin_models(dtype="float64"):
@@ -125,7 +129,7 @@ def test_cupy_fit_stages_a_data_set_too_large_for_the_device(cupy, monkeypatch):
     h_resident = resident.fit(X, y, epochs=3, batch_size=16, verbose=0, seed=1, validation_split=0.25)
     from cupy.cuda import device
 
-    monkeypatch.setitem(device.MEMORY, "free", 10_000)
+    monkeypatch.setitem(device.MEMORY, "free", device.free_now(32_000))
     cupy.reset_transfers()
     h_staged = staged.fit(X, y, epochs=3, batch_size=16, verbose=0, seed=1, validation_split=0.25)
     # 72 training rows in 5 batches and 24 validation rows in 1, each batch's X and y moved once;
@@ -138,8 +142,9 @@ def test_cupy_fit_stages_a_data_set_too_large_for_the_device(cupy, monkeypatch):
 
 
 def test_cupy_evaluate_and_predict_stage_large_data_batch_by_batch(cupy, small_device):
-    X, y = _data(200)
+    X, y = _data(200)  # 33,600 bytes on the device: over 40% of 64 kB
     model, _ = _twin_models()
+    small_device(64_000)
     cupy.reset_transfers()
     result = model.evaluate(X, y, batch_size=64)  # 4 batches
     assert cupy.transfers == {"to_device": 4 * 2, "to_host": 2}
@@ -156,6 +161,7 @@ def test_cupy_evaluate_and_predict_stage_large_data_batch_by_batch(cupy, small_d
 def test_cupy_staged_data_is_checked_before_training(cupy, small_device):
     X, y = _data(96)
     model, _ = _twin_models()
+    small_device(32_000)
     before = model.get_weights()
     cupy.reset_transfers()
     X[5, 3] = np.nan

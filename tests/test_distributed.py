@@ -231,9 +231,15 @@ def test_nnkit_train_distributed_under_mpiexec(tmp_path):
 @needs_mpi
 @pytest.mark.skipif(os.environ.get("NNKIT_SIMULATED_GPU") != "1",
                     reason="runs on the simulated GPU: test_simulated_gpu.py runs it")
-@pytest.mark.parametrize("shared, path", [("0", "NCCL allReduce (cupy.cuda.nccl)"),
-                                          ("1", "MPI Allreduce through host buffers (staged from the GPU)")])
-def test_cupy_ranks_train_like_one_rank_through_nccl_and_through_the_host(tmp_path, shared, path):
+@pytest.mark.parametrize("gpus, data, path", [
+    ("2", "resident", "NCCL allReduce (cupy.cuda.nccl)"),
+    ("1", "resident", "MPI Allreduce through host buffers (staged from the GPU)"),
+    ("2", "staged", "NCCL allReduce (cupy.cuda.nccl)"),
+    ("1", "staged", "MPI Allreduce through host buffers (staged from the GPU)")])
+def test_cupy_ranks_train_like_one_rank_through_nccl_and_through_the_host(tmp_path, gpus, data, path):
+    """A node of 2 GPUs gives each rank its own (NCCL); a node of 1 makes them share it (host
+    staging). Either way, and with the data on the device or staged from the host, 2 ranks train
+    as 1 does."""
     sys.path.insert(0, str(SCRIPTS))
     try:
         import cupy_paths
@@ -241,7 +247,8 @@ def test_cupy_ranks_train_like_one_rank_through_nccl_and_through_the_host(tmp_pa
         sys.path.remove(str(SCRIPTS))
     reference = cupy_paths.model()
     history = reference.fit(*cupy_paths.data(), **cupy_paths.FIT)
-    rc, _, err = _run("cupy_paths.py", str(tmp_path), "ranks2", env={"NNKIT_SIMULATED_SHARED_GPU": shared})
+    rc, _, err = _run("cupy_paths.py", str(tmp_path), "ranks2", data,
+                      env={"NNKIT_SIMULATED_GPUS": gpus, "NNKIT_SIMULATED_SHARED_GPU": "0"})
     assert rc == 0, err
     got = _load(tmp_path / "ranks2.npz")
     assert str(got["path"]) == path
@@ -249,6 +256,16 @@ def test_cupy_ranks_train_like_one_rank_through_nccl_and_through_the_host(tmp_pa
     np.testing.assert_allclose(got["loss"], history.history["loss"], rtol=1e-10)
     for i, w in enumerate(reference.get_weights()):
         np.testing.assert_allclose(got[f"arr_{i}"], w, rtol=1e-10, atol=1e-12)
+    devices, communicators, waits, waits_fine = got["seen"].T
+    # each rank on the device of its node-local rank, chosen before anything was allocated
+    assert list(devices) == ([0, 1] if gpus == "2" else [0, 0])
+    if path.startswith("NCCL"):
+        assert list(communicators) == [1, 1]  # one per process, reused by the second fit and model
+        if data == "resident":
+            # no wait for the device per step: 11 steps an epoch wait as often as 6 do
+            assert list(waits) == list(waits_fine), got["seen"]
+    else:
+        assert list(communicators) == [0, 0]
 
 
 @needs_mpi

@@ -142,14 +142,12 @@ def _stand_in_cupy(emulator):
         empty_like=lambda a: np.empty_like(a).view(DeviceArray),
         ascontiguousarray=device,
         RawModule=emulator.raw_module(DeviceArray),
+        cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0)),
     )
 
 
 def _clear_kernel_caches():
-    _loader._module.cache_clear()
-    _loader.function.cache_clear()
-    for module in (cuda_activations, cuda_losses, cuda_optim, cuda_layers):
-        module._kernels.clear()
+    _loader.clear_cache()
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,15 @@
 """Properties of the ops for arbitrary inputs (hypothesis): ranges, sums, stability."""
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
+import pytest
 
-import nnkit as nk
+pytest.importorskip("hypothesis")  # an optional test dependency: a bare GPU machine may lack it
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+import nnkit as nk  # noqa: E402
 
 BE = nk.get_backend("numpy")
 finite = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False, width=64)

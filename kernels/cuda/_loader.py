@@ -48,18 +48,42 @@ def cupy():
     return cp
 
 
-@functools.cache
-def _module(filename: str, group: tuple[str, ...]):
-    """The RawModule of ``filename`` instantiating ``group`` (NVRTC runs at its first kernel)."""
-    return cupy().RawModule(code=source(filename), name_expressions=group)
+_modules: dict = {}
+_functions: dict = {}
 
 
-@functools.cache
+def current_device() -> int:
+    """The id of CUDA's current device: a loaded module's kernels launch on that device only."""
+    return cupy().cuda.runtime.getDevice()
+
+
+def _module(filename: str, group: tuple[str, ...], device: int):
+    """The RawModule of ``filename`` instantiating ``group`` on ``device`` (NVRTC runs once: CuPy
+    caches the binary on disk, and loads it again on another device)."""
+    key = (device, filename, group)
+    module = _modules.get(key)
+    if module is None:
+        module = _modules[key] = cupy().RawModule(code=source(filename), name_expressions=group)
+    return module
+
+
+def clear_cache() -> None:
+    """Forget every loaded module and kernel (the next call loads them again)."""
+    _modules.clear()
+    _functions.clear()
+
+
 def function(filename: str, group: tuple[str, ...], expression: str):
-    """The kernel ``expression`` of the RawModule of ``group``, compiled (and cached) on first use."""
-    if expression not in group:
-        raise KeyError(f"{expression!r} is not one of the name expressions {group}")
-    return _module(filename, group).get_function(expression)
+    """The kernel ``expression`` of the RawModule of ``group`` on the current device, compiled and
+    loaded there on first use and kept, per device."""
+    device = current_device()
+    key = (device, expression, group)
+    kernel = _functions.get(key)
+    if kernel is None:
+        if expression not in group:
+            raise KeyError(f"{expression!r} is not one of the name expressions {group}")
+        kernel = _functions[key] = _module(filename, group, device).get_function(expression)
+    return kernel
 
 
 def c_type(*arrays) -> str | None:

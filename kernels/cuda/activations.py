@@ -32,17 +32,9 @@ def _group(name: str) -> tuple[str, ...]:
 
 
 GROUPS = {name: _loader.register(SOURCE, _group(name)) for name in ACTIVATION_IDS}
-_kernels: dict = {}
-
-
 def _kernel(template: str, ctype: str, name: str):
-    """The kernel nnkit::template<ctype, ACT> of activation ``name``, kept after its first use."""
-    key = (template, ctype, name)
-    kernel = _kernels.get(key)
-    if kernel is None:
-        expression = f"nnkit::{template}<{ctype}, {ACTIVATION_IDS[name]}>"
-        kernel = _kernels[key] = _loader.function(SOURCE, GROUPS[name], expression)
-    return kernel
+    """The kernel nnkit::template<ctype, ACT> of activation ``name`` on the current device."""
+    return _loader.function(SOURCE, GROUPS[name], f"nnkit::{template}<{ctype}, {ACTIVATION_IDS[name]}>")
 
 
 def _forward(x, name, ctype):

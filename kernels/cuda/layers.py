@@ -10,7 +10,6 @@ from . import _loader
 
 SOURCE = "layers.cu"
 GROUP = _loader.register(SOURCE, [f"nnkit::dropout<{c}>" for c in ("float", "double")])
-_kernels: dict = {}
 
 
 def dropout(x, u, rate, *, xp):
@@ -22,9 +21,7 @@ def dropout(x, u, rate, *, xp):
     ctype = _loader.c_type(x, u)
     if ctype is None or u.shape != x.shape or not _loader.is_number(rate):
         return generic.dropout(x, u, rate, xp=xp)
-    kernel = _kernels.get(ctype)
-    if kernel is None:
-        kernel = _kernels[ctype] = _loader.function(SOURCE, GROUP, f"nnkit::dropout<{ctype}>")
+    kernel = _loader.function(SOURCE, GROUP, f"nnkit::dropout<{ctype}>")
     cp = _loader.cupy()
     x, u = _loader.contiguous(x), _loader.contiguous(u)
     y, mask = cp.empty_like(x), cp.empty_like(x)

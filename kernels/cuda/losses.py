@@ -23,15 +23,9 @@ GROUP = _loader.register(SOURCE, [
     for c in ("float", "double")
 ] + [f"nnkit::sparse_softmax_cross_entropy<{c}, {label}>"
      for c in ("float", "double") for label in ("int", "long long")])
-_kernels: dict = {}
-
-
 def _kernel(expression: str):
-    """The kernel of losses.cu called ``expression``, kept after its first use."""
-    kernel = _kernels.get(expression)
-    if kernel is None:
-        kernel = _kernels[expression] = _loader.function(SOURCE, GROUP, expression)
-    return kernel
+    """The kernel of losses.cu called ``expression``, on the current device."""
+    return _loader.function(SOURCE, GROUP, expression)
 
 
 def _total(partial, ctype: str, scale: float):

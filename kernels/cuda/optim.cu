@@ -116,10 +116,10 @@ __global__ void rmsprop_update(Real* w, const Real* g, Real* sq, Real* buf, Real
 }
 
 template <typename Real>
-__global__ void adam_update(Real* w, const Real* g, Real* m, Real* v, long long size,
-                            Real step_size, Real beta1, Real one_minus_beta1, Real beta2,
-                            Real one_minus_beta2, Real bias_correction2_sqrt, Real eps,
-                            Real weight_decay, Real decay, int flags) {
+__device__ inline void adam_elements(Real* w, const Real* g, Real* m, Real* v, long long size,
+                                     Real step_size, Real beta1, Real one_minus_beta1, Real beta2,
+                                     Real one_minus_beta2, Real bias_correction2_sqrt, Real eps,
+                                     Real weight_decay, Real decay, int flags) {
   NNKIT_GRID_STRIDE(k, size) {
     Real wk = w[k], mk = m[k], vk = v[k];
     adam_step(wk, g[k], mk, vk, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2,
@@ -128,6 +128,40 @@ __global__ void adam_update(Real* w, const Real* g, Real* m, Real* v, long long 
     m[k] = mk;
     v[k] = vk;
   }
+}
+
+template <typename Real>
+__global__ void adam_update(Real* w, const Real* g, Real* m, Real* v, long long size,
+                            Real step_size, Real beta1, Real one_minus_beta1, Real beta2,
+                            Real one_minus_beta2, Real bias_correction2_sqrt, Real eps,
+                            Real weight_decay, Real decay, int flags) {
+  adam_elements(w, g, m, v, size, step_size, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                bias_correction2_sqrt, eps, weight_decay, decay, flags);
+}
+
+// Adam with its per-step scalars on the device, for a step replayed from a CUDA graph (a graph
+// keeps the scalar arguments it was captured with: a host step counter would stay at its first
+// value). state = [t, lr, step_size, bias_correction2_sqrt, decay] in double: adam_advance, one
+// thread, counts the step and combines them as the host does (lr / (1 - beta1^t), ...);
+// adam_update_on_device then reads them. The host changes lr by writing state[1] between steps.
+template <typename Real>
+__global__ void adam_advance(double* state, double beta1, double beta2, double weight_decay) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    double t = state[0] + 1.0, lr = state[1];
+    state[0] = t;
+    state[2] = lr / (1.0 - pow(beta1, t));
+    state[3] = sqrt(1.0 - pow(beta2, t));
+    state[4] = 1.0 - lr * weight_decay;
+  }
+}
+
+template <typename Real>
+__global__ void adam_update_on_device(Real* w, const Real* g, Real* m, Real* v, long long size,
+                                      const double* state, Real beta1, Real one_minus_beta1,
+                                      Real beta2, Real one_minus_beta2, Real eps,
+                                      Real weight_decay, int flags) {
+  adam_elements(w, g, m, v, size, (Real)state[2], beta1, one_minus_beta1, beta2, one_minus_beta2,
+                (Real)state[3], eps, weight_decay, (Real)state[4], flags);
 }
 
 }  // namespace nnkit

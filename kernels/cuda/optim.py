@@ -19,21 +19,15 @@ from . import _loader
 SOURCE = "optim.cu"
 GROUP = _loader.register(SOURCE, [
     f"nnkit::{template}<{c}>"
-    for template in ("sgd_update", "adagrad_update", "rmsprop_update", "adam_update")
+    for template in ("sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "adam_advance",
+                     "adam_update_on_device")
     for c in ("float", "double")
 ])
 # the flags of optim.cu
 HAS_WEIGHT_DECAY, HAS_MOMENTUM, NESTEROV, CENTERED, DECOUPLED = 1, 2, 4, 8, 16
-_kernels: dict = {}
-
-
 def _kernel(template: str, ctype: str):
-    """The kernel nnkit::template<ctype> of optim.cu, kept after its first use."""
-    key = (template, ctype)
-    kernel = _kernels.get(key)
-    if kernel is None:
-        kernel = _kernels[key] = _loader.function(SOURCE, GROUP, f"nnkit::{template}<{ctype}>")
-    return kernel
+    """The kernel nnkit::template<ctype> of optim.cu, on the current device."""
+    return _loader.function(SOURCE, GROUP, f"nnkit::{template}<{ctype}>")
 
 
 def _in_place_ok(w, g, *state) -> str | None:
@@ -124,6 +118,31 @@ def adamw_update(w, g, m, v, *, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, weig
                                     eps=eps, weight_decay=weight_decay, xp=xp)
     _adam(w, g, m, v, ctype, lr, step, beta1, beta2, eps, weight_decay,
           DECOUPLED if weight_decay else 0)
+
+
+def adam_state(lr: float, step: int = 0):
+    """The device state of adam_update_on_device: [t, lr, step_size, bias_correction2_sqrt, decay]
+    (float64); write its entry 1 between steps to change the learning rate."""
+    return _loader.cupy().asarray([float(step), float(lr), 0.0, 0.0, 0.0], dtype="float64")
+
+
+def adam_update_on_device(w, g, m, v, state, *, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                          decoupled=False):
+    """Adam's step (AdamW's when ``decoupled``) with t and lr in the device array ``state``
+    (adam_state): t += 1, step size lr / (1 - b1^t) and sqrt(1 - b2^t) combined in double by one
+    thread, then the update in place; two launches whose arguments never change from step to step,
+    so they replay from a CUDA graph. The same arithmetic as adam_update(step=t)."""
+    ctype = _in_place_ok(w, g, m, v)
+    if ctype is None or _loader.c_type(state) != "double" or state.shape != (5,):
+        raise TypeError("adam_update_on_device: expected CuPy arrays of one float dtype and shape, C-contiguous, "
+                        "and a float64 state of 5 (adam_state)")
+    real = _loader.REAL[ctype]
+    _kernel("adam_advance", ctype)((1,), (1,), (state, np.float64(beta1), np.float64(beta2),
+                                                 np.float64(weight_decay if decoupled else 0.0)))
+    flags = (DECOUPLED if decoupled else HAS_WEIGHT_DECAY) if weight_decay else 0
+    _loader.launch_elementwise(_kernel("adam_update_on_device", ctype), w.size, (
+        w, _loader.contiguous(g), m, v, np.int64(w.size), state, real(beta1), real(1.0 - beta1), real(beta2),
+        real(1.0 - beta2), real(eps), real(weight_decay), np.int32(flags)))
 
 
 KERNELS = {

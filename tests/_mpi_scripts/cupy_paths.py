@@ -1,5 +1,9 @@
 """Train on the cupy backend data-parallel (under mpiexec, with the simulated GPU on PYTHONPATH)
-and save rank 0's weights, History, gradient path and step count to OUT/<name>.npz."""
+and save rank 0's weights, History, gradient path and step count to OUT/<name>.npz, with what every
+rank saw: its device, the NCCL communicators it made and its waits for the device per fit.
+
+``staged`` as a third argument: the device is too small for the data set, which fit then stages
+from the host batch by batch."""
 
 import sys
 
@@ -23,10 +27,27 @@ def data():
     return rng.normal(size=(61, 5)), rng.integers(0, 3, 61)
 
 
+def _waits(dp, **fit):
+    import cupy
+
+    cupy.reset_transfers()
+    history = dp.fit(*data(), **{**FIT, **fit})
+    return history, cupy.syncs()
+
+
 if __name__ == "__main__":
+    import cupy
+    from cupy.cuda import device, nccl
+
     out, name = sys.argv[1], sys.argv[2]
     dp = DataParallel(model())
-    history = dp.fit(*data(), **FIT)
+    if sys.argv[3:] == ["staged"]:
+        device.MEMORY["free"] = device.free_now(7_300)  # 40% of it: less than the 2,928 bytes of data
+    history, waits = _waits(dp)
+    # a second fit, of another model, with twice the steps: the same communicator, the same waits
+    twin = DataParallel(model())
+    _, waits_fine = _waits(twin, batch_size=6)
+    seen = dp.comm.gather((cupy.cuda.runtime.getDevice(), nccl.NcclCommunicator.created, waits, waits_fine))
     if dp.rank == 0:
         np.savez(f"{out}/{name}.npz", *dp.model.get_weights(), loss=np.array(history.history["loss"]),
-                 path=np.array(dp.path), steps=np.array(dp.timings["steps"]))
+                 path=np.array(dp.path), steps=np.array(dp.timings["steps"]), seen=np.array(seen))

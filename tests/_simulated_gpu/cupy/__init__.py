@@ -14,14 +14,19 @@ where a host program could break them without noticing:
 - ``RawModule`` runs nnkit's .cu sources on the CPU emulator of tests/_cuda_emulator.py.
 - ``cupy.random`` is a device generator of its own (Philox), not the host's PCG64, so a test
   cannot pass by drawing the same numbers on both sides by accident.
-- ``cupy.cuda.nccl`` reduces through MPI (mpi4py), each rank of an mpiexec job on a simulated GPU
-  of its own (``NNKIT_SIMULATED_SHARED_GPU=1``: all on one, which NCCL refuses).
+- Device memory is counted (cupy/cuda/device.py): ``mem_info`` shrinks as arrays are allocated,
+  the pool keeps what it held, and an allocation past the device's capacity raises
+  ``OutOfMemoryError``. ``syncs()`` counts the host's waits for the device.
+- The node has ``NNKIT_SIMULATED_GPUS`` devices (default 2); an array lives on the device current
+  when it was made, and an op or kernel given arrays of another device raises, as CuPy does.
+- ``cupy.cuda.nccl`` reduces through MPI (mpi4py), and refuses two ranks on one device as NCCL does.
 """
 
 from __future__ import annotations
 
 import builtins as _builtins
 import numbers as _numbers
+import weakref as _weakref
 
 import numpy as _np
 
@@ -34,7 +39,38 @@ _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.
 
 
 def reset_transfers() -> None:
+    """Zero the transfer counts and the count of the host's waits."""
     transfers["to_device"] = transfers["to_host"] = 0
+    cuda.SYNCS["count"] = 0
+
+
+def syncs() -> int:
+    """The host's waits for the device since reset_transfers: explicit synchronisations and reads."""
+    return cuda.SYNCS["count"] + transfers["to_host"]
+
+
+_owned: dict = {}  # id of a NumPy buffer holding device memory -> (weak reference, bytes, device)
+
+
+def _track(host: _np.ndarray) -> int:
+    """Charge the device for ``host``'s buffer once (views share their base's); the device id."""
+    device = cuda.device.current()
+    root = host
+    while isinstance(root.base, _np.ndarray):
+        root = root.base
+    key = id(root)
+    if key in _owned or root.base is not None or root.nbytes == 0:
+        return device
+    if cuda.graph.capturing():
+        cuda.graph.violate(f"a pool allocation of {root.nbytes:,} bytes")
+    cuda.device.allocate(root.nbytes, device)
+    _owned[key] = (_weakref.ref(root, lambda _, key=key: _free(key)), root.nbytes, device)
+    return device
+
+
+def _free(key) -> None:
+    _ref, nbytes, device = _owned.pop(key)
+    cuda.device.release(nbytes, device)
 
 
 class _Pointer:
@@ -42,6 +78,12 @@ class _Pointer:
 
     def __init__(self, ptr: int):
         self.ptr = ptr
+
+
+def _same_device(a: "ndarray", where: str):
+    if a._dev != cuda.device.current():
+        raise ValueError(f"{where}: the array is on device {a._dev}, the current device is "
+                         f"{cuda.device.current()} (CuPy refuses arrays of another device)")
 
 
 def _reject_host(value, where: str):
@@ -53,6 +95,7 @@ def _reject_host(value, where: str):
 def _unwrap(value, where: str):
     """The host storage of device arrays in ``value`` (lists and tuples included); NumPy arrays refused."""
     if isinstance(value, ndarray):
+        _same_device(value, where)
         return value._a
     if isinstance(value, (list, tuple)):
         return type(value)(_unwrap(v, where) for v in value)
@@ -77,6 +120,9 @@ def _call(fn, args, kwargs, where):
     out = kwargs.get("out")
     raw_args = _unwrap(args, where)
     raw_kwargs = {k: _unwrap(v, where) for k, v in kwargs.items()}
+    if out is not None and cuda.graph.capturing():  # recorded into the graph, not run
+        cuda.graph.record(fn, raw_args, raw_kwargs)
+        return out[0] if isinstance(out, tuple) and len(out) == 1 else out
     result = fn(*raw_args, **raw_kwargs)
     if out is not None:
         outs = out if isinstance(out, tuple) else (out,)
@@ -88,6 +134,8 @@ def _call(fn, args, kwargs, where):
 
 
 def _to_host(a: "ndarray") -> _np.ndarray:
+    if cuda.graph.capturing():
+        cuda.graph.violate("a device-to-host read (a host synchronisation)")
     transfers["to_host"] += 1
     return _np.array(a._a, copy=True)
 
@@ -95,16 +143,18 @@ def _to_host(a: "ndarray") -> _np.ndarray:
 class ndarray:
     """A device array: NumPy storage, CuPy's rules (see the module's docstring)."""
 
-    __slots__ = ("_a", "__weakref__")
+    __slots__ = ("_a", "_dev", "__weakref__")
     __array_priority__ = 100.0  # NumPy defers its operators to ours, which refuse the mix
 
     def __init__(self, shape, dtype=float, memptr=None, strides=None, order="C"):
         self._a = _np.empty(shape, dtype=dtype, order=order)
+        self._dev = _track(self._a)
 
     @classmethod
     def _of(cls, host: _np.ndarray) -> "ndarray":
         out = object.__new__(cls)
         out._a = host
+        out._dev = _track(host)
         return out
 
     # -- what a device array refuses ------------------------------------------------------
@@ -115,7 +165,7 @@ class ndarray:
         raise BufferError("a CUDA device array cannot be exported to the host through DLPack")
 
     def __dlpack_device__(self):
-        return (2, 0)  # kDLCUDA, device 0
+        return (2, self._dev)  # kDLCUDA, the device it lives on
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _call(getattr(ufunc, method), inputs, kwargs, f"numpy.{ufunc.__name__}")
@@ -136,7 +186,7 @@ class ndarray:
         return _np.asarray(host, order=order)
 
     def set(self, arr, stream=None):
-        transfers["to_device"] += 1
+        _host_to_device()
         self._a[...] = arr
 
     def item(self, *args):
@@ -179,7 +229,7 @@ class ndarray:
     strides = property(lambda self: self._a.strides)
     flags = property(lambda self: self._a.flags)
     data = property(lambda self: _Pointer(self._a.ctypes.data))
-    device = property(lambda self: cuda.Device(0))
+    device = property(lambda self: cuda.Device(self._dev))
     T = property(lambda self: ndarray._of(self._a.T))
     mT = property(lambda self: ndarray._of(_np.swapaxes(self._a, -1, -2)))
     real = property(lambda self: ndarray._of(self._a.real))
@@ -199,9 +249,12 @@ class ndarray:
 
     def __setitem__(self, key, value):
         if isinstance(value, _np.ndarray):  # CuPy copies host data into the slice
-            transfers["to_device"] += 1
+            _host_to_device()
         elif isinstance(value, ndarray):
             value = value._a
+        if cuda.graph.capturing():
+            cuda.graph.record(self._a.__setitem__, (_index(key), value), {})
+            return
         self._a[_index(key)] = value
 
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
@@ -222,11 +275,22 @@ class ndarray:
         if name not in _names.NDARRAY:
             raise AttributeError(f"'cupy.ndarray' object has no attribute '{name}'")
         attr = getattr(self._a, name)
+        if name in _IN_PLACE and cuda.graph.capturing():
+            return lambda *args, **kwargs: cuda.graph.record(attr, _unwrap(args, name), kwargs)
         if not callable(attr):
             return _wrap(attr)
         return lambda *args, **kwargs: _call(attr, args, kwargs, f"ndarray.{name}")
 
     __hash__ = None
+
+
+_IN_PLACE = frozenset({"fill", "put", "sort", "partition", "scatter_add", "scatter_max", "scatter_min"})
+
+
+def _host_to_device() -> None:
+    if cuda.graph.capturing():
+        cuda.graph.violate("a host-to-device copy")
+    transfers["to_device"] += 1
 
 
 def _index(key):
@@ -313,7 +377,7 @@ def _to_device(obj, dtype=None, copy=True, order="K", ndmin=0):
     if isinstance(obj, (list, tuple)) and _builtins.any(isinstance(v, ndarray) for v in obj):
         obj = [v._a if isinstance(v, ndarray) else v for v in obj]
     else:
-        transfers["to_device"] += 1
+        _host_to_device()
     # a fresh buffer: the device never shares memory with the host
     return ndarray._of(_np.array(obj, dtype=dtype, copy=True, order=order, ndmin=ndmin))
 
@@ -385,10 +449,38 @@ from . import cuda, fft, linalg, random  # noqa: E402
 
 def RawModule(code=None, path=None, options=(), backend="nvrtc", translate_cucomplex=False,
               enable_cooperative_groups=False, name_expressions=None, jitify=False):
-    """nnkit's .cu sources, run on the CPU emulator (tests/_cuda_emulator.py)."""
+    """nnkit's .cu sources, run on the CPU emulator (tests/_cuda_emulator.py), loaded on the device
+    current at its first get_function: its kernels launch there only, as a CUDA module's do."""
     from ._emulator import emulator
 
-    return emulator().raw_module(ndarray)(code, name_expressions or (), options)
+    return _DeviceModule(emulator().raw_module(ndarray)(code, name_expressions or (), options))
+
+
+class _DeviceModule:
+    def __init__(self, module):
+        self._module, self._device = module, None
+
+    def get_function(self, expression):
+        if self._device is None:
+            self._device = cuda.device.current()
+        return _DeviceFunction(self._module.get_function(expression), self._device, expression)
+
+
+class _DeviceFunction:
+    def __init__(self, kernel, device, expression):
+        self._kernel, self._device, self._expression = kernel, device, expression
+
+    def __call__(self, grid, block, args, **options):
+        if cuda.device.current() != self._device:
+            raise cuda.driver.CUDADriverError(
+                f"CUDA_ERROR_INVALID_HANDLE: invalid resource handle ({self._expression} was loaded on "
+                f"device {self._device}, launched on device {cuda.device.current()})")
+        for a in args:
+            if isinstance(a, ndarray):
+                _same_device(a, self._expression)
+        if cuda.graph.capturing():
+            return cuda.graph.record(self._kernel, (grid, block, args), options)
+        return self._kernel(grid, block, args, **options)
 
 
 def RawKernel(*args, **kwargs):
@@ -400,13 +492,25 @@ def ElementwiseKernel(*args, **kwargs):
 
 
 class _MemoryPool:
+    """CuPy's pool on the current device: it keeps the most it has held until free_all_blocks."""
+
     def used_bytes(self):
-        return 0
+        return cuda.device.USED[cuda.device.current()]
 
     def total_bytes(self):
-        return 0
+        return cuda.device.HELD[cuda.device.current()]
 
     def free_bytes(self):
+        device = cuda.device.current()
+        return cuda.device.HELD[device] - cuda.device.USED[device]
+
+    def free_all_blocks(self):
+        device = cuda.device.current()
+        cuda.device.HELD[device] = cuda.device.USED[device]
+
+
+class _PinnedMemoryPool:
+    def n_free_blocks(self):
         return 0
 
     def free_all_blocks(self):
@@ -414,6 +518,7 @@ class _MemoryPool:
 
 
 _pool = _MemoryPool()
+_pinned_pool = _PinnedMemoryPool()
 
 
 def get_default_memory_pool():
@@ -421,9 +526,9 @@ def get_default_memory_pool():
 
 
 def get_default_pinned_memory_pool():
-    return _pool
+    return _pinned_pool
 
 
 # what `from cupy import *` gives (array_api_compat.cupy does that): CuPy's names, not this module's helpers
 __all__ = sorted(name for name in globals() if not name.startswith("_")
-                 and name not in {"annotations", "transfers", "reset_transfers"})
+                 and name not in {"annotations", "transfers", "reset_transfers", "syncs"})

@@ -22,7 +22,12 @@ class Generator:
         def draw(*args, **kwargs):
             out = kwargs.get("out")
             if isinstance(out, ndarray):
+                from .cuda import graph
+
                 kwargs["out"] = out._a
+                if graph.capturing():  # the draw is recorded; each replay draws afresh
+                    graph.record(method, args, kwargs)
+                    return out
                 method(*args, **kwargs)
                 return out
             return _wrap(method(*args, **kwargs))

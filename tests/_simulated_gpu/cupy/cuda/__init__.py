@@ -1,13 +1,23 @@
-"""The simulated ``cupy.cuda``: one device, one stream, events that read the host clock."""
+"""The simulated ``cupy.cuda``: the devices of one node, one stream each, events that read the host
+clock. ``SYNCS["count"]`` counts the host's explicit waits for a device (stream, event and device
+synchronisation); every read to the host (cupy.transfers["to_host"]) is a wait as well."""
 
 from __future__ import annotations
 
 import time
 
-from . import runtime
+from . import driver, graph, memory, runtime
 from .device import Device
 
-__all__ = ["Device", "Event", "Stream", "get_current_stream", "get_elapsed_time", "runtime"]
+__all__ = ["Device", "Event", "Stream", "get_current_stream", "get_elapsed_time", "runtime", "memory", "driver", "graph", "Graph"]
+Graph = graph.Graph
+SYNCS = {"count": 0}
+
+
+def count_sync() -> None:
+    if graph.capturing():
+        graph.violate("a host synchronisation")
+    SYNCS["count"] += 1
 
 
 class Stream:
@@ -17,9 +27,19 @@ class Stream:
 
     def __init__(self, null=False, non_blocking=False, ptr=None):
         self.ptr = 0
+        self._null = null
+
+    def begin_capture(self, mode=None):
+        graph.begin(self)
+
+    def end_capture(self):
+        return graph.end()
+
+    def is_capturing(self):
+        return graph.capturing()
 
     def synchronize(self):
-        pass
+        count_sync()
 
     def record(self, event=None):
         event = event or Event()
@@ -27,20 +47,25 @@ class Stream:
         return event
 
     def use(self):
+        _current_stream[0] = self
         return self
 
     def __enter__(self):
+        self._previous = _current_stream[0]
+        _current_stream[0] = self
         return self
 
     def __exit__(self, *exc):
+        _current_stream[0] = self._previous
         return False
 
 
 Stream.null = Stream(null=True)
+_current_stream = [Stream.null]
 
 
 def get_current_stream(device_id=None):
-    return Stream.null
+    return _current_stream[0]
 
 
 class Event:
@@ -51,7 +76,7 @@ class Event:
         self._time = time.perf_counter()
 
     def synchronize(self):
-        pass
+        count_sync()
 
     @property
     def done(self):

@@ -1,16 +1,28 @@
 """The simulated ``cupy.cuda.runtime``."""
 
+from . import device as _device
+
 
 class CUDARuntimeError(RuntimeError):
     pass
 
 
 def getDeviceCount() -> int:
-    return 1
+    return _device.COUNT
+
+
+def getDevice() -> int:
+    return _device.current()
+
+
+def setDevice(device: int) -> None:
+    _device.set_current(int(device))
 
 
 def deviceSynchronize() -> None:
-    pass
+    from . import count_sync
+
+    count_sync()
 
 
 def runtimeGetVersion() -> int:
@@ -22,4 +34,6 @@ def driverGetVersion() -> int:
 
 
 def getDeviceProperties(device: int) -> dict:
-    return {"name": b"Simulated GPU (NumPy on the CPU)", "totalGlobalMem": 1 << 34, "major": 9, "minor": 0}
+    _device._check(device)
+    return {"name": b"Simulated GPU (NumPy on the CPU)", "totalGlobalMem": _device.MEMORY["total"],
+            "major": 9, "minor": 0, "clockRate": 1_980_000, "multiProcessorCount": 132}

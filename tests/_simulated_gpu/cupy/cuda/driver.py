@@ -1,0 +1,5 @@
+"""The simulated ``cupy.cuda.driver``."""
+
+
+class CUDADriverError(RuntimeError):
+    pass
