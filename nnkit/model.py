@@ -215,18 +215,21 @@ class Model:
 
     # -- public training API --------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-            validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
+            validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False, sample_weight=None,
+            class_weight=None):
         """Train by mini-batch gradient descent and return the History: batch_size=1 is stochastic
         gradient descent, batch_size >= len(X) the lecture's full-batch gradient descent.
         ``distributed=True`` (or a communicator) trains data-parallel over MPI ranks, batch_size
         staying the global batch of one step. On the cupy backend the data set moves to the GPU once
         when it takes at most DEVICE_DATA_FRACTION (40%) of the free device memory; a larger one
-        stays on the host and moves one batch at a time."""
+        stays on the host and moves one batch at a time. ``sample_weight`` (n,) and ``class_weight``
+        {class: weight} weigh each sample's loss as Keras does (nnkit.weighting)."""
         from nnkit.training import fit
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                    validation_data=validation_data, validation_split=validation_split,
-                   callbacks=callbacks, verbose=verbose, seed=seed, distributed=distributed)
+                   callbacks=callbacks, verbose=verbose, seed=seed, distributed=distributed,
+                   sample_weight=sample_weight, class_weight=class_weight)
 
     def train_on_batch(self, x, y) -> float:
         """One gradient-descent step on the batch (x, y); returns its loss (penalties included)."""

@@ -65,8 +65,11 @@ class _Progress:
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-        validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
+        validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False, sample_weight=None,
+        class_weight=None):
     """Train ``model`` (see Model.fit). Everything is validated before the first weight changes."""
+    from nnkit.weighting import sample_weights, weighted_loss_and_grad
+
     model._require_compiled("fit")
     _check_int("epochs", epochs, 0)
     if batch_size is None:
@@ -82,7 +85,13 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     host = model._staging_backend(X, y)
     X = model._check_input(X, "X", host)
     y = model._check_target(y, X.shape[0], "y", host)
+    weights = sample_weights(y, X.shape[0], sample_weight, class_weight, model.loss.sparse,
+                             (host or model.backend).to_numpy)
     X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
+    if weights is not None:
+        if distributed:
+            raise ValueError("sample_weight, class_weight: not supported with distributed training")
+        weights = weights[: X.shape[0]]  # validation_split takes the last rows
 
     be = model.backend
     xp = be.xp
@@ -111,7 +120,7 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     staged = not be.is_array(X)
     # a backend may compile the whole forward-backward-update of a model into one call
     train_step = None
-    if dp is None and not batch_hooks and be.train_step_factory is not None:
+    if dp is None and not batch_hooks and weights is None and be.train_step_factory is not None:
         train_step = be.train_step_factory(model)
     progress = _Progress(int(verbose), epochs)
 
@@ -121,13 +130,17 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
         for epoch in range(epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
+            perm = None
             if not shuffle:
                 Xs, ys, order = X, y, None
             elif staged:  # gathered batch by batch on the host
                 Xs, ys, order = X, y, rng.permutation(n)
+                perm = order
             else:
-                rows = be.asarray(rng.permutation(n))
+                perm = rng.permutation(n)
+                rows = be.asarray(perm)
                 Xs, ys, order = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0), None
+            ws = None if weights is None else (weights if perm is None else weights[perm])
             loss_sum = 0.0
             metric_sums = [0.0] * len(metrics)
             n_batches = 0
@@ -145,7 +158,10 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                     if dp is not None:
                         xb, yb = dp.shard(xb, yb)
                     out = model._forward(xb, True)
-                    loss, dout = model._loss_and_grad(out, yb) if dp is None else dp.loss_and_grad(model, out, yb)
+                    if ws is not None:
+                        loss, dout = weighted_loss_and_grad(model, out, yb, ws[start:stop])
+                    else:
+                        loss, dout = model._loss_and_grad(out, yb) if dp is None else dp.loss_and_grad(model, out, yb)
                     model._backward(dout, False)
                     if regularized:
                         loss = loss + model._penalties(params, add_gradient=True)
