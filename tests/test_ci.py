@@ -80,3 +80,22 @@ def test_the_sklearn_extra_has_validate_data():
         assert extras[name] == ["scikit-learn>=1.6"], name
     assert "scikit-learn>=1.6" in extras["dev"]
     assert "matplotlib" in _names(extras["plot"])
+
+
+def test_skip_summary_is_one_line_per_reason_and_names_the_simulated_gpu():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_regularizers.py"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT).stdout
+    assert "SKIPPED [" not in out  # pytest's own line per test location is off
+    lines = [line for line in out.splitlines() if re.match(r"\s*\d+ skipped: ", line)]
+    reasons = [line.split(" skipped: ", 1)[1] for line in lines]
+    assert len(reasons) == len(set(reasons))
+    counted = sum(int(line.split()[0]) for line in lines)
+    assert f"{counted} skipped" in out.splitlines()[-1]
+    cupy = [r for r in reasons if r.startswith("the cupy backend")]
+    import nnkit as nk
+
+    if "cupy" not in nk.available_backends():
+        assert len(cupy) == 1 and "simulated GPU" in cupy[0]
