@@ -245,7 +245,7 @@ def write_json(bench: dict, rows, path, brain: bool = True) -> None:
         json.dump(doc, f, indent=1, default=str)
 
 
-def write_png(rows, path, peak_gflops=None, brain: bool = True) -> None:
+def write_png(rows, path, peak_gflops=None, brain: bool = True, busy: bool = False) -> None:
     """Panels over the workloads, one bar per library: samples/s, % of the GEMM peak and (with
     ``brain``) synaptic updates per joule against the lecture's GeForce and the brain."""
     import matplotlib
@@ -290,7 +290,8 @@ def write_png(rows, path, peak_gflops=None, brain: bool = True) -> None:
         ax.text(-0.45, high / 3, "brain (the lecture's and literature scenarios)", fontsize=7)
         ax.set_ylim(top=high * 10)
     axes[0].legend(fontsize=8)
-    fig.suptitle("nnkit bench: training throughput and energy per workload and library")
+    fig.suptitle("nnkit bench: training throughput and energy per workload and library"
+                 + ("\n(load average high during the run: figures unreliable)" if busy else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -307,5 +308,6 @@ def write_report(bench: dict, out_dir, brain: bool = True) -> dict:
         f.write(text)
     write_json(bench, rows, paths["json"], brain=brain)
     peak = bench.get("peak") or {}
-    write_png(rows, paths["png"], peak.get("gflops_best") if peak.get("ok") else None, brain=brain)
+    write_png(rows, paths["png"], peak.get("gflops_best") if peak.get("ok") else None, brain=brain,
+              busy=high_load(bench["machine"]) is not None)
     return {"paths": paths, "markdown": text, "rows": rows}
