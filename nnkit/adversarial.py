@@ -54,16 +54,15 @@ def _targets(model, loss, y, n, argument):
 def _gradient(model, loss, x, t):
     """(loss, d loss / d x) for backend arrays x and targets t."""
     be = model.backend
-    out = model._forward(x, True)
+    model.zero_grad()
     if loss is model.loss:
+        out, backward = model._chain(x, True)
         value, dout = model._loss_and_grad(out, t)
     else:
         # a loss other than the compiled one sees the model's outputs (probabilities)
-        pred = model._outputs(out)
-        value, dpred = loss.compute(pred, t, be)
-        dout = dpred if model._fused is None else be.ops.activation_backward(dpred, out, pred, model._fused)
-    dx = model._backward(dout, True)
-    model._clear_cache()
+        out, backward = model._forward(x, True)
+        value, dout = loss.compute(out, t, be)
+    dx = backward(dout, True)
     return value, dx
 
 
@@ -167,7 +166,7 @@ def fgsm(model, x, y=None, target=None, *, epsilon: float = 0.1, clip=(0.0, 1.0)
 def _predicted_labels(model, x):
     """The class the model picks: argmax of its outputs, or output >= 1/2 for one sigmoid unit."""
     xp = model.backend.xp
-    out = model._forward(x, False)
+    out, _ = model._chain(x, False)
     if out.shape[-1] == 1:
         threshold = 0.0 if model._fused is not None else 0.5  # logits where the sigmoid is fused
         return xp.astype(out[:, 0] >= threshold, model.backend.dtype("int64"))

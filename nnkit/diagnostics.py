@@ -56,10 +56,10 @@ def gradient_norms(model, X, y) -> dict:
     model._require_compiled("gradient_norms")
     X = model._check_input(X, "X")
     y = model._check_target(y, X.shape[0], "y")
-    out = model._forward(X, True)
+    model.zero_grad()
+    out, backward = model._chain(X, True)
     _, dout = model._loss_and_grad(out, y)
-    model._backward(dout, False)
-    model._clear_cache()
+    backward(dout, False)
     xp = model.backend.xp
     return {name: float(_norm(layer.W.grad, xp)) for name, layer in weighted_layers(model)}
 

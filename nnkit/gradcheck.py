@@ -50,15 +50,16 @@ def check_gradients(model, X, y, loss=None, eps: float = 1e-6, max_entries: int 
 
     def objective(x):
         be.seed(mask_seed)
-        out = clone._forward(x, True)
+        out, backward = clone._chain(x, True)
         value, dout = clone._loss_and_grad(out, y64)
         penalty = clone._penalties(params, add_gradient=False)
         if penalty is not None:
             value = value + penalty
-        return float(value), dout
+        return float(value), dout, backward
 
-    _, dout = objective(X64)
-    dx = clone._backward(dout, True)
+    _, dout, backward = objective(X64)
+    clone.zero_grad()
+    dx = backward(dout, True)
     clone._penalties(params, add_gradient=True)
     analytic = [(p.name, p.value, p.grad) for p in params]
     rng = host_rng(seed)

@@ -154,19 +154,15 @@ class Model:
         return layers[-1] if layers else None
 
     def _set_fusion(self):
-        """Fuse a softmax/sigmoid output layer into its cross-entropy: the layer emits logits."""
+        """Fuse a softmax/sigmoid output layer into its cross-entropy: the chain hands the loss
+        the logits (see ``_chain``)."""
         last = self._output_layer()
-        if last is None:
-            return
-        if hasattr(last, "emit_logits"):
-            last.emit_logits = False
         self._fused = None
         self._loss_op = None
         loss = self.loss
-        if loss is None or loss.fused_activation is None or loss.from_logits:
+        if last is None or loss is None or loss.fused_activation is None or loss.from_logits:
             return
-        if getattr(last, "activation", None) == loss.fused_activation and hasattr(last, "emit_logits"):
-            last.emit_logits = True
+        if getattr(last, "can_emit_logits", False) and last.activation == loss.fused_activation:
             self._fused = loss.fused_activation
 
     def _require_compiled(self, what):
@@ -174,6 +170,16 @@ class Model:
             raise ValueError(f"{what}: the model is not compiled; call model.compile(optimizer, loss) first")
 
     # -- the step -----------------------------------------------------------------------------
+    def _chain(self, x, training):
+        """(out, backward) of the layer stack: out is the logits where the output activation is
+        fused into the loss, else the outputs."""
+        return self._forward(x, training, logits=self._fused is not None)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient."""
+        for p in self.parameters():
+            p.zero_grad()
+
     def _outputs(self, out):
         """The model's outputs (probabilities) from what the layer stack returned (maybe logits)."""
         if self._fused is None:
@@ -237,9 +243,10 @@ class Model:
         x = self._check_input(x, "x")
         y = self._check_target(y, x.shape[0], "y")
         params = self.parameters()
-        out = self._forward(x, True)
+        self.zero_grad()
+        out, backward = self._chain(x, True)
         loss, dout = self._loss_and_grad(out, y)
-        self._backward(dout, False)
+        backward(dout, False)
         penalty = self._penalties(params, add_gradient=True)
         if penalty is not None:
             loss = loss + penalty
@@ -269,7 +276,7 @@ class Model:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)  # array-API slices may not run past the end
             xb, yb = self._rows(X, start, stop), self._rows(y, start, stop)
-            out = self._forward(xb, False)
+            out, _ = self._chain(xb, False)
             loss, _ = self._loss_and_grad(out, yb)
             loss_sum = loss_sum + loss * xb.shape[0]
             self._accumulate_metrics(out, yb, sums)
@@ -287,7 +294,7 @@ class Model:
         _check_batch_size(batch_size)
         be = self.backend
         n = X.shape[0]
-        parts = [self._outputs(self._forward(self._rows(X, s, min(s + batch_size, n)), False))
+        parts = [self._forward(self._rows(X, s, min(s + batch_size, n)), False)[0]
                  for s in range(0, n, batch_size)]
         out = parts[0] if len(parts) == 1 else be.xp.concat(parts, axis=0)
         return be.to_numpy(out)

@@ -166,7 +166,7 @@ class _L1Clamp:
 def _loss_and_accuracy(model, X, y, classification: bool):
     """(mean 1/2 (out - y)^2, fraction sign(out) == y or None) through the model's backend."""
     xp = model.backend.xp
-    out = model._forward(X, False)
+    out, _ = model._forward(X, False)
     diff = out - y
     loss = float(xp.mean(0.5 * diff * diff))  # one column: the mean over points
     if not classification:
@@ -249,27 +249,25 @@ def run_playground(url_or_config, epochs: int = 300, backend=None, dtype: str = 
     record(0)
     n = Xtr.shape[0]
     carry: list = []
-    try:
-        for epoch in range(1, epochs + 1):
-            batches, carry = _batches(n, config.batch_size, carry)
-            if len(carry) > n * config.batch_size:
-                carry = carry[-n * config.batch_size:]  # never applied (n < batchSize); keep it bounded
-            for rows in batches:
-                index = be.asarray(rows)
-                xb, yb = xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0)
-                output = model._forward(xb, True)
-                _, dout = model._loss_and_grad(output, yb)
-                model._backward(dout, False)
-                if regularized:
-                    model._penalties(params, add_gradient=True)
-                if clamp is not None:
-                    clamp.before_step()
-                optimizer.step(params, be)
-                if clamp is not None:
-                    clamp.after_step()
-            record(epoch)
-    finally:
-        model._clear_cache()
+    for epoch in range(1, epochs + 1):
+        batches, carry = _batches(n, config.batch_size, carry)
+        if len(carry) > n * config.batch_size:
+            carry = carry[-n * config.batch_size:]  # never applied (n < batchSize); keep it bounded
+        for rows in batches:
+            index = be.asarray(rows)
+            xb, yb = xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0)
+            model.zero_grad()
+            output, backward = model._chain(xb, True)
+            _, dout = model._loss_and_grad(output, yb)
+            backward(dout, False)
+            if regularized:
+                model._penalties(params, add_gradient=True)
+            if clamp is not None:
+                clamp.before_step()
+            optimizer.step(params, be)
+            if clamp is not None:
+                clamp.after_step()
+        record(epoch)
     return PlaygroundResult(config=config, model=model, history=history, X_train=X_train, y_train=y_train,
                             X_test=X_test, y_test=y_test, raw_train=raw_train, raw_test=raw_test,
                             dead_weights=clamp.count() if clamp else 0, warnings=warnings)

@@ -157,12 +157,13 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                 else:
                     if dp is not None:
                         xb, yb = dp.shard(xb, yb)
-                    out = model._forward(xb, True)
+                    model.zero_grad()
+                    out, backward = model._chain(xb, True)
                     if ws is not None:
                         loss, dout = weighted_loss_and_grad(model, out, yb, ws[start:stop])
                     else:
                         loss, dout = model._loss_and_grad(out, yb) if dp is None else dp.loss_and_grad(model, out, yb)
-                    model._backward(dout, False)
+                    backward(dout, False)
                     if regularized:
                         loss = loss + model._penalties(params, add_gradient=True)
                     if dp is not None:
@@ -196,7 +197,6 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                 break
     finally:
         progress.close()
-        model._clear_cache()
         if dp is not None:
             dp.finish()
     for cb in callbacks:

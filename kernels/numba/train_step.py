@@ -68,7 +68,7 @@ def plan(model):
     layers = getattr(model, "layers", None)
     if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
         return None
-    program = _groups(layers)
+    program = _groups(layers, _logits_layer(model))
     if program is None:
         return None
     groups, skips = program
@@ -108,12 +108,17 @@ def _plain_penalty(regularizer) -> bool:
         and type(regularizer).penalty_and_gradient is Regularizer.penalty_and_gradient)
 
 
-def _emitted(layer) -> str:
+def _emitted(layer, logits_layer) -> str:
     """The activation a Dense or Activation layer applies: linear where it hands out logits."""
-    return "linear" if layer.emit_logits else layer.activation
+    return "linear" if layer is logits_layer else layer.activation
 
 
-def _groups(layers):
+def _logits_layer(model):
+    """The output layer where the model hands its loss the logits, else None."""
+    return model.layers[-1] if model._fused is not None else None
+
+
+def _groups(layers, logits_layer=None):
     """(groups, skips) for a stack of Dense, Maxout, Activation, Dropout, Flatten and Residual
     layers that starts with a Dense, a Maxout or a Residual, else None. groups: [(Dense or Maxout,
     its activation ("maxout" for a Maxout), [the Dropout layers of rate > 0 after it])] in forward
@@ -129,12 +134,12 @@ def _groups(layers):
     Activation or a Dropout there acts on the sum, not on the block's last Dense.
     """
     groups, skips = [], []
-    if not _chain(layers, groups, skips, nested=False) or not groups:
+    if not _chain(layers, groups, skips, False, logits_layer) or not groups:
         return None
     return groups, skips
 
 
-def _chain(layers, groups, skips, nested) -> bool:
+def _chain(layers, groups, skips, nested, logits_layer) -> bool:
     """Append ``layers`` to groups and skips (see ``_groups``); False where they do not fit."""
     from nnkit.layers.activation import Activation
     from nnkit.layers.dense import Dense
@@ -149,7 +154,7 @@ def _chain(layers, groups, skips, nested) -> bool:
         if kind is Flatten or (kind is Dropout and layer.rate == 0.0):
             continue
         if kind is Dense:
-            groups.append((layer, _emitted(layer), []))
+            groups.append((layer, _emitted(layer, logits_layer), []))
             open_group = True
         elif kind is Maxout:
             groups.append((layer, "maxout", []))
@@ -157,14 +162,14 @@ def _chain(layers, groups, skips, nested) -> bool:
         elif kind is Activation:
             if not open_group or groups[-1][2] or groups[-1][1] != "linear":
                 return False  # after a dropout, another activation or a block: not one epilogue
-            groups[-1] = (groups[-1][0], _emitted(layer), [])
+            groups[-1] = (groups[-1][0], _emitted(layer, logits_layer), [])
         elif kind is Dropout:
             if not open_group:
                 return False
             groups[-1][2].append(layer)
         elif kind is Residual and not nested:
             first = len(groups)
-            if not _chain(layer.inner.layers, groups, skips, nested=True) or len(groups) == first:
+            if not _chain(layer.inner.layers, groups, skips, True, logits_layer) or len(groups) == first:
                 return False
             if groups[first][0] is not _first_dense(layer.inner.layers):
                 return False  # the block starts with a dropout or an activation, not a Dense
@@ -195,7 +200,7 @@ class CompiledStep:
     def __init__(self, model, spec):
         codes, biases, drops, regs, skips, pieces, loss, optimizer, kernel, n_states = spec
         self.model = model
-        groups, self.skips = _groups(model.layers)
+        groups, self.skips = _groups(model.layers, _logits_layer(model))
         self.layers = [dense for dense, _, _ in groups]
         self.dropouts = [d for _, _, dropouts in groups for d in dropouts]
         self.params = model.parameters()
@@ -422,7 +427,7 @@ def make_train_step(model):
     spec = plan(model)
     if spec is None:
         return None
-    groups, skips = _groups(model.layers)
+    groups, skips = _groups(model.layers, _logits_layer(model))
     macs = sum(dense.W.value.size for dense, _, _ in groups)
     if macs <= MAX_MACS_PER_SAMPLE:
         return CompiledStep(model, spec)
