@@ -165,3 +165,20 @@ def test_missing_optional_dependency_is_named_before_any_work(words, module, ext
 def test_the_readme_states_the_default_backends():
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
     assert "`nnkit train` defaults to `--backend auto`" in readme
+
+
+def test_digits_without_scikit_learn_names_the_install_commands(monkeypatch):
+    import nnkit as nk
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(_deps.MissingDependency) as info:
+        nk.datasets.digits()
+    assert 'pip install -e ".[sklearn]"' in str(info.value) and 'pip install "nnkit[sklearn]"' in str(info.value)
+
+
+def test_a_demo_without_its_package_raises_before_any_work(monkeypatch):
+    from nnkit.demos import run_demo
+
+    _hide(monkeypatch, "sklearn")
+    with pytest.raises(_deps.MissingDependency, match="sklearn"):
+        run_demo("hebbian", quick=True)
