@@ -87,9 +87,16 @@ def _skip_reason_of(report) -> str:
     return reason.removeprefix("Skipped: ")
 
 
-def _cupy_line(reason: str) -> str:
-    """The cupy backend's skips under one reason: why, and where that half of the suite ran."""
-    why = reason.split(": ", 1)[1] if ": " in reason else reason
+# the skips of the suite's cupy half: the cupy parameter, the GPU tests, the simulated-GPU-only ones
+GPU_HALF_REASONS = ("cupy backend unavailable", "no usable GPU:", "counts transfers on the simulated GPU",
+                    "runs on the simulated GPU")
+
+
+def _cupy_line() -> str:
+    """The cupy half's skips under one reason: why, and where that half of the suite ran."""
+    from nnkit.backend import _gpu_usable
+
+    why = _gpu_usable()[1]
     outcome = _outcomes.get(SIMULATED_GPU_TEST)
     where = {"passed": "they ran on the simulated GPU instead (tests/test_simulated_gpu.py passed)",
              "failed": "they ran on the simulated GPU instead, and FAILED there (tests/test_simulated_gpu.py)",
@@ -107,7 +114,7 @@ def pytest_terminal_summary(terminalreporter):
     counts = Counter()
     for report in skipped:
         reason = _skip_reason_of(report)
-        counts[_cupy_line(reason) if reason.startswith("cupy backend unavailable") else reason] += 1
+        counts[_cupy_line() if reason.startswith(GPU_HALF_REASONS) else reason] += 1
     terminalreporter.write_sep("=", "skipped: one line per reason")
     for reason, n in counts.most_common():
         terminalreporter.write_line(f"{n:5d} skipped: {reason}")
