@@ -166,20 +166,19 @@ def _backend_and_why(name: str):
     return backend, f"chosen by --backend auto: numba is not installed; no GPU: {why_not_gpu}"
 
 
-class _SparseProgress:
-    """A fit callback that prints about PROGRESS_LINES lines over the run (output not a terminal)."""
+def _sparse_progress(epochs: int):
+    """A fit callback printing about PROGRESS_LINES lines over the run (output not a terminal)."""
+    from nnkit.callbacks import Callback
 
-    def __new__(cls, epochs: int):
-        from nnkit.callbacks import Callback
+    every = max(1, epochs // PROGRESS_LINES)
 
-        class SparseProgress(Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                every = max(1, epochs // PROGRESS_LINES)
-                if (epoch + 1) % every == 0 or epoch + 1 == epochs:
-                    text = " - ".join(f"{k}: {v:.4g}" for k, v in (logs or {}).items() if k != "samples")
-                    print(f"Epoch {epoch + 1}/{epochs} - {text}", flush=True)
+    class SparseProgress(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+                text = " - ".join(f"{k}: {v:.4g}" for k, v in (logs or {}).items() if k != "samples")
+                print(f"Epoch {epoch + 1}/{epochs} - {text}", flush=True)
 
-        return SparseProgress()
+    return SparseProgress()
 
 
 def _model(args, kind, backend):
@@ -226,7 +225,7 @@ def run_train(args) -> int:
               "environment compiles it; later runs load it from the cache)", flush=True)
     verbose, callbacks = args.verbose, None
     if verbose == 1 and not sys.stdout.isatty():
-        verbose, callbacks = 0, [_SparseProgress(args.epochs)]
+        verbose, callbacks = 0, [_sparse_progress(args.epochs)]
     model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=verbose,
               callbacks=callbacks, seed=args.seed, distributed=args.distributed)
     train = model.evaluate(X_train, y_train)
