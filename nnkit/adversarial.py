@@ -54,15 +54,9 @@ def _targets(model, loss, y, n, argument):
 def _gradient(model, loss, x, t):
     """(loss, d loss / d x) for backend arrays x and targets t."""
     be = model.backend
-    model.zero_grad()
-    if loss is model.loss:
-        out, backward = model._chain(x, True)
-        value, dout = model._loss_and_grad(out, t)
-    else:
-        # a loss other than the compiled one sees the model's outputs (probabilities)
-        out, backward = model._forward(x, True)
-        value, dout = loss.compute(out, t, be)
-    dx = backward(dout, True)
+    # a loss other than the compiled one sees the model's outputs (probabilities)
+    loss_op = None if loss is model.loss else (lambda out, target: loss.compute(out, target, be))
+    value, _, dx = model._step(x, t, wrt_input=True, loss_op=loss_op)
     return value, dx
 
 

@@ -26,6 +26,7 @@ class Model:
         self.history = None
         self._fused = None  # the output activation fused into the loss, or None
         self._loss_op = None  # (backend, the bound loss op) for the current loss and fusion
+        self.step_path = None  # (path, why) of the last fit: "compiled" or "per-layer"
 
     def _on_built(self):
         self._set_fusion()
@@ -219,6 +220,63 @@ class Model:
             total = penalty if total is None else total + penalty
         return total
 
+    def _step(self, x, y, *, training=True, wrt_input=False, loss_op=None, weights=None):
+        """(loss, out, dx) on backend arrays: the forward pass, the loss and its gradient, the
+        backward pass and the regularizers' penalties; every Parameter.grad then holds
+        d loss / d parameter, and dx = d loss / d x (None unless ``wrt_input``). ``out`` is what
+        the chain returned (logits where the loss is fused). ``loss_op(out, y) -> (loss, dout)``
+        replaces the compiled loss: it sees the outputs, and the penalties are left out.
+        ``weights``: the batch's host sample weights (nnkit.weighting), or None."""
+        self.zero_grad()
+        out, backward = self._forward(x, training, logits=loss_op is None and self._fused is not None)
+        if weights is not None:
+            from nnkit.weighting import weighted_loss_and_grad
+
+            loss, dout = weighted_loss_and_grad(self, out, y, weights)
+        else:
+            loss, dout = (self._loss_and_grad if loss_op is None else loss_op)(out, y)
+        dx = backward(dout, wrt_input)
+        if loss_op is None:
+            penalty = self._penalties(self.parameters(), add_gradient=True)
+            if penalty is not None:
+                loss = loss + penalty
+        return loss, out, dx
+
+    def _loss(self, x, y, training=False):
+        """The batch's loss with the penalties, a 0-d array, by the forward pass alone."""
+        out, _ = self._chain(x, training)
+        loss, _ = self._loss_and_grad(out, y)
+        penalty = self._penalties(self.parameters(), add_gradient=False)
+        return loss if penalty is None else loss + penalty
+
+    def apply_gradients(self) -> None:
+        """One optimizer update of every parameter from its gradient."""
+        self.optimizer.step(self.parameters(), self.backend)
+
+    def _train_step(self, x, y, loss_and_grad=None, compiled=None):
+        """(loss, out) of one training step on backend arrays: the gradients by ``_step`` (or
+        ``loss_and_grad(x, y) -> (loss, out)``, e.g. data-parallel), then the update; ``compiled``:
+        the backend's whole-step kernel for this model, which does both in one call."""
+        if compiled is not None:
+            return compiled(x, y)
+        if loss_and_grad is None:
+            loss, out, _ = self._step(x, y)
+        else:
+            loss, out = loss_and_grad(x, y)
+        self.apply_gradients()
+        return loss, out
+
+    def _fast_path(self):
+        """(compiled step or None, why): the backend's whole-step kernel where it takes this model."""
+        factory = self.backend.train_step_factory
+        if factory is None:
+            return None, f"the {self.backend.name} backend has no compiled step"
+        step = factory(self)
+        if step is None:
+            return None, ("the compiled step does not implement one of the model's layers, its loss, "
+                          "optimizer, regularizers or dtype")
+        return step, f"the {self.backend.name} backend compiles this model's whole step"
+
     # -- public training API --------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
             validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False, sample_weight=None,
@@ -237,21 +295,28 @@ class Model:
                    callbacks=callbacks, verbose=verbose, seed=seed, distributed=distributed,
                    sample_weight=sample_weight, class_weight=class_weight)
 
-    def train_on_batch(self, x, y) -> float:
-        """One gradient-descent step on the batch (x, y); returns its loss (penalties included)."""
-        self._require_compiled("train_on_batch")
+    def loss_and_grad(self, x, y, *, training=True, wrt_input=False):
+        """One forward and backward pass on the batch (x, y); returns (loss, dx): the loss with the
+        penalties, a float, and d loss / d x where ``wrt_input`` (else None). Every
+        Parameter.grad then holds d loss / d parameter; the weights do not change. ``training``:
+        dropout and the other random layers act, as in fit."""
+        self._require_compiled("loss_and_grad")
         x = self._check_input(x, "x")
         y = self._check_target(y, x.shape[0], "y")
-        params = self.parameters()
-        self.zero_grad()
-        out, backward = self._chain(x, True)
-        loss, dout = self._loss_and_grad(out, y)
-        backward(dout, False)
-        penalty = self._penalties(params, add_gradient=True)
-        if penalty is not None:
-            loss = loss + penalty
-        self.optimizer.step(params, self.backend)
-        return float(loss)
+        loss, _, dx = self._step(x, y, training=training, wrt_input=wrt_input)
+        return float(loss), dx
+
+    def train_step(self, x, y) -> float:
+        """One gradient-descent step on the batch (x, y): loss_and_grad, then the optimizer's
+        update; returns the batch's loss (penalties included)."""
+        self._require_compiled("train_step")
+        x = self._check_input(x, "x")
+        y = self._check_target(y, x.shape[0], "y")
+        return float(self._train_step(x, y)[0])
+
+    def train_on_batch(self, x, y) -> float:
+        """Keras' name for ``train_step``."""
+        return self.train_step(x, y)
 
     def evaluate(self, X, y, batch_size=DEFAULT_EVAL_BATCH, verbose=0) -> dict:
         """{"loss": mean loss incl. penalties, metric name: value, ...} over the data, in batches."""

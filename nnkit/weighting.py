@@ -58,6 +58,20 @@ def _classes(y, sparse: bool) -> np.ndarray:
     return np.argmax(y, axis=1)
 
 
+def checked_weights(model, y, n: int, sample_weight, class_weight, distributed):
+    """The host weights of fit's training rows y (the first rows of the n given; validation_split
+    takes the last), or None; a bad argument raises before any weight changes."""
+    if sample_weight is None and class_weight is None:
+        return None
+    if distributed:
+        raise ValueError("sample_weight, class_weight: not supported with distributed training")
+    if sample_weight is not None:
+        sample_weight = sample_weights(None, n, sample_weight)[: y.shape[0]]
+    be = model.backend if model.backend.is_array(y) else None
+    return sample_weights(y, y.shape[0], sample_weight, class_weight, model.loss.sparse,
+                          np.asarray if be is None else be.to_numpy)
+
+
 def weighted_loss_and_grad(model, out, target, weights):
     """(E_w, dE_w/dout) for one batch with host weights ``weights`` (B,).
 

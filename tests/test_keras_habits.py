@@ -155,3 +155,20 @@ def test_bad_weights_raise_and_change_nothing(kwargs, match):
     for a, b in zip(model.get_weights(), before):
         np.testing.assert_array_equal(a, b)
     assert model.optimizer.iterations == 0
+
+
+def test_sample_weight_with_validation_split_weighs_the_training_rows():
+    rng = np.random.default_rng(3)
+    X, t = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+    weights = rng.uniform(0.5, 2.0, size=16)
+
+    def trained(X, t, w, **kwargs):
+        model = nk.Sequential([Dense(1, input_dim=3)], dtype="float64", seed=3)
+        model.compile(nk.optimizers.SGD(learning_rate=0.1), "mse")
+        model.fit(X, t, epochs=2, batch_size=4, seed=1, verbose=0, sample_weight=w, **kwargs)
+        return model.get_weights()
+
+    split = trained(X, t, weights, validation_split=0.25)  # the last 4 rows validate
+    head = trained(X[:12], t[:12], weights[:12])
+    for a, b in zip(split, head):
+        np.testing.assert_allclose(a, b, rtol=1e-13)

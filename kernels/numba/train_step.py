@@ -245,6 +245,7 @@ class CompiledStep:
             if p.grad is None or p.grad.shape != p.value.shape or p.grad.dtype != self.dtype \
                     or not p.grad.flags.c_contiguous or not p.grad.flags.writeable:
                 p.grad = np.zeros_like(p.value)
+        self.grads = [p.grad for p in self.params]
         opt._backend = model.backend
         self.state_dict = opt._state
         names = opt._state_names[:self.n_states]
@@ -254,8 +255,8 @@ class CompiledStep:
     def _stale(self):
         if self.optimizer._state is not self.state_dict:
             return True
-        for p, v in zip(self.params, self.values):
-            if p.value is not v:
+        for p, v, g in zip(self.params, self.values, self.grads):
+            if p.value is not v or p.grad is not g:
                 return True
         return False
 

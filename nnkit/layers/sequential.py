@@ -127,20 +127,20 @@ class Sequential(Layer, Model):
 
     def summary(self, print_fn=None):
         """Print the model's table as Keras does: one row per layer (name and type, output shape
-        with the batch as None, parameter count), then the totals. With ``print_fn`` the table
-        goes to ``print_fn(text)`` instead and is returned."""
+        with the batch as None, parameter count), the totals, and the step the last fit ran
+        (compiled or per-layer) and why. With ``print_fn`` the table goes to ``print_fn(text)``
+        instead and is returned."""
         rule, thick = "_" * 65, "=" * 65
         lines = [f'Model: "{self.name}"', rule, f"{'Layer (type)':<29}{'Output Shape':<24}{'Param #':>12}", thick]
-        total = trainable = 0
+        total = 0
         for i, layer in enumerate(self.layers):
             count = sum(int(p.value.size) for p in layer.parameters()) if layer.built else 0
             total += count
             shape = "?" if layer.output_shape is None else str((None,) + tuple(layer.output_shape))
             lines.append(f"{f'{layer.name} ({type(layer).__name__})':<29}{shape:<24}{count:>12,}")
             lines.append(thick if i == len(self.layers) - 1 else "")
-        trainable = total
-        lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-                  f"Non-trainable params: {total - trainable:,}", rule]
+        lines += [f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0", rule]
+        lines.append("step: chosen by the first fit" if self.step_path is None else "step: %s (%s)" % self.step_path)
         if not self.built:
             lines.insert(1, "(not built: call build(input_dim) or give the first layer input_dim)")
         text = "\n".join(lines)
