@@ -331,13 +331,14 @@ def digits(return_split: bool = False, test_fraction: float = 0.2, seed=0):
 
     With return_split=True, returns (X_train, y_train, X_test, y_test) from a seeded stratified
     shuffle split: round(test_fraction · count) of each digit go to the test set.
-    Needs scikit-learn (``pip install nnkit[digits]``).
+    Needs scikit-learn (the ``sklearn`` extra).
     """
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:
-        raise ImportError(
-            "nnkit.datasets.digits needs scikit-learn: pip install nnkit[digits]") from exc
+        from nnkit._deps import MissingDependency, missing_message
+
+        raise MissingDependency(missing_message("sklearn", "nnkit.datasets.digits (scikit-learn's digits)")) from exc
     bunch = load_digits()
     X = (np.asarray(bunch.data, dtype=np.float64) / 16.0).astype(np.float32)
     y = np.asarray(bunch.target, dtype=np.int64)

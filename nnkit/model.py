@@ -246,15 +246,21 @@ class Model:
             total = penalty if total is None else total + penalty
         return total
 
-    def _step(self, x, y, *, training=True, wrt_input=False, loss_op=None):
+    def _step(self, x, y, *, training=True, wrt_input=False, loss_op=None, weights=None):
         """(loss, out, dx) on backend arrays: the forward pass, the loss and its gradient, the
         backward pass and the regularizers' penalties; every Parameter.grad then holds
         d loss / d parameter, and dx = d loss / d x (None unless ``wrt_input``). ``out`` is what
         the chain returned (logits where the loss is fused). ``loss_op(out, y) -> (loss, dout)``
-        replaces the compiled loss: it sees the outputs, and the penalties are left out."""
+        replaces the compiled loss: it sees the outputs, and the penalties are left out.
+        ``weights``: the batch's host sample weights (nnkit.weighting), or None."""
         self.zero_grad()
         out, backward = self._forward(x, training, logits=loss_op is None and self._fused is not None)
-        loss, dout = (self._loss_and_grad if loss_op is None else loss_op)(out, y)
+        if weights is not None:
+            from nnkit.weighting import weighted_loss_and_grad
+
+            loss, dout = weighted_loss_and_grad(self, out, y, weights)
+        else:
+            loss, dout = (self._loss_and_grad if loss_op is None else loss_op)(out, y)
         dx = backward(dout, wrt_input)
         if loss_op is None:
             penalty = self._penalties(self.parameters(), add_gradient=True)
@@ -299,18 +305,21 @@ class Model:
 
     # -- public training API --------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-            validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
+            validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False, sample_weight=None,
+            class_weight=None):
         """Train by mini-batch gradient descent and return the History: batch_size=1 is stochastic
         gradient descent, batch_size >= len(X) the lecture's full-batch gradient descent.
         ``distributed=True`` (or a communicator) trains data-parallel over MPI ranks, batch_size
         staying the global batch of one step. On the cupy backend the data set moves to the GPU once
         when it takes at most DEVICE_DATA_FRACTION (40%) of the free device memory; a larger one
-        stays on the host and moves one batch at a time."""
+        stays on the host and moves one batch at a time. ``sample_weight`` (n,) and ``class_weight``
+        {class: weight} weigh each sample's loss as Keras does (nnkit.weighting)."""
         from nnkit.training import fit
 
         return fit(self, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                    validation_data=validation_data, validation_split=validation_split,
-                   callbacks=callbacks, verbose=verbose, seed=seed, distributed=distributed)
+                   callbacks=callbacks, verbose=verbose, seed=seed, distributed=distributed,
+                   sample_weight=sample_weight, class_weight=class_weight)
 
     def loss_and_grad(self, x, y, *, training=True, wrt_input=False):
         """One forward and backward pass on the batch (x, y); returns (loss, dx): the loss with the

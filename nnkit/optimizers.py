@@ -32,6 +32,25 @@ def _flag(name: str, value) -> bool:
 UNIT = dict(low=0.0, high=1.0, high_open=True)  # a decay or momentum in [0, 1)
 
 
+def _accepts_learning_rate(init):
+    """``init`` also taking Keras's ``learning_rate=`` for ``lr=`` (one of the two, not both)."""
+    import functools
+    import inspect
+
+    @functools.wraps(init)
+    def wrapped(self, *args, learning_rate=None, **kwargs):
+        if learning_rate is not None:
+            if args or "lr" in kwargs:
+                raise TypeError(f"{type(self).__name__}: pass lr or learning_rate, not both")
+            kwargs["lr"] = learning_rate
+        init(self, *args, **kwargs)
+
+    signature = inspect.signature(init)
+    extra = inspect.Parameter("learning_rate", inspect.Parameter.KEYWORD_ONLY, default=None)
+    wrapped.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
+    return wrapped
+
+
 class Optimizer:
     """Base class: the learning rate, the step count and the per-parameter state.
 
@@ -41,7 +60,8 @@ class Optimizer:
 
     Parameters
     ----------
-    lr: the learning rate, a float >= 0 or a schedule ``lr(step) -> float``.
+    lr: the learning rate, a float >= 0 or a schedule ``lr(step) -> float``; every optimizer
+        also takes it as ``learning_rate=`` (Keras's name).
     weight_decay: L2 coupling added to the gradient (g + wd W), or decoupled in AdamW.
     """
 
@@ -67,6 +87,11 @@ class Optimizer:
     # the name of the fused update a compiled whole step runs for exactly this class
     kernel_name: str | None = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _accepts_learning_rate(cls.__init__)
+
     def __init__(self, lr, weight_decay: float = 0.0):
         self.lr = lr
         self.weight_decay = _number("weight_decay", weight_decay, low=0.0)
@@ -89,6 +114,15 @@ class Optimizer:
             self._lr = value
         else:
             self._lr = _number("lr", value, low=0.0)
+
+    @property
+    def learning_rate(self):
+        """Keras's name for ``lr``."""
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        self.lr = value
 
     @property
     def current_lr(self) -> float:

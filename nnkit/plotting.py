@@ -12,7 +12,10 @@ import os
 import numpy as np
 
 __all__ = ["plot_curves", "plot_decision_boundary", "plot_image_grid", "plot_contour_paths",
-           "plot_layer_norms", "plot_bars"]
+           "plot_layer_norms", "plot_bars", "plot_grouped_bars"]
+
+# the TensorFlow Playground's colours: orange for the negative class, blue for the positive
+ORANGE, BLUE = "#f59322", "#0877bd"
 
 
 def _pyplot():
@@ -56,27 +59,40 @@ def plot_curves(curves: dict, path, title="", xlabel="epoch", ylabel="loss", log
 
 
 def plot_decision_boundary(predict_fn, X_train, y_train, X_test=None, y_test=None, path="boundary.png",
-                           title="", resolution=100, margin=0.5):
+                           title="", resolution=100, margin=0.5, xlabel="x1", ylabel="x2", score_label="output"):
     """The Playground's picture: predict_fn(points (m, 2)) -> scores (m,) or (m, 1) as a heatmap
-    over the plane, training points as circles and test points as edged squares."""
+    over the plane (orange to blue), training points as circles and test points as edged squares,
+    each coloured by its class (orange below the labels' midpoint, blue above)."""
     plt = _pyplot()
+    from matplotlib.colors import LinearSegmentedColormap
+
+    cmap = LinearSegmentedColormap.from_list("playground", [ORANGE, "#ffffff", BLUE])
     X_train = np.asarray(X_train, dtype=float)
     pts = X_train if X_test is None else np.vstack([X_train, np.asarray(X_test, dtype=float)])
     (x0, y0), (x1, y1) = pts.min(axis=0) - margin, pts.max(axis=0) + margin
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     grid = np.column_stack([gx.ravel(), gy.ravel()])
     scores = np.asarray(predict_fn(grid), dtype=float).reshape(-1)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    mesh = ax.pcolormesh(gx, gy, scores.reshape(gx.shape), cmap="RdBu", shading="auto", alpha=0.6)
-    fig.colorbar(mesh, ax=ax, shrink=0.8)
-    ax.scatter(X_train[:, 0], X_train[:, 1], c=np.asarray(y_train, dtype=float).reshape(-1), cmap="RdBu",
-               s=12, edgecolors="white", linewidths=0.4, label="train")
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    mesh = ax.pcolormesh(gx, gy, scores.reshape(gx.shape), cmap=cmap, shading="auto", alpha=0.6)
+    fig.colorbar(mesh, ax=ax, shrink=0.8, label=score_label)
+    labels = [np.asarray(y_train, dtype=float).reshape(-1)]
+    if X_test is not None:
+        labels.append(np.asarray(y_test, dtype=float).reshape(-1))
+    everything = np.concatenate(labels)
+    middle = (everything.min() + everything.max()) / 2
+
+    def colours(y):
+        return np.where(np.asarray(y, dtype=float).reshape(-1) > middle, BLUE, ORANGE)
+
+    ax.scatter(X_train[:, 0], X_train[:, 1], c=colours(y_train), s=14, edgecolors="white", linewidths=0.5,
+               label="train")
     if X_test is not None:
         X_test = np.asarray(X_test, dtype=float)
-        ax.scatter(X_test[:, 0], X_test[:, 1], c=np.asarray(y_test, dtype=float).reshape(-1), cmap="RdBu",
-                   s=14, marker="s", edgecolors="black", linewidths=0.5, label="test")
+        ax.scatter(X_test[:, 0], X_test[:, 1], c=colours(y_test), s=16, marker="s", edgecolors="black",
+                   linewidths=0.5, label="test")
         ax.legend(fontsize="small", loc="upper right")
-    ax.set(title=title, xlim=(x0, x1), ylim=(y0, y1))
+    ax.set(title=title, xlim=(x0, x1), ylim=(y0, y1), xlabel=xlabel, ylabel=ylabel)
     return _save(fig, path)
 
 
@@ -129,13 +145,44 @@ def plot_layer_norms(norms: dict, path, title="", ylabel="||dE/dW||"):
 
 
 def plot_bars(values: dict, path, title="", ylabel="", logy=False):
-    """A bar per label."""
+    """A bar per label; long labels turn the chart on its side, so every label reads whole."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     labels = list(values)
-    ax.bar(range(len(labels)), [float(values[k]) for k in labels])
+    heights = [float(values[k]) for k in labels]
+    if max(map(len, labels), default=0) <= 12:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        ax.bar(range(len(labels)), heights)
+        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
+        if logy:
+            ax.set_yscale("log")
+        ax.set(title=title, ylabel=ylabel)
+        return _save(fig, path)
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * len(labels)))
+    rows = range(len(labels) - 1, -1, -1)  # the first label on top
+    ax.barh(list(rows), heights)
+    ax.set_yticks(list(rows), labels, fontsize="small")
+    if logy:
+        ax.set_xscale("log")
+    ax.set(title=title, xlabel=ylabel)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_grouped_bars(values: dict, path, title="", ylabel="", logy=False):
+    """Bars grouped by label -> {series: value} (train and test, say): one colour per series."""
+    plt = _pyplot()
+    labels = list(values)
+    series = list(dict.fromkeys(name for group in values.values() for name in group))
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.0 * len(labels) + 2), 4.2))
+    for j, name in enumerate(series):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i, label in enumerate(labels) if name in values[label]]
+        ys = [float(values[label][name]) for label in labels if name in values[label]]
+        ax.bar(xs, ys, width=width, label=name, color=f"C{j}")
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize="small")
     if logy:
         ax.set_yscale("log")
     ax.set(title=title, ylabel=ylabel)
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)

@@ -210,8 +210,11 @@ def run_trial(task: dict) -> dict:
     if not hasattr(model, "fit") or getattr(model, "optimizer", None) is None:
         raise TypeError(f"build_fn must return a compiled nnkit model, got {type(model).__name__} "
                         f"for params {params}")
-    if not model.built and getattr(model, "seed", None) is None:
+    unseeded = not model.built or getattr(model, "_built_at_construction", False)
+    if unseeded and getattr(model, "seed", None) is None:
         model.seed = task["seed"]  # one seed per trial: the same initial weights wherever it runs
+        if model.built:  # built at construction from no seed: draw its weights from this one
+            model.build()
     X, y = task["X"], task["y"]
     if task.get("weights") is not None:
         if not model.built:

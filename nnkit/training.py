@@ -107,10 +107,13 @@ class _CallbackRunner:
             cb.on_train_end({})
 
 
-def _checked(model, X, y, epochs, batch_size, validation_data, validation_split, callbacks, verbose, seed):
+def _checked(model, X, y, epochs, batch_size, validation_data, validation_split, callbacks, verbose, seed,
+             sample_weight=None, class_weight=None, distributed=False):
     """fit's arguments checked and converted, or the first error: (epochs, batch_size, seed,
-    callbacks, X, y, X_val, y_val). A data set too large for the device stays on the host and
-    moves one batch at a time."""
+    callbacks, X, y, X_val, y_val, weights). A data set too large for the device stays on the
+    host and moves one batch at a time; ``weights``: the training rows' host sample weights or None."""
+    from nnkit.weighting import checked_weights
+
     model._require_compiled("fit")
     epochs = validation.integer("epochs", epochs, 0)
     batch_size = validation.integer("batch_size", 32 if batch_size is None else batch_size, 1)
@@ -122,6 +125,8 @@ def _checked(model, X, y, epochs, batch_size, validation_data, validation_split,
     X = model._check_input(X, "X", host)
     y = model._check_target(y, X.shape[0], "y", host)
     X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
+    split = X_val.shape[0] if validation_data is None and X_val is not None else 0
+    weights = checked_weights(model, y, X.shape[0] + split, sample_weight, class_weight, distributed)
     logged = ["loss"] + [m.name for m in model.metrics]
     if X_val is not None:
         logged += [f"val_{key}" for key in logged]
@@ -129,36 +134,43 @@ def _checked(model, X, y, epochs, batch_size, validation_data, validation_split,
     for cb in callbacks:
         if hasattr(cb, "check_fit"):
             cb.check_fit(model, logged)
-    return epochs, batch_size, seed, callbacks, X, y, X_val, y_val
+    return epochs, batch_size, seed, callbacks, X, y, X_val, y_val, weights
 
 
 def _batch(model, data, batch, batch_size, dp):
-    """Rows of the epoch's batch-th batch: (xb, yb), this rank's shard of it when distributed."""
-    Xs, ys, order = data
+    """The step's arguments for the epoch's batch-th batch: (xb, yb), with their sample weights
+    where the fit has them; this rank's shard of it when distributed."""
+    Xs, ys, order, ws = data
     start = batch * batch_size
     stop = min(start + batch_size, Xs.shape[0])  # array-API slices may not run past the end
     xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
-    return (xb, yb) if dp is None else dp.shard(xb, yb)
+    if dp is not None:
+        return dp.shard(xb, yb)
+    return (xb, yb) if ws is None else (xb, yb, ws[start:stop])
 
 
-def _epoch_orders(model, X, y, epochs, shuffle, rng):
-    """Per epoch (Xs, ys, order): the data in the epoch's order. Device arrays are permuted whole;
-    data staged on the host keeps its place and ``order`` says which rows each batch gathers."""
+def _epoch_orders(model, X, y, epochs, shuffle, rng, weights=None):
+    """Per epoch (Xs, ys, order, ws): the data in the epoch's order. Device arrays are permuted
+    whole; data staged on the host keeps its place and ``order`` says which rows each batch
+    gathers; ``ws``: the host sample weights in the epoch's order (None without weights)."""
     be = model.backend
     n = X.shape[0]
     shuffled = EpochShuffle(be, X, y)  # on a device: into one buffer for the whole fit
     for _ in range(epochs):
         if not shuffle:
-            yield X, y, None
-        elif not be.is_array(X):
-            yield X, y, rng.permutation(n)
+            yield X, y, None, weights
+            continue
+        perm = rng.permutation(n)
+        ws = None if weights is None else weights[perm]
+        if not be.is_array(X):
+            yield X, y, perm, ws
         else:
-            yield (*shuffled(be.asarray(rng.permutation(n))), None)
+            yield (*shuffled(be.asarray(perm)), None, ws)
 
 
 def _run_batches(model, step, data, batch_size, runner, dp, guard):
     """One epoch's batch loop: (sum of the batch losses, the metrics' sums, batches run)."""
-    Xs, ys, order = data
+    Xs, ys, order, ws = data
     n = Xs.shape[0]
     metrics, hooks = model.metrics, runner.batch_hooks
     staged = not model.backend.is_array(Xs)
@@ -173,7 +185,7 @@ def _run_batches(model, step, data, batch_size, runner, dp, guard):
             runner.batch_begin(batch)
         if dp is not None:
             xb, yb = dp.shard(xb, yb)
-        loss, out = step(xb, yb)
+        loss, out = step(xb, yb) if ws is None else step(xb, yb, ws[start:stop])
         guard.check_batch(batch, loss)
         loss_sum = loss_sum + loss
         if metrics:
@@ -202,17 +214,23 @@ def _epoch_logs(model, sums, n, validation, dp, guard):
     return logs
 
 
-def _choose_step(model, dp):
-    """The batch step ``(xb, yb) -> (loss, out)`` of this fit; records which path runs and why in
-    ``model.step_path`` (shown by summary() and logged at DEBUG)."""
+def _choose_step(model, dp, weighted=False):
+    """The batch step ``(xb, yb) -> (loss, out)`` of this fit (``(xb, yb, wb)`` with sample
+    weights); records which path runs and why in ``model.step_path`` (shown by summary() and
+    logged at DEBUG)."""
     if dp is not None:
         compiled, why = None, "distributed training reduces the gradients between backward and update"
+    elif weighted:
+        compiled, why = None, "sample or class weights scale the loss of each sample"
     else:
         compiled, why = model._fast_path()
     model.step_path = ("compiled" if compiled is not None else "per-layer", why)
     log.debug("fit: %s step: %s", *model.step_path)
     if dp is not None:
         return lambda xb, yb: model._train_step(xb, yb, loss_and_grad=dp.loss_and_grad)
+    if weighted:
+        return lambda xb, yb, wb: model._train_step(
+            xb, yb, loss_and_grad=lambda x, y: model._step(x, y, weights=wb)[:2])
     from nnkit._cupy_graph import graph_step
 
     # NNKIT_CUDA_GRAPH=1 on the cupy backend: replayed from a CUDA graph
@@ -220,7 +238,8 @@ def _choose_step(model, dp):
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-        validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
+        validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False, sample_weight=None,
+        class_weight=None):
     """Train ``model`` (see Model.fit). Everything is validated before the first weight changes;
     a rejected call leaves an unbuilt model unbuilt. A loss or weight that becomes NaN or inf
     stops the fit with TrainingDiverged (or quietly, with TerminateOnNaN among the callbacks),
@@ -232,8 +251,9 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
         dp = data_parallel(distributed, model)
     with validation.rollback_build(model):
         try:
-            epochs, batch_size, seed, callbacks, X, y, X_val, y_val = _checked(
-                model, X, y, epochs, batch_size, validation_data, validation_split, callbacks, verbose, seed)
+            epochs, batch_size, seed, callbacks, X, y, X_val, y_val, weights = _checked(
+                model, X, y, epochs, batch_size, validation_data, validation_split, callbacks, verbose, seed,
+                sample_weight, class_weight, distributed)
         except Exception as exc:
             if dp is None:
                 raise
@@ -249,12 +269,12 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
     history = model.history = History()
     model.stop_training = False
     runner = _CallbackRunner(model, callbacks, history)
-    step = _choose_step(model, dp)
+    step = _choose_step(model, dp, weighted=weights is not None)
     guard = DivergenceGuard(model, model.parameters(), history)
     progress = _Progress(int(verbose), epochs)
     runner.train_begin()
     try:
-        orders = _epoch_orders(model, X, y, epochs, shuffle, host_rng(seed))
+        orders = _epoch_orders(model, X, y, epochs, shuffle, host_rng(seed), weights)
         for epoch, data in enumerate(orders):
             runner.epoch_begin(epoch)
             guard.begin_epoch(epoch, lambda i, data=data: step(*_batch(model, data, i, batch_size, dp))[0])

@@ -231,7 +231,7 @@ def test_cli_quick_writes_table_json_and_png(tmp_path):
     out = tmp_path / "bench"
     cmd = [sys.executable, "-m", "nnkit", "bench", "--quick", "--workloads", "W1", "--backends",
            "numpy", "--peers", "numpy-hand", "--seconds", "0.2", "--peak-size", "256",
-           "--out", str(out), "--brain", "--no-progress"]
+           "--out", str(out), "--no-progress"]  # the brain comparison is in the default report
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     md = (out / "bench.md").read_text()
@@ -255,11 +255,42 @@ def test_cli_quick_writes_table_json_and_png(tmp_path):
     assert [b["kind"] for b in doc["brain"]][:2] == ["measured", "measured"]
 
 
+def test_high_load_is_flagged_at_the_top_and_verdicts_marked_unreliable():
+    blocks = [{"seconds": 0.2, "joules": 4.0, "steps": 100}]
+    bench = _fake_bench([_fake_result("numpy-hand", "W1", blocks), _fake_result("nnkit-numpy", "W1", blocks)])
+    bench["machine"]["load_average"] = {"start": 0.4, "end": 1.2}  # 2 CPUs: idle enough
+    text = format_markdown(bench)
+    assert "Load was high" not in text and "(within the 1.5× target)" in text
+    assert "## Brain comparison" in text  # by default
+    assert "## Brain comparison" not in format_markdown(bench, brain=False)
+    for load, when in (({"start": 1.5, "end": 0.2}, "start 1.5"), ({"start": 0.1, "end": 2.5}, "end 2.5")):
+        bench["machine"]["load_average"] = load
+        text = format_markdown(bench)
+        top = text.split("\n\n")[1]
+        assert top.startswith("**Load was high**") and when in top and "unreliable" in top
+        assert "within the" not in text and "OVER" not in text
+        assert "unreliable under this load: no verdict" in text
+        assert "Measured under high load: the ratios are unreliable." in text
+
+
+def test_report_says_why_the_openblas_settings_matter():
+    text = format_markdown(_fake_bench([]))
+    line = next(line for line in text.splitlines() if line.startswith("BLAS: "))
+    assert "OPENBLAS_CORETYPE forces another" in line and "OPENBLAS_L2_SIZE changes its blocking" in line
+
+
 def test_cli_rejects_an_unknown_workload(capsys):
     from nnkit.bench import run
 
     assert run(["--workloads", "W9", "--no-progress"]) == 2
     assert "W9" in capsys.readouterr().out
+    from nnkit.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:  # from the command line: a one-line usage error
+        main(["bench", "--workloads", "W9"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "W9" in err
 
 
 def test_quick_brain_rows_feed_the_brain_table():

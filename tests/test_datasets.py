@@ -236,7 +236,7 @@ def test_digits_shape_scale_and_split():
 
 def test_digits_without_sklearn_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(ImportError, match=r"pip install nnkit\[digits\]"):
+    with pytest.raises(ImportError, match=r'pip install "nnkit\[sklearn\]"'):
         digits()
 
 

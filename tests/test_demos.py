@@ -113,7 +113,11 @@ def test_cli_lists_and_rejects(capsys):
     out = capsys.readouterr().out
     for name in DEMOS:
         assert name in out
-    assert main(["demo", "no-such-demo"]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # a usage error, on one line, before any work
+        main(["demo", "no-such-demo"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument NAME" in err and "'no-such-demo'" in err
     assert main(["demo", "backprop"]) == 0
     assert "0.298371109" in capsys.readouterr().out
 

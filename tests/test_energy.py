@@ -182,6 +182,19 @@ def test_rapl_background_thread_polls(tmp_path):
     m.close()
 
 
+def test_rapl_poll_survives_an_empty_read(tmp_path):
+    # a counter file caught mid-rewrite reads empty: that poll skips the zone, the next one counts
+    z = write_zone(tmp_path, "intel-rapl:0", "package-0", 1_000, max_uj=1_000_000)
+    m = RaplMeter(tmp_path, poll_interval=None)
+    m.start()
+    (z / "energy_uj").write_text("")
+    m.poll()
+    assert m.skipped_reads == 1 and m._total_uj == 0
+    set_uj(z, 501_000)
+    assert m.stop() == pytest.approx(0.5, abs=1e-12)
+    m.close()
+
+
 # -- NVML ------------------------------------------------------------------------------------
 def test_nvml_energy_counter_sums_gpus():
     nv = FakeNvml(energy_mj=[1_000, 50_000], power_mw=[1, 1])

@@ -113,9 +113,8 @@ def test_layer_arguments():
 
 
 def test_widths_that_do_not_chain():
-    model = nk.Sequential([Dense(4, input_dim=3), nk.layers.Residual(Dense(5))])
-    with pytest.raises(ValueError, match="Residual"):
-        model.build()
+    with pytest.raises(ValueError, match="Residual"):  # built at construction: the first layer knows its input
+        nk.Sequential([Dense(4, input_dim=3), nk.layers.Residual(Dense(5))])
     model = nk.Sequential([Dense(4, input_dim=3)])
     with pytest.raises(ValueError, match="input_dim=3"):
         model.build(5)
@@ -126,7 +125,7 @@ def test_not_compiled_and_not_built():
     with pytest.raises(ValueError, match="compile"):
         model.fit(X_OK, X_OK, verbose=0)
     with pytest.raises(ValueError, match="not built"):
-        model.get_weights()
+        nk.Sequential([Dense(2)]).get_weights()
     with pytest.raises(ValueError, match="no layers"):
         nk.Sequential([]).build(3)
 

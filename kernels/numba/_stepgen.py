@@ -267,14 +267,28 @@ def source(spec) -> str:
     return "\n".join(head + _layer_functions(lay) + step) + "\n"
 
 
+def environment_key() -> str:
+    """The cache folder's name for this environment: nnkit's version and a hash of the interpreter
+    prefix and the Python, NumPy and Numba versions, so two environments (or two nnkit versions)
+    never load each other's generated steps or compiled code."""
+    import numba
+    import numpy
+
+    from nnkit import __version__
+
+    identity = "|".join([os.path.realpath(sys.prefix), sys.version, numpy.__version__, numba.__version__])
+    return f"{__version__}-{hashlib.sha1(identity.encode()).hexdigest()[:12]}"
+
+
 def _directory() -> str:
-    """Where generated modules live: under NUMBA_CACHE_DIR when set, else the user's cache."""
+    """Where generated modules live: under NUMBA_CACHE_DIR when set, else the user's cache, in a
+    folder of this environment's own (environment_key)."""
     from numba.core import config
 
     base = config.CACHE_DIR or os.environ.get("XDG_CACHE_HOME") or os.path.join(
         os.path.expanduser("~"), ".cache")
     for root in (base, tempfile.gettempdir()):
-        path = os.path.join(root, "nnkit-numba-steps")
+        path = os.path.join(root, "nnkit-numba-steps", environment_key())
         try:
             os.makedirs(path, exist_ok=True)
             if os.access(path, os.W_OK):
@@ -282,6 +296,15 @@ def _directory() -> str:
         except OSError:
             continue
     raise OSError("no writable directory for the generated training steps")
+
+
+def _holds(path: str, text: str) -> bool:
+    """Whether the file at ``path`` is exactly ``text`` (a stale, truncated or foreign file is not)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _jit_hash() -> str:
@@ -354,11 +377,12 @@ def _load(text):
     module = _LOADED.get(name)
     if module is None:
         path = os.path.join(_directory(), name + ".py")
-        if not os.path.exists(path):
-            # written under a temporary name and renamed: another process may read it at once, and
-            # an unchanged file keeps the mtime Numba's cache index checks
+        if not _holds(path, text):
+            # (re)written when absent or not what this nnkit generates, so Numba's index (keyed on
+            # the file's mtime) recompiles; under a temporary name and renamed, as another process
+            # may read it at once, and an unchanged file keeps the mtime that index checks
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(tmp, path)
         module_spec = importlib.util.spec_from_file_location(name, path)

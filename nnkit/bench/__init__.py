@@ -3,7 +3,9 @@
 Every available nnkit backend runs each workload, beside peers found installed (a hand-written
 NumPy step, PyTorch eager on CPU and on CUDA where a GPU is usable, JAX jit), each in its own
 process; the machine's fp32 GEMM peak is measured in the same run. The report is a Markdown
-table, a JSON file and a PNG chart; ``--brain`` adds the brain comparison (nnkit.brain).
+table, a JSON file and a PNG chart, each with the brain comparison (nnkit.brain: synaptic updates
+per joule against the brain and the lecture's GeForce, the networks' scale; ``--no-brain`` leaves
+it out). A load average that was high at the start or end is flagged at the report's top.
 
     nnkit bench --quick --out results
     nnkit bench --workloads W1,W3 --backends numpy --no-peers --seconds 2
@@ -58,10 +60,29 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "CPU-power estimate)")
     parser.add_argument("--out", default="nnkit-bench",
                         help="directory for bench.md, bench.json and bench.png (default ./nnkit-bench)")
-    parser.add_argument("--brain", action="store_true",
-                        help="add the brain comparison and the networks' scale to the report")
+    parser.add_argument("--no-brain", dest="brain", action="store_false",
+                        help="leave the brain comparison and the networks' scale out of the report "
+                             "(the default report has them)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar")
+
+
+def _settings(args) -> Settings:
+    return Settings(workloads=args.workloads, backends=args.backends, peers=args.peers, quick=args.quick,
+                    seconds=args.seconds, repeats=args.repeats, rounds=args.rounds, peak_n=args.peak_size,
+                    energy=args.energy)
+
+
+def check_args(parser, args) -> None:
+    """Before any work: every value is one the run takes (a one-line usage error if not)."""
+    try:
+        _settings(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    from nnkit import _deps
+
+    if not _deps.is_installed("matplotlib"):
+        parser.error(_deps.missing_message("matplotlib", "nnkit bench's chart (bench.png)"))
 
 
 def run(args) -> int:
@@ -71,9 +92,7 @@ def run(args) -> int:
         configure_parser(parser)
         args = parser.parse_args(list(args))
     try:
-        settings = Settings(workloads=args.workloads, backends=args.backends, peers=args.peers,
-                            quick=args.quick, seconds=args.seconds, repeats=args.repeats, rounds=args.rounds,
-                            peak_n=args.peak_size, energy=args.energy)
+        settings = _settings(args)
     except ValueError as exc:
         print(f"nnkit bench: {exc}")
         return 2

@@ -22,6 +22,10 @@ __all__ = ["derive_rows", "brain_rows", "format_markdown", "write_json", "write_
 HAND = "numpy-hand"
 UNSTEADY = 1.5  # median / best step time above which a row is flagged
 OVERHEAD_TARGET = 1.5  # nnkit-numpy's W1 step over the hand-written one (the training issue)
+# a 1-minute load average per CPU above which the figures are not trusted: at the start other work
+# is running; at the end the bench's own worker (one process) is counted too, hence the higher bar
+HIGH_LOAD_START = 0.5
+HIGH_LOAD_END = 1.0
 _LAST_WINDOW = re.compile(r" \(last window: share [0-9.]+\)")
 
 
@@ -116,18 +120,36 @@ def _blas_line(blas) -> str:
                      f"{p.get('num_threads')} threads" for p in pools)
 
 
-def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
-    """The report: machine, GEMM peak, the table, workloads, energy assumptions, failures, and
-    with ``brain`` the brain comparison and the networks' scale."""
+def high_load(machine: dict):
+    """A sentence saying the load average was high at the start or the end of the run, else None."""
+    load, cpus = machine.get("load_average") or {}, machine.get("cpus") or 1
+    high = [f"{when} {load[when]}" for when, bar in (("start", HIGH_LOAD_START), ("end", HIGH_LOAD_END))
+            if load.get(when) is not None and load[when] > bar * cpus]
+    if not high:
+        return None
+    return (f"**Load was high** (1-minute load average at the {' and at the '.join(high)} on {cpus} CPUs; "
+            f"above {HIGH_LOAD_START:g} per CPU at the start or {HIGH_LOAD_END:g} at the end): other work "
+            "shared the CPUs, so every figure is slowed and the verdicts below are unreliable; rerun on "
+            "an idle machine.")
+
+
+def format_markdown(bench: dict, rows=None, brain: bool = True) -> str:
+    """The report: a load warning where the machine was busy, machine, BLAS, GEMM peak, the table,
+    workloads, energy assumptions, failures, and (unless ``brain`` is False) the brain comparison
+    and the networks' scale."""
     rows = derive_rows(bench) if rows is None else rows
     m, peak = bench["machine"], bench.get("peak") or {}
     env = m["env"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-    lines = ["# nnkit bench", "",
-             f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['platform']}; Python {m['python']}; "
-             f"nnkit {m['nnkit']}; {versions}.", "",
-             f"BLAS: {_blas_line(m['blas'])}. OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE') or 'unset'}, "
-             f"OPENBLAS_L2_SIZE={env.get('OPENBLAS_L2_SIZE') or 'unset'} (left as found).", ""]
+    busy = high_load(m)
+    lines = ["# nnkit bench", ""] + ([busy, ""] if busy else [])
+    lines += [f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['platform']}; Python {m['python']}; "
+              f"nnkit {m['nnkit']}; {versions}.", "",
+              f"BLAS: {_blas_line(m['blas'])}. OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE') or 'unset'}, "
+              f"OPENBLAS_L2_SIZE={env.get('OPENBLAS_L2_SIZE') or 'unset'} (left as found): OpenBLAS picks "
+              "its GEMM kernel for the CPU it detects, OPENBLAS_CORETYPE forces another (an older, "
+              "slower one, say) and OPENBLAS_L2_SIZE changes its blocking, so either changes every "
+              "figure here; unset both for a benchmark.", ""]
     load = m.get("load_average")
     if load:
         lines += [f"Load average (1 min) at the start {load['start']}, at the end {load['end']}, "
@@ -169,9 +191,13 @@ def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
     check = next((r for r in rows if r["workload"] == "W1" and r["library"] == "nnkit-numpy"
                   and r["step_over_hand"]), None)
     if check is not None:
-        verdict = "within" if check["step_over_hand"] <= OVERHEAD_TARGET else "OVER"
+        if busy:
+            verdict = f"unreliable under this load: no verdict against the {OVERHEAD_TARGET:g}× target"
+        else:
+            verdict = ("within" if check["step_over_hand"] <= OVERHEAD_TARGET else "OVER") + \
+                f" the {OVERHEAD_TARGET:g}× target"
         lines += ["", f"Per-step overhead: nnkit-numpy takes {check['step_over_hand']:.2f}× the "
-                  f"hand-written NumPy step on W1 ({verdict} the {OVERHEAD_TARGET:g}× target)."]
+                  f"hand-written NumPy step on W1 ({verdict})."]
     lines += ["", "Workloads (fp32):", ""]
     for name in dict.fromkeys(r["workload"] for r in rows):
         wl = get_workload(name)
@@ -195,7 +221,8 @@ def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
 
         lines += ["", "## Brain comparison", "",
                   "Synaptic updates per joule of each measured row, against the lecture's GeForce "
-                  "(GTX 1080 Ti) at peak and the brain's scenarios.", ""]
+                  "(GTX 1080 Ti) at peak and the brain's scenarios."
+                  + (" Measured under high load: the ratios are unreliable." if busy else ""), ""]
         lines.append(_brain.format_markdown(_brain.brain_table(brain_rows(rows, False))).rstrip())
         lines += ["", "## Scale", "",
                   "The benchmarked networks against the lecture's \"NN: ~1000 neurons, "
@@ -206,9 +233,10 @@ def format_markdown(bench: dict, rows=None, brain: bool = False) -> str:
 
 
 # -- files -------------------------------------------------------------------------------------
-def write_json(bench: dict, rows, path, brain: bool = False) -> None:
+def write_json(bench: dict, rows, path, brain: bool = True) -> None:
     doc = dict(bench)
     doc["rows"] = rows
+    doc["high_load"] = high_load(bench["machine"])
     if brain:
         from nnkit import brain as _brain
 
@@ -217,8 +245,9 @@ def write_json(bench: dict, rows, path, brain: bool = False) -> None:
         json.dump(doc, f, indent=1, default=str)
 
 
-def write_png(rows, path, peak_gflops=None) -> None:
-    """Two panels over the workloads, one bar per library: samples/s and % of the GEMM peak."""
+def write_png(rows, path, peak_gflops=None, brain: bool = True, busy: bool = False) -> None:
+    """Panels over the workloads, one bar per library: samples/s, % of the GEMM peak and (with
+    ``brain``) synaptic updates per joule against the lecture's GeForce and the brain."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -227,11 +256,13 @@ def write_png(rows, path, peak_gflops=None) -> None:
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
     libraries = list(dict.fromkeys(r["library"] for r in rows))
     by_key = {(r["workload"], r["library"]): r for r in rows}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    panels = [("samples_per_s", "training samples/s (median)"),
+              ("pct_peak", "% of measured fp32 GEMM peak" + (f"\n({peak_gflops:.0f} GFLOP/s)"
+                                                            if peak_gflops else ""))]
+    if brain:
+        panels.append(("synaptic_updates_per_joule", "synaptic updates per joule\nvs the GeForce and the brain"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.8))
     width = 0.8 / max(1, len(libraries))
-    panels = (("samples_per_s", "samples/s (median)"),
-              ("pct_peak", "% of measured fp32 GEMM peak" + (f" ({peak_gflops:.0f} GFLOP/s)"
-                                                            if peak_gflops else "")))
     for ax, (key, title) in zip(axes, panels):
         for j, lib in enumerate(libraries):
             xs, ys = [], []
@@ -242,17 +273,31 @@ def write_png(rows, path, peak_gflops=None) -> None:
                     ys.append(r[key])
             ax.bar(xs, ys, width=width, label=lib)
         ax.set_xticks(range(len(workloads)), workloads)
+        ax.set_xlabel("workload")
         ax.set_yscale("log")
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3, which="both")
+    if brain:
+        from nnkit import brain as _brain
+
+        ax = axes[-1]
+        geforce = _brain.GEFORCE.macs_per_joule()
+        ax.axhline(geforce, color="black", linestyle="--", linewidth=1)
+        ax.text(-0.45, geforce * 1.3, "GeForce GTX 1080 Ti, peak", fontsize=7)
+        low = min(s.events_per_joule()[0] for s in _brain.SCENARIOS)
+        high = max(s.events_per_joule()[1] for s in _brain.SCENARIOS)
+        ax.axhspan(low, high, color="tab:pink", alpha=0.25)
+        ax.text(-0.45, high / 3, "brain (the lecture's and literature scenarios)", fontsize=7)
+        ax.set_ylim(top=high * 10)
     axes[0].legend(fontsize=8)
-    fig.suptitle("nnkit bench: training throughput per workload and library")
+    fig.suptitle("nnkit bench: training throughput and energy per workload and library"
+                 + ("\n(load average high during the run: figures unreliable)" if busy else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def write_report(bench: dict, out_dir, brain: bool = False) -> dict:
+def write_report(bench: dict, out_dir, brain: bool = True) -> dict:
     """Write bench.md, bench.json and bench.png into ``out_dir``; returns their paths and the
     Markdown text."""
     os.makedirs(out_dir, exist_ok=True)
@@ -263,5 +308,6 @@ def write_report(bench: dict, out_dir, brain: bool = False) -> dict:
         f.write(text)
     write_json(bench, rows, paths["json"], brain=brain)
     peak = bench.get("peak") or {}
-    write_png(rows, paths["png"], peak.get("gflops_best") if peak.get("ok") else None)
+    write_png(rows, paths["png"], peak.get("gflops_best") if peak.get("ok") else None, brain=brain,
+              busy=high_load(bench["machine"]) is not None)
     return {"paths": paths, "markdown": text, "rows": rows}

@@ -30,6 +30,21 @@ DEMOS = {
 }
 
 
+# the demos that train on scikit-learn's digits
+NEEDS_SKLEARN = ("regularization", "vanishing", "adversarial", "hebbian")
+
+
+def _missing(name: str, plot: bool):
+    """The message for an optional package demo ``name`` needs and lacks, else None."""
+    from nnkit import _deps
+
+    if name in NEEDS_SKLEARN and not _deps.is_installed("sklearn"):
+        return _deps.missing_message("sklearn", f"the {name} demo (scikit-learn's digits)")
+    if plot and not _deps.is_installed("matplotlib"):
+        return _deps.missing_message("matplotlib", "--plot")
+    return None
+
+
 def _module(name: str):
     if name not in DEMOS:
         raise ValueError(f"demo: unknown name {name!r}; expected one of {list(DEMOS)}")
@@ -45,6 +60,11 @@ def describe() -> str:
 def run_demo(name: str, quick: bool = False, plot_dir=None, backend="numpy", seed: int = 0) -> dict:
     """Run demo ``name`` and return its results (``plot_dir``: where to write its figures)."""
     module = _module(name)
+    missing = _missing(name, plot_dir is not None)
+    if missing:
+        from nnkit._deps import MissingDependency
+
+        raise MissingDependency(missing)
     if plot_dir is not None:
         os.makedirs(plot_dir, exist_ok=True)
     return module.demo(quick=quick, plot_dir=None if plot_dir is None else os.fspath(plot_dir),
@@ -56,8 +76,18 @@ def configure_parser(parser) -> None:
                         help="the demo to run; leave out to list them: " + ", ".join(DEMOS))
     parser.add_argument("--plot", metavar="DIR", default=None, help="write PNG figures to DIR (needs matplotlib)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a few seconds per demo")
-    parser.add_argument("--backend", default="numpy", help="numpy | numba | cupy | auto (default numpy)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", default="numpy", choices=("numpy", "numba", "cupy", "auto"),
+                        help="the backend the demo trains on")
+    parser.add_argument("--seed", type=int, default=0, help="the demo's seed")
+
+
+def check_args(parser, args) -> None:
+    """Before any work: the demo exists and what it needs is installed (a usage error if not)."""
+    if args.name is not None and args.name not in DEMOS:
+        parser.error(f"argument NAME: expected one of {', '.join(DEMOS)}, got {args.name!r}")
+    missing = None if args.name is None else _missing(args.name, args.plot is not None)
+    if missing:
+        parser.error(f"argument {'--plot' if 'matplotlib' in missing else 'NAME'}: {missing}")
 
 
 def run(args) -> int:

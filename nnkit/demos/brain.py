@@ -35,7 +35,7 @@ def demo(quick=False, plot_dir=None, backend="numpy", seed=0) -> dict:
         from nnkit.demos import figure
         from nnkit.plotting import plot_bars
 
-        values = {r["name"][:40]: float(np.sqrt(r["updates_per_joule"][0] * r["updates_per_joule"][1]))
+        values = {r["name"]: float(np.sqrt(r["updates_per_joule"][0] * r["updates_per_joule"][1]))
                   for r in rows}
         result["figures"].append(plot_bars(values, figure(plot_dir, "brain_updates_per_joule.png"), logy=True,
                                            title="synaptic updates per joule (geometric mean of each range)",

@@ -28,7 +28,8 @@ def demo(quick=False, plot_dir=None, backend="numpy", seed=0) -> dict:
 
             result["figures"].append(plot_decision_boundary(
                 lambda pts, p=p: p.decision_function(pts), X, y, path=figure(plot_dir, f"perceptron_{name}.png"),
-                title=f"perceptron on {name}: {p.stop_reason}, accuracy {accuracy:.2f}"))
+                title=f"perceptron on {name}: {p.stop_reason}, accuracy {accuracy:.2f}",
+                score_label="w·x + b"))
     print("\nA single linear unit separates only linearly separable classes: XOR needs a hidden layer.")
     if plot_dir is not None:
         from nnkit.demos import figure

@@ -63,13 +63,13 @@ def demo(quick=False, plot_dir=None, backend="numpy", seed=0) -> dict:
     print(f"Lowest test loss here: {best}; narrowest train-test gap: {narrowest}.")
     if plot_dir is not None:
         from nnkit.demos import figure
-        from nnkit.plotting import plot_bars, plot_curves
+        from nnkit.plotting import plot_curves, plot_grouped_bars
 
         runs = result["runs"]
-        result["figures"].append(plot_bars({f"{k} train": v["train_loss"] for k, v in runs.items()}
-                                           | {f"{k} test": v["test_loss"] for k, v in runs.items()},
-                                           figure(plot_dir, "regularization_losses.png"),
-                                           title="data loss, train and test", ylabel="cross-entropy"))
+        result["figures"].append(plot_grouped_bars({k: {"train": v["train_loss"], "test": v["test_loss"]}
+                                                    for k, v in runs.items()},
+                                                   figure(plot_dir, "regularization_losses.png"),
+                                                   title="data loss, train and test", ylabel="cross-entropy"))
         result["figures"].append(plot_curves(curves, figure(plot_dir, "regularization_training.png"), logy=True,
                                              title="training loss per epoch (penalties included)"))
     return result

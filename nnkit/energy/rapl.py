@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from typing import Callable
 
 from nnkit.energy._base import MeterUnavailable, _Meter, _Poller
@@ -74,6 +75,7 @@ class RaplMeter(_Meter):
         self._poller = None
         self._lock = threading.Lock()
         self.dropped_intervals = 0
+        self.skipped_reads = 0
 
     def _read_int(self, path: str) -> int:
         with self._open(path) as f:
@@ -86,12 +88,27 @@ class RaplMeter(_Meter):
         except (OSError, ValueError):
             return None
 
+    def _read_counter(self, path: str, attempts: int = 3):
+        """The counter at ``path``, or None when it reads empty or unparsable ``attempts`` times
+        (a file caught mid-rewrite): the energy is not lost, the next read counts it."""
+        for attempt in range(attempts):
+            try:
+                return self._read_int(path)
+            except (OSError, ValueError):
+                if attempt + 1 < attempts:
+                    time.sleep(0.001)
+        return None
+
     def poll(self) -> None:
         """Read every counter and add what it advanced since the last read: if now < last,
-        the counter wrapped, so delta = now + max_energy_range_uj - last."""
+        the counter wrapped, so delta = now + max_energy_range_uj - last. A zone that cannot be
+        read this time keeps its last value (skipped_reads counts them)."""
         with self._lock:
             for k, (path, name) in enumerate(self.zones):
-                now = self._read_int(os.path.join(path, "energy_uj"))
+                now = self._read_counter(os.path.join(path, "energy_uj"))
+                if now is None:
+                    self.skipped_reads += 1
+                    continue
                 delta = now - self._last[k]
                 if delta < 0:
                     if self._max_uj[k] is None:

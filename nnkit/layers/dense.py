@@ -20,12 +20,22 @@ class Dense(Layer):
     kernel_initializer, bias_initializer: names or callables ``(rng, shape) -> array``.
     kernel_regularizer: None, "l1", "l2", "elastic_net" or a regularizer object, applied to W.
     input_dim: width of the input, to build without data.
+    input_shape: Keras's form of it, a one-element tuple (d,) (or an int), instead of input_dim.
     """
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, input_dim: int | None = None, name: str | None = None):
+                 kernel_regularizer=None, input_dim: int | None = None, name: str | None = None,
+                 input_shape=None):
         super().__init__(name)
+        if input_shape is not None:
+            if input_dim is not None:
+                raise ValueError("Dense: pass input_dim or input_shape, not both")
+            shape = (input_shape,) if isinstance(input_shape, int) and not isinstance(input_shape, bool) \
+                else tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+            if shape is None or len(shape) != 1:
+                raise ValueError(f"Dense: input_shape must be (features,), got {input_shape!r}")
+            input_dim = shape[0]
         self.units = validation.integer("units", units, 1, owner="Dense")
         self.activation = check_activation(activation, "Dense")
         self.use_bias = bool(use_bias)

@@ -18,6 +18,10 @@ class Sequential(Layer, Model):
     dtype: "float32" (default) or "float64".
     seed: seed of the host generator the initial weights are drawn from (one seed, one model,
         on every backend).
+
+    A model whose first layer knows its input (``input_dim``/``input_shape``) is built here, as
+    Keras builds one, so count_params, summary and get_weights work before fit; a layer added
+    later rebuilds it from the seed, giving the weights a model built whole would have.
     """
 
     def __init__(self, layers=None, backend=None, dtype="float32", seed=None, name: str | None = None):
@@ -30,14 +34,20 @@ class Sequential(Layer, Model):
         self.dtype = self.backend.dtype(dtype)
         self.seed = validation.seed(seed)
         self.flat_buffers = []  # the parameters' values and gradients, one FlatBuffer per dtype
+        self._built_at_construction = False
+        if self.layers and getattr(self.layers[0], "requested_input_dim", None) is not None:
+            self.build()
+            self._built_at_construction = True
 
     def add(self, layer: Layer) -> None:
         """Append a layer (before the model is built)."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential: expected a Layer, got {type(layer).__name__}")
-        if self.built:
+        if self.built and not getattr(self, "_built_at_construction", False):
             raise ValueError("Sequential: cannot add a layer to a built model")
         self.layers.append(layer)
+        if self.built:  # built only because the first layer knew its input: build it again whole
+            self.build()
 
     # -- building -----------------------------------------------------------------------------
     def build(self, input_shape=None, backend=None, dtype=None, rng=None):
@@ -121,21 +131,30 @@ class Sequential(Layer, Model):
 
         return {"layers": [layer_to_config(layer) for layer in self.layers]}
 
-    def summary(self) -> str:
-        """One line per layer: name, output shape and parameter count; then the step the last fit
-        ran (compiled or per-layer) and why."""
-        lines = [f"{'layer':<20}{'output':<16}{'params':>10}"]
+    def summary(self, print_fn=None):
+        """Print the model's table as Keras does: one row per layer (name and type, output shape
+        with the batch as None, parameter count), the totals, and the step the last fit ran
+        (compiled or per-layer) and why. With ``print_fn`` the table goes to ``print_fn(text)``
+        instead and is returned."""
+        rule, thick = "_" * 65, "=" * 65
+        lines = [f'Model: "{self.name}"', rule, f"{'Layer (type)':<29}{'Output Shape':<24}{'Param #':>12}", thick]
         total = 0
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             count = sum(int(p.value.size) for p in layer.parameters()) if layer.built else 0
             total += count
-            lines.append(f"{layer.name:<20}{str(layer.output_shape):<16}{count:>10}")
-        lines.append(f"{'total':<36}{total:>10}")
-        if self.step_path is None:
-            lines.append("step: chosen by the first fit")
-        else:
-            lines.append("step: %s (%s)" % self.step_path)
-        return "\n".join(lines)
+            shape = "?" if layer.output_shape is None else str((None,) + tuple(layer.output_shape))
+            lines.append(f"{f'{layer.name} ({type(layer).__name__})':<29}{shape:<24}{count:>12,}")
+            lines.append(thick if i == len(self.layers) - 1 else "")
+        lines += [f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0", rule]
+        lines.append("step: chosen by the first fit" if self.step_path is None else "step: %s (%s)" % self.step_path)
+        if not self.built:
+            lines.insert(1, "(not built: call build(input_dim) or give the first layer input_dim)")
+        text = "\n".join(lines)
+        if print_fn is None:
+            print(text)
+            return None
+        print_fn(text)
+        return text
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, backend={self.backend.name!r})"
