@@ -17,12 +17,12 @@ LABELS = np.arange(24) % 3
 
 
 def _model(backend, loss="sparse_categorical_crossentropy", out=3, build=True, optimizer=None, **kw):
-    m = nk.Sequential([Dense(5, activation="tanh", input_dim=3), Dense(out, activation="softmax"
-                                                                      if out > 1 else None)],
+    """A 3-5-out network; built at construction (its first layer knows its input) unless ``build``
+    is False, when the first fit builds it."""
+    first = Dense(5, activation="tanh", input_dim=3 if build else None)
+    m = nk.Sequential([first, Dense(out, activation="softmax" if out > 1 else None)],
                       backend=backend, dtype="float64", seed=0)
     m.compile(optimizer or nk.optimizers.Adam(lr=0.01), loss, ["accuracy"] if loss != "mse" else [])
-    if build:
-        m.build()
     return m
 
 
@@ -99,7 +99,7 @@ def test_pandas_na_is_reported_as_missing(train_backend):
 
 
 def test_overflow_into_float32_is_reported_as_overflow(train_backend):
-    model = nk.Sequential([Dense(1, input_dim=3)], backend=train_backend, seed=0).compile("sgd", "mse")
+    model = nk.Sequential([Dense(1)], backend=train_backend, seed=0).compile("sgd", "mse")
     with pytest.raises(ValueError, match=r"y: the value 1e\+39 \(row 4\) overflows float32"):
         model.fit(X, np.where(np.arange(24) == 4, 1e39, 1.0), verbose=0)
     with pytest.raises(ValueError, match=r"X: the value 1e\+39 \(row 0\) overflows float32"):
@@ -163,9 +163,11 @@ def test_messages_name_the_argument_and_what_came(train_backend):
         model.compile("sgd", "mse", metrics=5)
     with pytest.raises(TypeError, match=r"lr: expected a number, got ndarray of shape \(2,\)"):
         nk.optimizers.SGD(lr=np.array([0.1, 0.2]))
-    with pytest.raises(ValueError, match=r"X: samples of shape \(4,\) do not fit the model: .*input_dim=3"):
-        model.fit(np.ones((6, 4)), np.zeros(6), verbose=0)
-    assert not model.built
+    declared = _model(train_backend)  # input_dim=3: built at construction
+    before = _state(declared)
+    with pytest.raises(ValueError, match=r"X: the model takes samples of shape \(3,\), got \(4,\)"):
+        declared.fit(np.ones((6, 4)), np.zeros(6), verbose=0)
+    _assert_same(before, _state(declared))
     model.fit(X, LABELS, epochs=1, verbose=0)  # the next valid fit works
     assert model.built and model.input_shape == (3,)
 
@@ -316,9 +318,12 @@ def test_warmup_leaves_the_models_stream_alone(train_backend):
 
 
 def test_an_absurd_network_is_refused_before_allocation(train_backend):
-    model = nk.Sequential([Dense(100_000_000, input_dim=2), Dense(100_000_000), Dense(1)], backend=train_backend)
+    # the first layer knows its input, so the model is built (here: refused) at construction
     with pytest.raises(ValueError, match=r"fit in this machine's memory"):
-        model.build()
+        nk.Sequential([Dense(100_000_000, input_dim=2), Dense(100_000_000), Dense(1)], backend=train_backend)
+    model = nk.Sequential([Dense(100_000_000), Dense(100_000_000), Dense(1)], backend=train_backend)
+    with pytest.raises(ValueError, match=r"fit in this machine's memory"):
+        model.build(2)
     assert not model.built
 
 
