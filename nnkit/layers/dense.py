@@ -45,10 +45,7 @@ class Dense(Layer):
         self._x = self._a = self._y = None
 
     def _build(self, input_shape, rng):
-        if len(input_shape) != 1:
-            raise ValueError(f"Dense: expects inputs of shape (n, features), got feature shape "
-                             f"{tuple(input_shape)}; put a Flatten() first")
-        n_in = input_shape[0]
+        n_in = input_shape[-1]  # on N-D samples Dense acts on the last axis, as Keras
         if self.requested_input_dim is not None and self.requested_input_dim != n_in:
             raise ValueError(f"Dense: input_dim={self.requested_input_dim} but the layer receives "
                              f"{n_in} features")
@@ -58,10 +55,13 @@ class Dense(Layer):
         if self.use_bias:
             b = self._bias_init(rng, (self.units,))
             self.b = Parameter(be.asarray(b, dtype=self.dtype), f"{self.name}/b")
-        return (self.units,)
+        return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False):
         be = self.backend
+        if x.ndim > 2:
+            y = self.forward(be.xp.reshape(x, (-1, x.shape[-1])), training)
+            return be.xp.reshape(y, tuple(x.shape[:-1]) + (self.units,))
         z = be.xp.matmul(x, self.W.value)
         name = "linear" if self.emit_logits else self.activation
         a, y = be.ops.bias_activation(z, None if self.b is None else self.b.value, name)
@@ -70,6 +70,9 @@ class Dense(Layer):
         return y
 
     def backward(self, dy, need_dx=True):
+        if dy.ndim > 2:
+            dx = self.backward(self.backend.xp.reshape(dy, (-1, self.units)), need_dx)
+            return None if dx is None else self.backend.xp.reshape(dx, tuple(dy.shape[:-1]) + (dx.shape[-1],))
         ops = self.backend.ops
         name = "linear" if self.emit_logits else self.activation
         da, db = ops.bias_activation_backward(dy, self._a, self._y, name, self.use_bias)

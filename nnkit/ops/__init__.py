@@ -5,10 +5,10 @@ keyword ``xp``; a backend binds ``xp`` once. ``GENERIC_OPS`` is the contract eve
 checked against: a kernel has its op's name and signature and returns the same result.
 """
 
-from nnkit.ops import activations, layers, linear, losses, optim
+from nnkit.ops import activations, conv, layers, linear, losses, normalization, optim, pooling
 from nnkit.ops.activations import ACTIVATION_NAMES, ACTIVATIONS
 
-_MODULES = (linear, activations, layers, losses, optim)
+_MODULES = (linear, activations, layers, losses, optim, conv, pooling, normalization)
 _HELPERS = {"math", "annotations"}
 
 
