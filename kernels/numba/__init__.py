@@ -7,9 +7,9 @@ whole training step for a Sequential of Dense, Maxout, Activation, Dropout, Flat
 Residual layers.
 """
 
-from nnkit._kernels.numba import activations, layers, losses, optim
+from nnkit._kernels.numba import activations, images, layers, losses, optim
 from nnkit._kernels.numba.train_step import make_train_step
 
-KERNELS = {**activations.KERNELS, **layers.KERNELS, **losses.KERNELS, **optim.KERNELS}
+KERNELS = {**activations.KERNELS, **layers.KERNELS, **losses.KERNELS, **optim.KERNELS, **images.KERNELS}
 
 __all__ = ["KERNELS", "make_train_step"]
