@@ -87,6 +87,10 @@ class NnkitTrainer:
 
 def make_trainer(label: str, workload: Workload, X, y, seed: int = 0):
     """The trainer called ``label``: "nnkit-<backend>" or a peer in PEER_LABELS."""
+    if getattr(workload, "kind", "mlp") == "cnn":
+        from nnkit.bench.peer_cnn import make_cnn_trainer
+
+        return make_cnn_trainer(label, workload, X, y, seed)
     if label.startswith("nnkit-"):
         return NnkitTrainer(workload, X, y, backend=label[len("nnkit-"):], seed=seed)
     if label not in _PEERS:

@@ -1,4 +1,4 @@
-"""The reference workloads W1-W4 (fp32): architecture, data, initial weights and GEMM FLOPs.
+"""The reference workloads W1-W4 (fp32; W5, the convolutional one, is in nnkit.bench.workload_cnn): architecture, data, initial weights and GEMM FLOPs.
 
 Every library (nnkit on each backend, the hand-written NumPy step, PyTorch, JAX) trains the same
 network from the same initial weights on the same batches, so their steps do the same arithmetic.
@@ -95,6 +95,10 @@ class Workload:
     def summary(self) -> str:
         return f"{self.name}: {self.description}"
 
+    def supports(self, label: str) -> bool:
+        """Whether the library ``label`` runs this workload (every one runs the MLPs)."""
+        return True
+
 
 WORKLOADS = {
     "W1": Workload("W1", (2, 8, 8, 1), "tanh", "sigmoid", "binary_crossentropy", 10, 0.03, 0.0,
@@ -110,6 +114,9 @@ WORKLOADS = {
                    "random-regression", 4, 1,
                    "wide MLP 1024-4096-4096-1024 ReLU, MSE, batch 256, SGD"),
 }
+from nnkit.bench.workload_cnn import W5  # noqa: E402  (the convolutional workload)
+
+WORKLOADS["W5"] = W5
 
 
 def get_workload(name) -> Workload:
