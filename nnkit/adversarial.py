@@ -54,7 +54,16 @@ def _targets(model, loss, y, n, argument):
 def _gradient(model, loss, x, t):
     """(loss, d loss / d x) for backend arrays x and targets t."""
     be = model.backend
-    out = model._forward(x, True)
+    # differentiate the model as it predicts: batch normalization by its moving statistics, left
+    # unchanged (Keras' trainable = False), not by the statistics of the batch under attack
+    frozen = [layer for layer in model.sublayers() if hasattr(layer, "moving_mean") and layer.trainable]
+    for layer in frozen:
+        layer.trainable = False
+    try:
+        out = model._forward(x, True)
+    finally:
+        for layer in frozen:
+            layer.trainable = True
     if loss is model.loss:
         value, dout = model._loss_and_grad(out, t)
     else:

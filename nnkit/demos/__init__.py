@@ -24,6 +24,8 @@ DEMOS = {
     "playground": "playground",
     "vanishing": "vanishing",
     "adversarial": "adversarial",
+    "cnn": "cnn",
+    "cnn-fooling": "cnn_fooling",
     "hebbian": "hebbian",
     "brain": "brain",
 }

@@ -15,8 +15,12 @@ class BatchNormalization(ClosureLayer):
     statistics (moving = momentum moving + (1 - momentum) batch); inference uses them.
     get_weights(): [gamma, beta, moving_mean, moving_variance] (gamma without ``scale``, beta
     without ``center``, left out); the moving statistics never get a gradient, so optimizers
-    leave them alone.
+    leave them alone. ``trainable = False`` (as Keras) runs the layer in inference mode even in
+    training: the moving statistics normalise and stay as they are (what an attack on the input
+    of a trained model differentiates).
     """
+
+    trainable = True
 
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, name: str | None = None):
@@ -46,23 +50,32 @@ class BatchNormalization(ClosureLayer):
         ops = self.backend.ops
         gamma = None if self.gamma is None else self.gamma.value
         beta = None if self.beta is None else self.beta.value
-        if not training:
-            y = ops.batch_norm_inference(x, self.moving_mean.value, self.moving_variance.value,
-                                         gamma, beta, self.epsilon)
-            return y, None
+        if not training or not self.trainable:
+            mean, var = self.moving_mean.value, self.moving_variance.value
+            y = ops.batch_norm_inference(x, mean, var, gamma, beta, self.epsilon)
+
+            def frozen_backward(dy, need_dx=True):
+                dx, dgamma, dbeta = ops.batch_norm_inference_backward(dy, x, mean, var, gamma, self.epsilon)
+                self._set_grads(dgamma, dbeta)
+                return dx
+
+            return y, frozen_backward
         y, xhat, inv_std, mu, var = ops.batch_norm(x, gamma, beta, self.epsilon)
         self.moving_mean.value = ops.moving_average(self.moving_mean.value, mu, self.momentum)
         self.moving_variance.value = ops.moving_average(self.moving_variance.value, var, self.momentum)
 
         def backward(dy, need_dx=True):
             dx, dgamma, dbeta = ops.batch_norm_backward(dy, xhat, inv_std, gamma)
-            if self.gamma is not None:
-                self.gamma.grad = dgamma
-            if self.beta is not None:
-                self.beta.grad = dbeta
+            self._set_grads(dgamma, dbeta)
             return dx
 
         return y, backward
+
+    def _set_grads(self, dgamma, dbeta):
+        if self.gamma is not None:
+            self.gamma.grad = dgamma
+        if self.beta is not None:
+            self.beta.grad = dbeta
 
     def parameters(self):
         return [p for p in (self.gamma, self.beta, self.moving_mean, self.moving_variance) if p is not None]

@@ -43,6 +43,17 @@ def batch_norm_inference(x, mean, var, gamma, beta, epsilon, *, xp):
     return y if beta is None else y + beta
 
 
+def batch_norm_inference_backward(dy, x, mean, var, gamma, epsilon, *, xp):
+    """The backward of batch_norm_inference, the statistics held fixed: s = 1 / sqrt(var + eps),
+    dx = gamma s dy, dgamma = sum dy (x - mean) s, dbeta = sum dy; returns (dx, dgamma, dbeta)."""
+    c = dy.shape[-1]
+    inv_std = 1.0 / xp.sqrt(var + epsilon)
+    dy2 = xp.reshape(dy, (-1, c))
+    dgamma = xp.sum(dy2 * ((xp.reshape(x, (-1, c)) - mean) * inv_std), axis=0)
+    dx = dy * (inv_std if gamma is None else gamma * inv_std)
+    return dx, dgamma, xp.sum(dy2, axis=0)
+
+
 def moving_average(average, value, momentum, *, xp):
     """average' = momentum average + (1 - momentum) value."""
     return average * momentum + value * (1.0 - momentum)
