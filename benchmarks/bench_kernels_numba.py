@@ -130,9 +130,10 @@ def test_train_step_64_128_64_10(benchmark, monkeypatch, path, dropout):
         params = model.parameters()
 
         def step():
-            out = model._forward(X, True)
+            model.zero_grad()
+            out, backward = model._chain(X, True)
             _, dout = model._loss_and_grad(out, y)
-            model._backward(dout, False)
+            backward(dout, False)
             model.optimizer.step(params, model.backend)
     else:
         monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 10**12 if path == "one-call" else 0)

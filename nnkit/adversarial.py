@@ -59,20 +59,13 @@ def _gradient(model, loss, x, t):
     frozen = [layer for layer in model.sublayers() if hasattr(layer, "moving_mean") and layer.trainable]
     for layer in frozen:
         layer.trainable = False
+    # a loss other than the compiled one sees the model's outputs (probabilities)
+    loss_op = None if loss is model.loss else (lambda out, target: loss.compute(out, target, be))
     try:
-        out = model._forward(x, True)
+        value, _, dx = model._step(x, t, wrt_input=True, loss_op=loss_op)
     finally:
         for layer in frozen:
             layer.trainable = True
-    if loss is model.loss:
-        value, dout = model._loss_and_grad(out, t)
-    else:
-        # a loss other than the compiled one sees the model's outputs (probabilities)
-        pred = model._outputs(out)
-        value, dpred = loss.compute(pred, t, be)
-        dout = dpred if model._fused is None else be.ops.activation_backward(dpred, out, pred, model._fused)
-    dx = model._backward(dout, True)
-    model._clear_cache()
     return value, dx
 
 
@@ -176,7 +169,7 @@ def fgsm(model, x, y=None, target=None, *, epsilon: float = 0.1, clip=(0.0, 1.0)
 def _predicted_labels(model, x):
     """The class the model picks: argmax of its outputs, or output >= 1/2 for one sigmoid unit."""
     xp = model.backend.xp
-    out = model._forward(x, False)
+    out, _ = model._chain(x, False)
     if out.shape[-1] == 1:
         threshold = 0.0 if model._fused is not None else 0.5  # logits where the sigmoid is fused
         return xp.astype(out[:, 0] >= threshold, model.backend.dtype("int64"))

@@ -53,13 +53,7 @@ def first_last_ratio(norms: dict) -> float:
 def gradient_norms(model, X, y) -> dict:
     """{layer name: ||dE/dW||} of the model's compiled loss on (X, y), one forward and backward pass
     (the weights are not changed; each Parameter.grad is overwritten)."""
-    model._require_compiled("gradient_norms")
-    X = model._check_input(X, "X")
-    y = model._check_target(y, X.shape[0], "y")
-    out = model._forward(X, True)
-    _, dout = model._loss_and_grad(out, y)
-    model._backward(dout, False)
-    model._clear_cache()
+    model.loss_and_grad(X, y)
     xp = model.backend.xp
     return {name: float(_norm(layer.W.grad, xp)) for name, layer in weighted_layers(model)}
 
@@ -73,7 +67,8 @@ class GradientFlow(Callback):
     reduce: "mean" averages each layer's norm over the epoch's batches; "last" takes the epoch's
         last batch (cheapest: its gradients are still in Parameter.grad at epoch end).
 
-    The callback has batch hooks, so fit runs its generic step, which fills Parameter.grad.
+    Both of fit's steps, the compiled one and the per-layer one, leave the batch's gradients in
+    Parameter.grad for the batch hooks.
     """
 
     def __init__(self, reduce: str = "mean"):

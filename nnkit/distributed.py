@@ -295,13 +295,18 @@ class DataParallelEngine:
             for layer in self.model.sublayers():
                 layer.global_rows = None
 
-    def loss_and_grad(self, model, out, yb):
-        """The model's (loss, d loss / d out) on this rank's rows; zeros when it has none (the
-        mean over no rows is undefined, and the rank still joins the Allreduce with zeros)."""
-        if self.n_local == 0:
-            xp = model.backend.xp
-            return xp.zeros((), dtype=out.dtype), xp.zeros_like(out)
-        return model._loss_and_grad(out, yb)
+    def loss_and_grad(self, xb, yb):
+        """(global-batch loss, out): the model's step on this rank's rows (``shard``'s), then the
+        gradients averaged over the ranks. A rank without rows runs it with a zero loss (the mean
+        over no rows is undefined) and still joins the Allreduce, with zeros."""
+        model = self.model
+        loss, out, _ = model._step(xb, yb, loss_op=None if self.n_local else self._no_rows)
+        return self.average_gradients(model.parameters(), loss), out
+
+    def _no_rows(self, out, yb):
+        """(0, zeros): the loss and its gradient on a rank's empty share of a batch."""
+        xp = self.model.backend.xp
+        return xp.zeros((), dtype=out.dtype), xp.zeros_like(out)
 
     def average_gradients(self, params, loss):
         """Set each p.grad to the global-batch gradient, sum_r (n_r/n) grad_r, with ONE Allreduce

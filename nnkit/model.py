@@ -26,6 +26,7 @@ class Model:
         self.history = None
         self._fused = None  # the output activation fused into the loss, or None
         self._loss_op = None  # (backend, the bound loss op) for the current loss and fusion
+        self.step_path = None  # (path, why) of the last fit: "compiled" or "per-layer"
 
     def _on_built(self):
         self._set_fusion()
@@ -154,19 +155,15 @@ class Model:
         return layers[-1] if layers else None
 
     def _set_fusion(self):
-        """Fuse a softmax/sigmoid output layer into its cross-entropy: the layer emits logits."""
+        """Fuse a softmax/sigmoid output layer into its cross-entropy: the chain hands the loss
+        the logits (see ``_chain``)."""
         last = self._output_layer()
-        if last is None:
-            return
-        if hasattr(last, "emit_logits"):
-            last.emit_logits = False
         self._fused = None
         self._loss_op = None
         loss = self.loss
-        if loss is None or loss.fused_activation is None or loss.from_logits:
+        if last is None or loss is None or loss.fused_activation is None or loss.from_logits:
             return
-        if getattr(last, "activation", None) == loss.fused_activation and hasattr(last, "emit_logits"):
-            last.emit_logits = True
+        if getattr(last, "can_emit_logits", False) and last.activation == loss.fused_activation:
             self._fused = loss.fused_activation
 
     def _require_compiled(self, what):
@@ -174,6 +171,16 @@ class Model:
             raise ValueError(f"{what}: the model is not compiled; call model.compile(optimizer, loss) first")
 
     # -- the step -----------------------------------------------------------------------------
+    def _chain(self, x, training):
+        """(out, backward) of the layer stack: out is the logits where the output activation is
+        fused into the loss, else the outputs."""
+        return self._forward(x, training, logits=self._fused is not None)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient."""
+        for p in self.parameters():
+            p.zero_grad()
+
     def _outputs(self, out):
         """The model's outputs (probabilities) from what the layer stack returned (maybe logits)."""
         if self._fused is None:
@@ -213,6 +220,57 @@ class Model:
             total = penalty if total is None else total + penalty
         return total
 
+    def _step(self, x, y, *, training=True, wrt_input=False, loss_op=None):
+        """(loss, out, dx) on backend arrays: the forward pass, the loss and its gradient, the
+        backward pass and the regularizers' penalties; every Parameter.grad then holds
+        d loss / d parameter, and dx = d loss / d x (None unless ``wrt_input``). ``out`` is what
+        the chain returned (logits where the loss is fused). ``loss_op(out, y) -> (loss, dout)``
+        replaces the compiled loss: it sees the outputs, and the penalties are left out."""
+        self.zero_grad()
+        out, backward = self._forward(x, training, logits=loss_op is None and self._fused is not None)
+        loss, dout = (self._loss_and_grad if loss_op is None else loss_op)(out, y)
+        dx = backward(dout, wrt_input)
+        if loss_op is None:
+            penalty = self._penalties(self.parameters(), add_gradient=True)
+            if penalty is not None:
+                loss = loss + penalty
+        return loss, out, dx
+
+    def _loss(self, x, y, training=False):
+        """The batch's loss with the penalties, a 0-d array, by the forward pass alone."""
+        out, _ = self._chain(x, training)
+        loss, _ = self._loss_and_grad(out, y)
+        penalty = self._penalties(self.parameters(), add_gradient=False)
+        return loss if penalty is None else loss + penalty
+
+    def apply_gradients(self) -> None:
+        """One optimizer update of every parameter from its gradient."""
+        self.optimizer.step(self.parameters(), self.backend)
+
+    def _train_step(self, x, y, loss_and_grad=None, compiled=None):
+        """(loss, out) of one training step on backend arrays: the gradients by ``_step`` (or
+        ``loss_and_grad(x, y) -> (loss, out)``, e.g. data-parallel), then the update; ``compiled``:
+        the backend's whole-step kernel for this model, which does both in one call."""
+        if compiled is not None:
+            return compiled(x, y)
+        if loss_and_grad is None:
+            loss, out, _ = self._step(x, y)
+        else:
+            loss, out = loss_and_grad(x, y)
+        self.apply_gradients()
+        return loss, out
+
+    def _fast_path(self):
+        """(compiled step or None, why): the backend's whole-step kernel where it takes this model."""
+        factory = self.backend.train_step_factory
+        if factory is None:
+            return None, f"the {self.backend.name} backend has no compiled step"
+        step = factory(self)
+        if step is None:
+            return None, ("the compiled step does not implement one of the model's layers, its loss, "
+                          "optimizer, regularizers or dtype")
+        return step, f"the {self.backend.name} backend compiles this model's whole step"
+
     # -- public training API --------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
             validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
@@ -228,20 +286,28 @@ class Model:
                    validation_data=validation_data, validation_split=validation_split,
                    callbacks=callbacks, verbose=verbose, seed=seed, distributed=distributed)
 
-    def train_on_batch(self, x, y) -> float:
-        """One gradient-descent step on the batch (x, y); returns its loss (penalties included)."""
-        self._require_compiled("train_on_batch")
+    def loss_and_grad(self, x, y, *, training=True, wrt_input=False):
+        """One forward and backward pass on the batch (x, y); returns (loss, dx): the loss with the
+        penalties, a float, and d loss / d x where ``wrt_input`` (else None). Every
+        Parameter.grad then holds d loss / d parameter; the weights do not change. ``training``:
+        dropout and the other random layers act, as in fit."""
+        self._require_compiled("loss_and_grad")
         x = self._check_input(x, "x")
         y = self._check_target(y, x.shape[0], "y")
-        params = self.parameters()
-        out = self._forward(x, True)
-        loss, dout = self._loss_and_grad(out, y)
-        self._backward(dout, False)
-        penalty = self._penalties(params, add_gradient=True)
-        if penalty is not None:
-            loss = loss + penalty
-        self.optimizer.step(params, self.backend)
-        return float(loss)
+        loss, _, dx = self._step(x, y, training=training, wrt_input=wrt_input)
+        return float(loss), dx
+
+    def train_step(self, x, y) -> float:
+        """One gradient-descent step on the batch (x, y): loss_and_grad, then the optimizer's
+        update; returns the batch's loss (penalties included)."""
+        self._require_compiled("train_step")
+        x = self._check_input(x, "x")
+        y = self._check_target(y, x.shape[0], "y")
+        return float(self._train_step(x, y)[0])
+
+    def train_on_batch(self, x, y) -> float:
+        """Keras' name for ``train_step``."""
+        return self.train_step(x, y)
 
     def evaluate(self, X, y, batch_size=DEFAULT_EVAL_BATCH, verbose=0) -> dict:
         """{"loss": mean loss incl. penalties, metric name: value, ...} over the data, in batches."""
@@ -266,7 +332,7 @@ class Model:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)  # array-API slices may not run past the end
             xb, yb = self._rows(X, start, stop), self._rows(y, start, stop)
-            out = self._forward(xb, False)
+            out, _ = self._chain(xb, False)
             loss, _ = self._loss_and_grad(out, yb)
             loss_sum = loss_sum + loss * xb.shape[0]
             self._accumulate_metrics(out, yb, sums)
@@ -284,7 +350,7 @@ class Model:
         _check_batch_size(batch_size)
         be = self.backend
         n = X.shape[0]
-        parts = [self._outputs(self._forward(self._rows(X, s, min(s + batch_size, n)), False))
+        parts = [self._forward(self._rows(X, s, min(s + batch_size, n)), False)[0]
                  for s in range(0, n, batch_size)]
         out = parts[0] if len(parts) == 1 else be.xp.concat(parts, axis=0)
         return be.to_numpy(out)

@@ -1,70 +1,76 @@
-"""Run a TensorFlow Playground link the Playground's way: ``nnkit playground URL``.
+"""Run a TensorFlow Playground link as the browser runs it: ``nnkit playground URL``.
 
-Every state key of the link is read (``nnkit.playground_config.parse_playground_url``) and the
-experiment is trained as tensorflow/playground's ``src/playground.ts`` and ``src/nn.ts`` train it:
+By default the run is the browser's, number for number (``nnkit.playground_browser``; the facts
+are in PLAYGROUND.md): the link read as state.ts reads it (``parse_playground_url``: e.g.
+"initZero=f" is true, "regDataSet" is ignored, each with a note), the seedrandom stream of the
+link's seed, the data set generated and shuffled once, the weights drawn in the browser's order,
+and nn.ts's point-by-point loop: derivatives accumulated point by point in the fixed order of the
+training set, an update after every batchSize points (the n mod batchSize points left at the end
+of an epoch join the next epoch's first update), the L1 clamp, and the losses as the page prints
+them (the plain mean of 1/2 (out - label)^2 over the training and the test set). Against the
+Playground's own code under node the per-epoch losses, the parameters and the data agree bit for
+bit (``math="v8"``, V8's exp/log/sin/cos/tanh); ``math="platform"`` uses CPython's libm, which
+moves the last bits (losses within 1e-14 relative over 50 epochs on the references).
 
-- data: the link's generator (500 points to classify, 1200 to regress) with noise / 100, shuffled,
-  the first percTrainData percent for training, mapped to the enabled input features;
-- network: the hidden layers of networkShape with the link's activation, one output unit, tanh for
-  classification (labels -1/+1) and linear for regression; weights U(-0.5, 0.5) and biases 0.1,
-  or all zeros with initZero (nnkit's "playground" / "playground_bias" initializers);
-- error: half squared error per point, 1/2 (out - label)^2; its derivatives are accumulated over
-  the points of a batch and divided by their count before a step: nnkit's "mse" loss
-  (1/N sum 1/2 ||out - target||^2) with plain SGD(learningRate);
-- batches: the training points in their fixed order (the Playground never reshuffles them), a
-  weight update after every batchSize points. The points left over at the end of an epoch
-  (n mod batchSize) are not applied there: their derivatives carry over into the first update of
-  the next epoch, as the Playground's accumulators do. One epoch is one pass over the training
-  set, the Playground's "iteration" counter;
-- penalties: L1/L2 on the weights (never the biases), added as learningRate * regularizationRate *
-  d/dw after the data step. nnkit's regularizers give the same step with a mapped rate: the
-  Playground's L2 derivative is w (its penalty 1/2 w^2) and nnkit's L2(l) adds 2 l w, so
-  L2(regularizationRate / 2); L1 is L1(regularizationRate) (both use sign(w), 0 at 0). The
-  Playground also clamps L1: a weight that the penalty pushes across 0 is set to 0 and stays 0
-  ("dead") from then on; run_playground applies that clamp after every step;
-- the printed losses are the Playground's: the mean over the points of 1/2 (out - label)^2,
-  without the penalty, for the training and the test set, after each epoch.
+``batched=True`` (``--batched``, or ``--backend NAME``) trains the same network from the same
+data and initial weights with nnkit's model on any backend: a batch's mean gradient of nnkit's
+"mse" (1/N sum 1/2 (out - target)^2) and SGD(learningRate) make the browser's update; L1 is
+L1(rate) with the clamp applied after each step, L2 is L2(rate / 2) (nnkit's penalty is rate w^2,
+the Playground's rate w^2 / 2). The sums run in another order (BLAS, per batch), so the run is
+statistically like the browser's rather than identical: equal to rounding at first, drifting
+apart where training is chaotic.
 
-What differs from the browser: the data and the initial weights are drawn from NumPy seeded by a
-hash of the link's seed (PlaygroundConfig.seed_int), so a link gives reproducible runs whose
-points and weights are distributed as, but not identical to, the browser's; and nnkit reads
-"initZero=f" as false where the browser reads it as true (the parser records a warning).
+Public entry points: ``run_playground(url, epochs=...)`` -> PlaygroundResult,
+``plot_playground(result, path)``, and ``configure_parser`` / ``run`` for the command line.
+The parsing (``nnkit.playground_config.parse_playground_url``) and the page load
+(``nnkit.playground_browser.browser_session``) are separate public functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import math as _math
 import sys
 from dataclasses import dataclass, field
 
+from nnkit.playground_browser import (DENSITY, DOMAIN, MATH_LIBRARIES, BrowserNetwork, browser_session,
+                                      heatmap_grid, input_values, js_layer_width, with_seed)
 from nnkit.playground_config import PlaygroundConfig, parse_playground_url
 
-__all__ = ["PlaygroundResult", "build_model", "run_playground", "plot_playground", "configure_parser", "run"]
+__all__ = ["PlaygroundResult", "build_model", "run_playground", "plot_playground", "configure_parser",
+           "run", "check_runnable", "MAX_LAYER_WIDTH"]
 
-# The Playground's heatmap and its points span [-6, 6] in both inputs (playground.ts xDomain).
-DOMAIN = (-6.0, 6.0)
+# Wider layers would take the pure-Python replay minutes per epoch (the browser too would stall).
+MAX_LAYER_WIDTH = 1000
 
 
 @dataclass
 class PlaygroundResult:
     """What a Playground run returns.
 
-    ``history`` holds one entry per epoch, epoch 0 being the untrained network as the Playground
-    shows it on load: {"epoch": [...], "train_loss": [...], "test_loss": [...]} and, for
-    classification, "train_accuracy" and "test_accuracy" (sign of the output against the label).
+    ``history`` holds one entry per epoch, epoch 0 being the untrained network as the page shows
+    it on load: {"epoch", "train_loss", "test_loss", "dead_links"} and, for classification,
+    "train_accuracy" and "test_accuracy" (the output's sign against the label).
+    ``network`` is the browser's network after training (the exact replay; None when batched);
+    ``model`` the nnkit model holding the same weights (None where nnkit cannot build the shape,
+    e.g. a hidden layer of width 0).
     """
 
     config: PlaygroundConfig
     model: object
     history: dict
-    X_train: object  # the enabled features of the training points (what the network sees)
+    X_train: object  # the enabled inputs of the training points (what the network sees)
     y_train: object
     X_test: object
     y_test: object
-    raw_train: object = None
+    raw_train: object = None  # the training points' (x, y)
     raw_test: object = None
     dead_weights: int = 0
     warnings: list = field(default_factory=list)
+    network: BrowserNetwork | None = None
+    batched: bool = False
+    math: str = "v8"
+    draws: dict = field(default_factory=dict)
 
     @property
     def train_loss(self) -> float:
@@ -80,14 +86,53 @@ class PlaygroundResult:
     def epochs(self) -> int:
         return self.history["epoch"][-1]
 
+    def predict_points(self, points):
+        """The network's output at each (x, y) point of the plane, as a float64 array."""
+        import numpy as np
 
-def _config(url_or_config) -> PlaygroundConfig:
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if self.network is not None:
+            m = MATH_LIBRARIES[self.math]
+            ids = self.network.input_ids
+            return np.array([self.network.output(input_values(float(x), float(y), ids, m)) for x, y in points])
+        from nnkit.datasets import playground_features
+
+        return np.asarray(self.model.predict(playground_features(points, self.config.features())),
+                          dtype=np.float64)[:, 0]
+
+
+def _config(url_or_config, strict: bool = False) -> PlaygroundConfig:
     if isinstance(url_or_config, PlaygroundConfig):
         return url_or_config
     if isinstance(url_or_config, str):
-        return parse_playground_url(url_or_config)
+        return parse_playground_url(url_or_config, strict=strict)
     raise TypeError(f"url_or_config: expected a Playground link or a PlaygroundConfig, "
                     f"got {type(url_or_config).__name__}")
+
+
+def check_runnable(config: PlaygroundConfig, batched: bool = False) -> None:
+    """ValueError (naming the setting) for a link that cannot be replayed: an infinite or huge
+    layer; for the batched replay also what nnkit's model cannot express (widths that are not
+    positive integers, no input, a batch size that is not a positive integer, a rate that is NaN,
+    infinite or negative)."""
+    for width in config.network_shape:
+        if js_layer_width(width) > MAX_LAYER_WIDTH:
+            raise ValueError(f"networkShape: a layer of {width} nodes is beyond what the replay "
+                             f"runs (at most {MAX_LAYER_WIDTH})")
+    if not batched:
+        return
+    if any(not (isinstance(w, int) and w >= 1) for w in config.network_shape):
+        raise ValueError(f"networkShape: the batched replay needs positive integer widths, "
+                         f"got {config.network_shape}")
+    if not config.input_ids():
+        raise ValueError("the link enables no input (x, y, xTimesY, ... all false or hidden): "
+                         "the batched replay needs one")
+    if not (isinstance(config.batch_size, int) and config.batch_size >= 1):
+        raise ValueError(f"batchSize: the batched replay needs a positive integer, got {config.batch_size}")
+    for key, value in (("learningRate", config.learning_rate), ("regularizationRate", config.regularization_rate),
+                       ("noise", config.noise), ("percTrainData", config.perc_train_data)):
+        if not (_math.isfinite(value) and value >= 0):
+            raise ValueError(f"{key}: the batched replay needs a finite number >= 0, got {value}")
 
 
 def _regularizer(config: PlaygroundConfig):
@@ -103,7 +148,10 @@ def _regularizer(config: PlaygroundConfig):
 
 
 def build_model(config: PlaygroundConfig, n_inputs: int, backend=None, dtype="float64", seed=None):
-    """The Playground's network for ``config``: compiled with SGD(learningRate) and "mse"."""
+    """The Playground's network for ``config`` as an nnkit model: Dense layers of networkShape with
+    the link's activation, one tanh (classification) or linear (regression) output, the link's
+    penalty; compiled with SGD(learningRate) and "mse". Its weights are nnkit's initializers'
+    (U(-0.5, 0.5) and 0.1, or zeros); run_playground sets the browser's."""
     import nnkit as nk
 
     kernel_init = "zeros" if config.init_zero else "playground"
@@ -163,10 +211,21 @@ class _L1Clamp:
         return sum(int(self.xp.sum(self.xp.astype(dead, self.xp.int64))) for dead in self.dead)
 
 
+def _batched_step(model, xb, yb, clamp) -> None:
+    """One update of the batched replay: the model's step (the batch's mean gradient of
+    1/2 (out - y)^2 and the penalties' gradients), SGD, and the L1 clamp."""
+    model._step(xb, yb)
+    if clamp is not None:
+        clamp.before_step()
+    model.apply_gradients()
+    if clamp is not None:
+        clamp.after_step()
+
+
 def _loss_and_accuracy(model, X, y, classification: bool):
     """(mean 1/2 (out - y)^2, fraction sign(out) == y or None) through the model's backend."""
     xp = model.backend.xp
-    out = model._forward(X, False)
+    out, _ = model._forward(X, False)
     diff = out - y
     loss = float(xp.mean(0.5 * diff * diff))  # one column: the mean over points
     if not classification:
@@ -175,24 +234,62 @@ def _loss_and_accuracy(model, X, y, classification: bool):
     return loss, float(xp.mean(xp.astype(hits, out.dtype)))
 
 
-def run_playground(url_or_config, epochs: int = 300, backend=None, dtype: str = "float64", verbose: int = 1,
-                   print_every: int | None = None, seed=None, out=None) -> PlaygroundResult:
+def _arrays(session):
+    """(X_train, y_train, X_test, y_test, raw_train, raw_test) as float64 arrays."""
+    import numpy as np
+
+    n_inputs = len(session.network.input_ids)
+
+    def inputs(rows, n):
+        return np.array(rows, dtype=np.float64).reshape(n, n_inputs)
+
+    def points(data):
+        return np.array([(x, y) for x, y, _ in data], dtype=np.float64).reshape(len(data), 2)
+
+    return (inputs(session._train_inputs, len(session.train)), np.array(session._train_labels, dtype=np.float64),
+            inputs(session._test_inputs, len(session.test)), np.array(session._test_labels, dtype=np.float64),
+            points(session.train), points(session.test))
+
+
+def _model_with(network: BrowserNetwork, config, backend, dtype):
+    """An nnkit model holding the browser network's weights, or None where nnkit has no such
+    network (a width of 0, no input) or optimizer (a learning rate or penalty rate that is NaN,
+    infinite or negative)."""
+    if any(w < 1 for w in network.shape):
+        return None
+    try:
+        model = build_model(config, network.shape[0], backend=backend, dtype=dtype)
+    except ValueError:
+        return None
+    model.set_weights(network.nnkit_weights())
+    return model
+
+
+def run_playground(url_or_config, epochs: int = 300, batched: bool = False, backend=None,
+                   dtype: str = "float64", math: str = "v8", verbose: int = 1, print_every: int | None = None,
+                   seed=None, out=None, strict: bool = False) -> PlaygroundResult:
     """Train the Playground experiment of a link (or PlaygroundConfig) for ``epochs`` epochs.
 
     Parameters
     ----------
     url_or_config: a Playground link as pasted, its fragment, or a PlaygroundConfig.
-    epochs: passes over the training set (the Playground's iterations).
-    backend, dtype: where the network computes; float64 (default) is the browser's precision.
+    epochs: passes over the training set (the Playground's epochs).
+    batched: False (default): the browser's own run, number for number. True: the same data and
+        initial weights trained by nnkit's model on ``backend`` (statistically like the browser).
+    backend, dtype: where the batched replay trains, and where ``result.model`` lives (default
+        numpy, float64). The browser's run always computes in float64, as JavaScript does.
+    math: "v8" (default): JavaScript's exp/log/sin/cos/tanh as V8 computes them (bit for bit);
+        "platform": CPython's math (last-bit differences).
     verbose: 0 silent, 1 prints the train and test loss every ``print_every`` epochs.
     print_every: default epochs // 10 (at least 1).
-    seed: overrides the link's seed (an int or a string); default: the link's seed, or a fresh
-        one where the link has none (``result.config.seed`` says which, to reproduce the run).
+    seed: overrides the link's seed (the browser seeds with the string); default: the link's, or
+        one drawn as the browser draws it where the link has none (``result.config.seed``).
     out: where to print (default sys.stdout).
+    strict: refuse (ValueError) a link the browser reads otherwise than written.
 
-    Returns a PlaygroundResult: the per-epoch losses, the final train and test loss, the model.
+    Returns a PlaygroundResult: the per-epoch losses, the final train and test loss, the network.
     """
-    config = _config(url_or_config)
+    config = _config(url_or_config, strict)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
     if verbose not in (0, 1, 2, True, False):
@@ -201,121 +298,124 @@ def run_playground(url_or_config, epochs: int = 300, backend=None, dtype: str = 
         print_every = max(1, epochs // 10)
     if isinstance(print_every, bool) or not isinstance(print_every, int) or print_every < 1:
         raise ValueError(f"print_every: expected an int >= 1, got {print_every!r}")
+    if math not in MATH_LIBRARIES:
+        raise ValueError(f"math: expected one of {', '.join(MATH_LIBRARIES)}, got {math!r}")
+    check_runnable(config, batched)
     out = sys.stdout if out is None else out
+    config = with_seed(config, seed)
+    session = browser_session(config, math=math)
+    X_train, y_train, X_test, y_test, raw_train, raw_test = _arrays(session)
+    warnings = list(config.warnings)
     classification = config.problem == "classification"
+    history = {"epoch": [], "train_loss": [], "test_loss": [], "dead_links": []}
+    if classification:
+        history.update(train_accuracy=[], test_accuracy=[])
 
-    config = _seeded(config, seed)
-    raw_train, y_train, raw_test, y_test, X_train, X_test = _data(config)
-    weight_seed = config.seed_int()
-    model = build_model(config, X_train.shape[1], backend=backend, dtype=dtype, seed=weight_seed)
+    def record(epoch, train, test, dead):
+        """train, test: (loss, accuracy or None)."""
+        history["epoch"].append(epoch)
+        history["train_loss"].append(train[0])
+        history["test_loss"].append(test[0])
+        history["dead_links"].append(dead)
+        if classification:
+            history["train_accuracy"].append(train[1])
+            history["test_accuracy"].append(test[1])
+        if verbose and (epoch % print_every == 0 or epoch == epochs):
+            line = f"epoch {epoch:>5}  train loss {train[0]:.6f}  test loss {test[0]:.6f}"
+            if classification:
+                line += f"  train acc {train[1]:.3f}  test acc {test[1]:.3f}"
+            print(line, file=out, flush=True)
+
+    if len(session.train) < config.batch_size:
+        warnings.append(f"batchSize {config.batch_size} > {len(session.train)} training points: the "
+                        "Playground never updates the weights (it steps when (i + 1) % batchSize == 0)")
+    if verbose:
+        _print_header(config, len(session.train), len(session.test), epochs, batched, backend, warnings, out)
+    if batched:
+        model, dead = _train_batched(config, session, epochs, backend, dtype, record, classification)
+        network = None
+    else:
+        _train_browser(session, epochs, record, classification)
+        network, dead = session.network, session.network.dead_links()
+        model = _model_with(network, config, backend, dtype)
+    return PlaygroundResult(config=config, model=model, history=history, X_train=X_train, y_train=y_train,
+                            X_test=X_test, y_test=y_test, raw_train=raw_train, raw_test=raw_test,
+                            dead_weights=dead, warnings=warnings, network=network, batched=batched, math=math,
+                            draws=dict(session.draws))
+
+
+def _train_browser(session, epochs: int, record, classification: bool) -> None:
+    """The browser's epochs: oneStep, then getLoss on the training and the test set."""
+    network = session.network
+    sets = ((session._train_inputs, session._train_labels), (session._test_inputs, session._test_labels))
+
+    def measure():
+        results = []
+        for inputs, labels in sets:
+            loss, hits = network.evaluate(inputs, labels)
+            accuracy = (hits / len(labels) if labels else float("nan")) if classification else None
+            results.append((loss, accuracy))
+        return results
+
+    record(0, *measure(), network.dead_links())
+    c = session.config
+    for epoch in range(1, epochs + 1):
+        network.train_epoch(session._train_inputs, session._train_labels, c.batch_size, c.learning_rate,
+                            c.regularization_rate)
+        session.epoch = epoch
+        record(epoch, *measure(), network.dead_links())
+
+
+def _train_batched(config, session, epochs: int, backend, dtype, record, classification: bool):
+    """nnkit's model from the browser's data and initial weights, a step per browser update."""
+    X_train, y_train, X_test, y_test, _, _ = _arrays(session)
+    model = build_model(config, X_train.shape[1], backend=backend, dtype=dtype)
+    model.set_weights(session.network.nnkit_weights())
     be = model.backend
     xp = be.xp
     Xtr = model._check_input(X_train, "X_train")
     ytr = model._check_target(y_train, Xtr.shape[0], "y_train")
     Xte = model._check_input(X_test, "X_test") if len(X_test) else None
     yte = model._check_target(y_test, Xte.shape[0], "y_test") if Xte is not None else None
-
     params = model.parameters()
     regularized = any(p.regularizer is not None for p in params)
     clamp = (_L1Clamp(model, config.learning_rate, config.regularization_rate)
              if regularized and config.regularization == "L1" else None)
-    optimizer = model.optimizer
-    history = {"epoch": [], "train_loss": [], "test_loss": []}
-    if classification:
-        history.update(train_accuracy=[], test_accuracy=[])
 
-    def record(epoch):
-        train_loss, train_acc = _loss_and_accuracy(model, Xtr, ytr, classification)
-        test_loss, test_acc = (_loss_and_accuracy(model, Xte, yte, classification) if Xte is not None
-                               else (float("nan"), None))
-        history["epoch"].append(epoch)
-        history["train_loss"].append(train_loss)
-        history["test_loss"].append(test_loss)
-        if classification:
-            history["train_accuracy"].append(train_acc)
-            history["test_accuracy"].append(test_acc if test_acc is not None else float("nan"))
-        if verbose and (epoch % print_every == 0 or epoch == epochs):
-            line = f"epoch {epoch:>5}  train loss {train_loss:.6f}  test loss {test_loss:.6f}"
-            if classification:
-                line += f"  train acc {train_acc:.3f}  test acc {history['test_accuracy'][-1]:.3f}"
-            print(line, file=out, flush=True)
+    def measure(epoch):
+        train = _loss_and_accuracy(model, Xtr, ytr, classification)
+        test = (_loss_and_accuracy(model, Xte, yte, classification) if Xte is not None
+                else (float("nan"), float("nan") if classification else None))
+        record(epoch, train, test, clamp.count() if clamp else 0)
 
-    warnings = list(config.warnings)
-    if len(X_train) < config.batch_size:
-        warnings.append(f"batchSize {config.batch_size} > {len(X_train)} training points: the Playground "
-                        "never updates the weights (it steps when (i + 1) % batchSize == 0 within an epoch)")
-    if verbose:
-        _print_header(config, model, len(X_train), len(X_test), epochs, warnings, out)
-    record(0)
+    measure(0)
     n = Xtr.shape[0]
     carry: list = []
-    try:
-        for epoch in range(1, epochs + 1):
-            batches, carry = _batches(n, config.batch_size, carry)
-            if len(carry) > n * config.batch_size:
-                carry = carry[-n * config.batch_size:]  # never applied (n < batchSize); keep it bounded
-            for rows in batches:
-                index = be.asarray(rows)
-                xb, yb = xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0)
-                output = model._forward(xb, True)
-                _, dout = model._loss_and_grad(output, yb)
-                model._backward(dout, False)
-                if regularized:
-                    model._penalties(params, add_gradient=True)
-                if clamp is not None:
-                    clamp.before_step()
-                optimizer.step(params, be)
-                if clamp is not None:
-                    clamp.after_step()
-            record(epoch)
-    finally:
-        model._clear_cache()
-    return PlaygroundResult(config=config, model=model, history=history, X_train=X_train, y_train=y_train,
-                            X_test=X_test, y_test=y_test, raw_train=raw_train, raw_test=raw_test,
-                            dead_weights=clamp.count() if clamp else 0, warnings=warnings)
+    for epoch in range(1, epochs + 1):
+        batches, carry = _batches(n, config.batch_size, carry)
+        if len(carry) > n * config.batch_size:
+            carry = carry[-n * config.batch_size:]  # never applied (n < batchSize); keep it bounded
+        for rows in batches:
+            index = be.asarray(rows)
+            _batched_step(model, xp.take(Xtr, index, axis=0), xp.take(ytr, index, axis=0), clamp)
+        measure(epoch)
+    return model, clamp.count() if clamp else 0
 
 
-def _seeded(config: PlaygroundConfig, seed) -> PlaygroundConfig:
-    """The config with the seed the run uses: ``seed`` if given, else the link's, else a fresh one
-    written as the Playground writes its seeds (e.g. "0.53891"), so the printed seed reproduces the run."""
-    import copy
-    import random
-
-    if seed is None and config.seed is not None:
-        return config
-    seeded = copy.copy(config)
-    seeded.seed = str(seed) if seed is not None else f"{random.random():.5f}"
-    return seeded
-
-
-def _data(config: PlaygroundConfig):
-    """(raw_train, y_train, raw_test, y_test, X_train, X_test) as PlaygroundConfig.generate_data
-    draws them, keeping the points' (x1, x2) for the picture."""
-    from nnkit import datasets
-
-    names = config.features()
-    if not names:
-        raise ValueError("the link enables no input feature (x, y, xTimesY, ... all false)")
-    seed = config.seed_int()
-    X, y = datasets.playground(config.data_name, config.n_samples, config.noise_fraction, seed=seed,
-                               labels="pm1")
-    raw_train, y_train, raw_test, y_test = datasets.playground_split(X, y, config.perc_train_data, seed=seed)
-    X_train = datasets.playground_features(raw_train, names)
-    X_test = datasets.playground_features(raw_test, names) if len(raw_test) else raw_test[:, :0]
-    return raw_train, y_train, raw_test, y_test, X_train, X_test
-
-
-def _print_header(config, model, n_train, n_test, epochs, warnings, out):
-    shape = " -> ".join([str(len(config.features()))] + [str(w) for w in config.network_shape] + ["1"])
+def _print_header(config, n_train, n_test, epochs, batched, backend, warnings, out):
+    widths = [str(w) for w in config.network_shape]
+    shape = " -> ".join([str(len(config.input_ids()))] + widths + ["1"])
     output = "tanh" if config.problem == "classification" else "linear"
     reg = ("none" if config.regularization == "none"
            else f"{config.regularization} rate {config.regularization_rate}")
+    how = (f"batched on nnkit's {backend or 'numpy'} backend (statistically like the browser)" if batched
+           else "point by point, as the browser")
     print(f"Playground: {config.problem} of {config.data_name}, noise {config.noise}%, "
           f"{n_train} train / {n_test} test points, seed {config.seed!r}", file=out)
-    print(f"features {', '.join(config.features())}; network {shape} ({config.activation} hidden, "
+    print(f"inputs {', '.join(config.input_ids()) or 'none'}; network {shape} ({config.activation} hidden, "
           f"{output} output); learning rate {config.learning_rate}, batch {config.batch_size}, "
           f"regularization {reg}, init {'zeros' if config.init_zero else 'U(-0.5, 0.5), bias 0.1'}; "
-          f"{epochs} epochs on {model.backend.name}", file=out)
+          f"{epochs} epochs {how}", file=out)
     for warning in warnings:
         print(f"note: {warning}", file=out)
 
@@ -324,9 +424,11 @@ def _print_header(config, model, n_train, n_test, epochs, warnings, out):
 # the picture
 
 
-def plot_playground(result: PlaygroundResult, path, resolution: int = 100, show_test: bool = True):
-    """Save the Playground's picture: the output as a heatmap over [-6, 6]^2 with the train points
-    (white edges) and the test points (black edges), labels coloured orange (-1) to blue (+1)."""
+def plot_playground(result: PlaygroundResult, path, resolution: int = DENSITY, show_test: bool | None = None):
+    """Save the Playground's picture: the output as a heatmap over [-6, 6]^2 (on the page's grid
+    of resolution x resolution points; sign only with discretize=true), the training points (white
+    edges) and, when showTestData=true (or ``show_test``), the test points (black edges), coloured
+    orange (-1) to blue (+1) as the page colours them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -334,29 +436,25 @@ def plot_playground(result: PlaygroundResult, path, resolution: int = 100, show_
     import numpy as np
     from matplotlib.colors import LinearSegmentedColormap
 
-    from nnkit.datasets import playground_features
-
     config = result.config
-    grid = np.linspace(DOMAIN[0], DOMAIN[1], resolution)
-    gx, gy = np.meshgrid(grid, grid)
-    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    values = result.model.predict(playground_features(points, config.features()))[:, 0].reshape(gx.shape)
-    if config.discretize and config.problem == "classification":
+    if show_test is None:
+        show_test = bool(config.show_test_data)
+    xs, ys = heatmap_grid(resolution)
+    gx, gy = np.meshgrid(np.array(xs), np.array(ys))  # row j is y_j: row 0 at y = 6 (the top)
+    values = result.predict_points(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(gx.shape)
+    if config.discretize:
         values = np.where(values >= 0, 1.0, -1.0)
-    # the Playground's colours: orange for -1, white for 0, blue for +1
+    # the page's colour scale: orange for -1, light grey for 0, blue for +1
     cmap = LinearSegmentedColormap.from_list("playground", ["#f59322", "#e8eaeb", "#0877bd"])
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    image = ax.imshow(values, origin="lower", extent=(*DOMAIN, *DOMAIN), cmap=cmap, vmin=-1, vmax=1,
+    image = ax.imshow(values, origin="upper", extent=(*DOMAIN, *DOMAIN), cmap=cmap, vmin=-1, vmax=1,
                       interpolation="bilinear")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-
-    train_xy = result.raw_train
-    ax.scatter(train_xy[:, 0], train_xy[:, 1], c=result.y_train, cmap=cmap, vmin=-1, vmax=1, s=14,
-               edgecolors="white", linewidths=0.6, label="train")
+    ax.scatter(result.raw_train[:, 0], result.raw_train[:, 1], c=result.y_train, cmap=cmap, vmin=-1, vmax=1,
+               s=14, edgecolors="white", linewidths=0.6, label="train")
     if show_test and len(result.y_test):
-        test_xy = result.raw_test
-        ax.scatter(test_xy[:, 0], test_xy[:, 1], c=result.y_test, cmap=cmap, vmin=-1, vmax=1, s=14,
-                   edgecolors="black", linewidths=0.6, label="test")
+        ax.scatter(result.raw_test[:, 0], result.raw_test[:, 1], c=result.y_test, cmap=cmap, vmin=-1, vmax=1,
+                   s=14, edgecolors="black", linewidths=0.6, label="test")
     ax.set_xlim(*DOMAIN)
     ax.set_ylim(*DOMAIN)
     ax.set_xlabel("x1")
@@ -375,33 +473,46 @@ def plot_playground(result: PlaygroundResult, path, resolution: int = 100, show_
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """``nnkit playground URL [--epochs N] [--plot FILE] [--backend NAME] ...``."""
+    """``nnkit playground URL [--epochs N] [--plot FILE] [--batched] [--backend NAME] ...``."""
     parser.add_argument("url", help="a TensorFlow Playground link as pasted (quote it: it holds '&')")
     parser.add_argument("--epochs", type=int, default=300, help="passes over the training set (default 300)")
     parser.add_argument("--plot", default=None, metavar="FILE",
-                        help="save the decision-boundary heatmap with the train and test points")
-    parser.add_argument("--backend", default="numpy", help="numpy | numba | cupy | auto (default numpy)")
-    parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+                        help="save the page's picture: the output's heatmap with the training points "
+                             "(and the test points when the link has showTestData=true)")
+    parser.add_argument("--batched", action="store_true",
+                        help="train with nnkit's model, a batch at a time (statistically like the "
+                             "browser, not identical); default: the browser's run, number for number")
+    parser.add_argument("--backend", default=None,
+                        help="numpy | numba | cupy | auto: the backend of the batched replay (implies --batched)")
+    parser.add_argument("--dtype", default="float64", choices=("float32", "float64"),
+                        help="precision of the batched replay (the browser's run is float64)")
+    parser.add_argument("--math", default="v8", choices=tuple(MATH_LIBRARIES),
+                        help="v8: JavaScript's exp/log/sin/cos/tanh bit for bit (default); platform: libm")
     parser.add_argument("--every", type=int, default=None, help="print the losses every N epochs")
-    parser.add_argument("--seed", type=int, default=None, help="override the link's seed")
+    parser.add_argument("--seed", default=None, help="override the link's seed (a string, as the Playground's)")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse a link that the browser reads otherwise than written (e.g. initZero=f)")
 
 
 def run(args) -> int:
-    """Run the link of ``args`` and print its losses; 2 on a bad link, 0 otherwise."""
+    """Run the link of ``args`` and print its losses; 2 on a bad link or option, 0 otherwise."""
+    batched = bool(args.batched or args.backend is not None)
     try:
-        config = parse_playground_url(args.url)
+        config = parse_playground_url(args.url, strict=args.strict)
+        check_runnable(config, batched)
+        if args.epochs < 0:
+            raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
+        if args.every is not None and args.every < 1:
+            raise ValueError(f"--every must be >= 1, got {args.every}")
     except ValueError as exc:
         print(f"nnkit playground: {exc}", file=sys.stderr)
         return 2
-    if args.epochs < 0:
-        print(f"nnkit playground: --epochs must be >= 0, got {args.epochs}", file=sys.stderr)
-        return 2
-    result = run_playground(config, epochs=args.epochs, backend=args.backend, dtype=args.dtype,
-                            print_every=args.every, seed=args.seed)
+    result = run_playground(config, epochs=args.epochs, batched=batched, backend=args.backend, dtype=args.dtype,
+                            math=args.math, print_every=args.every, seed=args.seed)
     print(f"final: train loss {result.train_loss:.6f}, test loss {result.test_loss:.6f}")
     if result.dead_weights:
         print(f"L1 set {result.dead_weights} weights to 0 for good")
     if args.plot:
         plot_playground(result, args.plot)
-        print(f"saved the heatmap to {args.plot}")
+        print(f"saved the picture to {args.plot}")
     return 0

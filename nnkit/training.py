@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 
 from nnkit.backend import host_rng
 from nnkit.callbacks import Callback, History, overrides
 from nnkit.model import DEFAULT_EVAL_BATCH
+
+log = logging.getLogger("nnkit")
 
 
 def _check_int(name, value, minimum):
@@ -64,125 +67,170 @@ class _Progress:
             self.bar.close()
 
 
+class _CallbackRunner:
+    """Calls the callbacks' hooks in order; the batch hooks only of the callbacks that define them
+    (so a fit without any builds no per-batch logs)."""
+
+    def __init__(self, model, callbacks, history):
+        self.callbacks, self.history = callbacks, history
+        for cb in callbacks + [history]:
+            cb.set_model(model)
+        self.batch_hooks = [cb for cb in callbacks
+                            if overrides(cb, "on_batch_end") or overrides(cb, "on_batch_begin")]
+
+    def train_begin(self):
+        for cb in self.callbacks:
+            cb.on_train_begin({})
+
+    def epoch_begin(self, epoch):
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, {})
+
+    def batch_begin(self, batch):
+        for cb in self.batch_hooks:
+            cb.on_batch_begin(batch, {})
+
+    def batch_end(self, batch, loss, size):
+        if self.batch_hooks:
+            logs = {"loss": float(loss), "size": int(size)}
+            for cb in self.batch_hooks:
+                cb.on_batch_end(batch, logs)
+
+    def epoch_end(self, epoch, logs):
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+        self.history.on_epoch_end(epoch, logs)
+
+    def train_end(self):
+        for cb in self.callbacks:
+            cb.on_train_end({})
+
+
+def _check_callbacks(callbacks):
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not isinstance(cb, Callback) and not all(hasattr(cb, h) for h in ("on_epoch_end", "set_model")):
+            raise TypeError(f"callbacks: expected nnkit.callbacks.Callback objects, got {type(cb).__name__}")
+    return callbacks
+
+
+def _checked_data(model, X, y, validation_data, validation_split):
+    """(X, y, X_val, y_val) checked; a data set too large for the device stays on the host and
+    moves one batch at a time."""
+    host = model._staging_backend(X, y)
+    X = model._check_input(X, "X", host)
+    y = model._check_target(y, X.shape[0], "y", host)
+    return _split_validation(model, X, y, validation_data, validation_split, host)
+
+
+def _epoch_orders(model, X, y, epochs, shuffle, rng):
+    """Per epoch (Xs, ys, order): the data in the epoch's order. Device arrays are permuted whole;
+    data staged on the host keeps its place and ``order`` says which rows each batch gathers."""
+    be = model.backend
+    n = X.shape[0]
+    for _ in range(epochs):
+        if not shuffle:
+            yield X, y, None
+        elif not be.is_array(X):
+            yield X, y, rng.permutation(n)
+        else:
+            rows = be.asarray(rng.permutation(n))
+            yield be.xp.take(X, rows, axis=0), be.xp.take(y, rows, axis=0), None
+
+
+def _run_batches(model, step, data, batch_size, runner, dp):
+    """One epoch's batch loop: (sum of the batch losses, the metrics' sums, batches run)."""
+    Xs, ys, order = data
+    n = Xs.shape[0]
+    metrics = model.metrics
+    loss_sum, metric_sums, n_batches = 0.0, [0.0] * len(metrics), 0
+    for batch, start in enumerate(range(0, n, batch_size)):
+        stop = min(start + batch_size, n)  # array-API slices may not run past the end
+        xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
+        runner.batch_begin(batch)
+        if dp is not None:
+            xb, yb = dp.shard(xb, yb)
+        loss, out = step(xb, yb)
+        loss_sum = loss_sum + loss
+        if metrics:
+            model._accumulate_metrics(out, yb, metric_sums)
+        n_batches += 1
+        runner.batch_end(batch, loss, xb.shape[0])
+        if model.stop_training:
+            break
+    return loss_sum, metric_sums, n_batches
+
+
+def _epoch_logs(model, sums, n, validation, dp):
+    """The epoch's logs: mean batch loss, the metrics, the validation loss and metrics."""
+    loss_sum, metric_sums, n_batches = sums
+    if dp is not None:
+        loss_sum, metric_sums = dp.reduce_epoch(loss_sum, metric_sums)
+    # one read-back per epoch: the sums stay on the device until here
+    logs = {"loss": float(loss_sum) / max(n_batches, 1)}
+    for metric, s in zip(model.metrics, metric_sums):
+        logs[metric.name] = float(s) / n
+    if validation[0] is not None:
+        for key, value in model._evaluate_arrays(*validation, DEFAULT_EVAL_BATCH).items():
+            logs[f"val_{key}"] = value
+    logs["samples"] = n
+    return logs
+
+
+def _choose_step(model, dp):
+    """The batch step ``(xb, yb) -> (loss, out)`` of this fit; records which path runs and why in
+    ``model.step_path`` (shown by summary() and logged at DEBUG)."""
+    if dp is not None:
+        compiled, why = None, "distributed training reduces the gradients between backward and update"
+    else:
+        compiled, why = model._fast_path()
+    model.step_path = ("compiled" if compiled is not None else "per-layer", why)
+    log.debug("fit: %s step: %s", *model.step_path)
+    if dp is not None:
+        return lambda xb, yb: model._train_step(xb, yb, loss_and_grad=dp.loss_and_grad)
+    return lambda xb, yb: model._train_step(xb, yb, compiled=compiled)
+
+
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
         validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
     """Train ``model`` (see Model.fit). Everything is validated before the first weight changes."""
     model._require_compiled("fit")
     _check_int("epochs", epochs, 0)
-    if batch_size is None:
-        batch_size = 32
+    batch_size = 32 if batch_size is None else batch_size
     _check_int("batch_size", batch_size, 1)
     if verbose not in (0, 1, 2, True, False):
         raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not isinstance(cb, Callback) and not all(hasattr(cb, h) for h in ("on_epoch_end", "set_model")):
-            raise TypeError(f"callbacks: expected nnkit.callbacks.Callback objects, got {type(cb).__name__}")
-    # a data set too large for the device stays on the host and moves one batch at a time
-    host = model._staging_backend(X, y)
-    X = model._check_input(X, "X", host)
-    y = model._check_target(y, X.shape[0], "y", host)
-    X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
-
-    be = model.backend
-    xp = be.xp
-    # data-parallel training: each rank computes on its rows of every global batch (nnkit.distributed)
+    callbacks = _check_callbacks(callbacks)
+    X, y, X_val, y_val = _checked_data(model, X, y, validation_data, validation_split)
     dp = None
-    if distributed:
+    if distributed:  # each rank computes on its rows of every global batch (nnkit.distributed)
         from nnkit.distributed import data_parallel
 
         dp = data_parallel(distributed, model)
         seed = dp.start(model, callbacks, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                         seed=seed, verbose=verbose)
         verbose = verbose if dp.is_root else 0
-    rng = host_rng(seed)
     if seed is not None:
-        be.seed(seed)
-    history = History()
-    model.history = history
+        model.backend.seed(seed)
+    history = model.history = History()
     model.stop_training = False
-    for cb in callbacks + [history]:
-        cb.set_model(model)
-    batch_hooks = [cb for cb in callbacks if overrides(cb, "on_batch_end") or overrides(cb, "on_batch_begin")]
-    params = model.parameters()
-    regularized = any(p.regularizer is not None for p in params)
-    optimizer, metrics = model.optimizer, model.metrics
-    n = X.shape[0]
-    staged = not be.is_array(X)
-    # a backend may compile the whole forward-backward-update of a model into one call
-    train_step = None
-    if dp is None and not batch_hooks and be.train_step_factory is not None:
-        train_step = be.train_step_factory(model)
+    runner = _CallbackRunner(model, callbacks, history)
+    step = _choose_step(model, dp)
     progress = _Progress(int(verbose), epochs)
-
-    for cb in callbacks:
-        cb.on_train_begin({})
+    runner.train_begin()
     try:
-        for epoch in range(epochs):
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch, {})
-            if not shuffle:
-                Xs, ys, order = X, y, None
-            elif staged:  # gathered batch by batch on the host
-                Xs, ys, order = X, y, rng.permutation(n)
-            else:
-                rows = be.asarray(rng.permutation(n))
-                Xs, ys, order = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0), None
-            loss_sum = 0.0
-            metric_sums = [0.0] * len(metrics)
-            n_batches = 0
-            for batch, start in enumerate(range(0, n, batch_size)):
-                stop = min(start + batch_size, n)  # array-API slices may not run past the end
-                if staged:
-                    xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
-                else:
-                    xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
-                for cb in batch_hooks:
-                    cb.on_batch_begin(batch, {})
-                if train_step is not None:
-                    loss, out = train_step(xb, yb)
-                else:
-                    if dp is not None:
-                        xb, yb = dp.shard(xb, yb)
-                    out = model._forward(xb, True)
-                    loss, dout = model._loss_and_grad(out, yb) if dp is None else dp.loss_and_grad(model, out, yb)
-                    model._backward(dout, False)
-                    if regularized:
-                        loss = loss + model._penalties(params, add_gradient=True)
-                    if dp is not None:
-                        loss = dp.average_gradients(params, loss)
-                    optimizer.step(params, be)
-                loss_sum = loss_sum + loss
-                if metrics:
-                    model._accumulate_metrics(out, yb, metric_sums)
-                n_batches += 1
-                if batch_hooks:
-                    logs = {"loss": float(loss), "size": int(xb.shape[0])}
-                    for cb in batch_hooks:
-                        cb.on_batch_end(batch, logs)
-                    if model.stop_training:
-                        break
-            if dp is not None:
-                loss_sum, metric_sums = dp.reduce_epoch(loss_sum, metric_sums)
-            # one read-back per epoch: the sums stay on the device until here
-            logs = {"loss": float(loss_sum) / n_batches}
-            for metric, s in zip(metrics, metric_sums):
-                logs[metric.name] = float(s) / n
-            if X_val is not None:
-                for key, value in model._evaluate_arrays(X_val, y_val, DEFAULT_EVAL_BATCH).items():
-                    logs[f"val_{key}"] = value
-            logs["samples"] = n
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            history.on_epoch_end(epoch, logs)
+        orders = _epoch_orders(model, X, y, epochs, shuffle, host_rng(seed))
+        for epoch, data in enumerate(orders):
+            runner.epoch_begin(epoch)
+            sums = _run_batches(model, step, data, batch_size, runner, dp)
+            logs = _epoch_logs(model, sums, X.shape[0], (X_val, y_val), dp)
+            runner.epoch_end(epoch, logs)
             progress.epoch_end(epoch, logs)
             if model.stop_training:
                 break
     finally:
         progress.close()
-        model._clear_cache()
         if dp is not None:
             dp.finish()
-    for cb in callbacks:
-        cb.on_train_end({})
+    runner.train_end()
     return history

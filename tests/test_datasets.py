@@ -1,7 +1,6 @@
 """Data sets: the Playground's generators against their formulas (src/dataset.ts), features,
-splits, digits, and the Playground link parser against state.ts's defaults."""
+splits, digits (the link parser is tested in tests/test_playground_config.py)."""
 
-import hashlib
 import sys
 
 import numpy as np
@@ -16,15 +15,6 @@ from nnkit.datasets import (
     playground,
     playground_features,
     playground_split,
-)
-from nnkit.playground_config import PlaygroundConfig, parse_playground_url
-
-LECTURE_URL = (
-    "https://playground.tensorflow.org/#activation=sigmoid&batchSize=8&dataset=spiral"
-    "&regDataSet=reg-plane&learningRate=0.003&regularizationRate=0&noise=20&networkShape=1,2"
-    "&seed=0.99530&showTestData=false&discretize=false&percTrainData=70&x=true&y=true"
-    "&xTimesY=true&xSquared=false&ySquared=false&cosX=false&sinX=false&cosY=false&sinY=false"
-    "&collectStats=false&problem=classification&initZero=f"
 )
 
 
@@ -270,113 +260,3 @@ def test_one_hot():
         one_hot([-1], 3)
     with pytest.raises(TypeError, match="labels"):
         one_hot([0.5], 3)
-
-
-# ---------------------------------------------------------------------------------------------
-# Playground links
-
-
-def test_lecture_link_parses_into_its_settings():
-    c = parse_playground_url(LECTURE_URL)
-    assert c.activation == "sigmoid"
-    assert c.batch_size == 8
-    assert c.dataset == "spiral"
-    assert c.reg_dataset == "reg-plane"
-    assert c.learning_rate == 0.003
-    assert c.regularization_rate == 0
-    assert c.noise == 20 and c.noise_fraction == 0.2
-    assert c.network_shape == [1, 2]
-    assert c.seed == "0.99530"
-    assert c.perc_train_data == 70
-    assert (c.x, c.y, c.x_times_y) == (True, True, True)
-    assert not any([c.x_squared, c.y_squared, c.cos_x, c.sin_x, c.cos_y, c.sin_y])
-    assert c.problem == "classification"
-    assert c.init_zero is False  # the truncated "f"
-    assert c.show_test_data is False and c.discretize is False and c.collect_stats is False
-    assert c.regularization == "none"  # not in the link: the default
-    assert c.features() == ["x1", "x2", "x1*x2"]
-    # what was read differently from the browser is recorded
-    assert any("regDataSet" in w for w in c.warnings)
-    assert any("initZero" in w for w in c.warnings)
-
-
-def test_lecture_link_generates_its_data():
-    c = parse_playground_url(LECTURE_URL)
-    X_train, y_train, X_test, y_test = c.generate_data()
-    assert X_train.shape == (350, 3) and X_test.shape == (150, 3)
-    np.testing.assert_allclose(X_train[:, 2], X_train[:, 0] * X_train[:, 1])
-    assert set(np.unique(y_train)) == {-1.0, 1.0}
-    again = c.generate_data()
-    assert np.array_equal(again[0], X_train)
-
-
-def test_defaults_are_state_ts():
-    c = parse_playground_url("")
-    assert c == PlaygroundConfig()
-    assert c.learning_rate == 0.03 and c.regularization_rate == 0
-    assert c.noise == 0 and c.network_shape == [4, 2] and c.batch_size == 10
-    assert c.dataset == "circle" and c.reg_dataset == "reg-plane"
-    assert c.perc_train_data == 50 and c.activation == "tanh" and c.regularization == "none"
-    assert c.features() == ["x1", "x2"] and c.problem == "classification"
-    assert c.init_zero is False and c.seed is None and c.seed_int() is None
-    assert c.n_samples == 500 and c.data_name == "circle"
-    # one key given, the rest default
-    d = parse_playground_url("#learningRate=0.1")
-    assert d.learning_rate == 0.1 and d.network_shape == [4, 2] and d.activation == "tanh"
-
-
-def test_link_forms_and_value_forms():
-    c = parse_playground_url("problem=regression&regDataset=reg-gauss&networkShape=&initZero=t"
-                             "&sinY=true&xSquared=true&regularization=L2&foo=bar&x_hide=true")
-    assert c.problem == "regression" and c.data_name == "reg-gauss" and c.n_samples == 1200
-    assert c.network_shape == [] and c.init_zero is True and c.regularization == "L2"
-    assert c.features() == ["x1", "x2", "x1^2", "sin(x2)"]  # the Playground's INPUTS order
-    assert c.hidden == ["x"]
-    assert any("foo" in w for w in c.warnings)
-    # the correct spelling wins over the alias
-    assert parse_playground_url("regDataset=reg-gauss&regDataSet=reg-plane").reg_dataset == "reg-gauss"
-    # an empty value keeps the default, as in the browser
-    assert parse_playground_url("#learningRate=&seed=").learning_rate == 0.03
-    # the Playground's noise slider: above 80 resets to 50
-    assert parse_playground_url("#noise=90").noise == 50
-    assert parse_playground_url("#noise=65").noise == 65
-
-
-def test_seed_int_is_a_stable_hash():
-    c = parse_playground_url("#seed=0.99530")
-    expected = int.from_bytes(hashlib.sha256(b"0.99530").digest()[:8], "little")
-    assert c.seed_int() == expected
-    assert parse_playground_url("#seed=0.99531").seed_int() != expected
-
-
-def test_round_trip_through_fragment():
-    c = parse_playground_url(LECTURE_URL)
-    fragment = c.to_fragment()
-    assert "regDataset=reg-plane" in fragment and "initZero=false" in fragment
-    assert parse_playground_url(fragment) == c
-
-
-@pytest.mark.parametrize("fragment, key", [
-    ("activation=softmax", "activation"),
-    ("dataset=moons", "dataset"),
-    ("regDataset=reg-sine", "regDataset"),
-    ("regularization=L3", "regularization"),
-    ("problem=clustering", "problem"),
-    ("learningRate=fast", "learningRate"),
-    ("learningRate=-0.1", "learningRate"),
-    ("regularizationRate=NaN", "regularizationRate"),
-    ("batchSize=2.5", "batchSize"),
-    ("batchSize=0", "batchSize"),
-    ("networkShape=4,x", "networkShape"),
-    ("networkShape=4,0", "networkShape"),
-    ("percTrainData=0", "percTrainData"),
-    ("initZero=maybe", "initZero"),
-])
-def test_bad_values_raise_naming_the_key(fragment, key):
-    with pytest.raises(ValueError, match=key):
-        parse_playground_url("#" + fragment)
-
-
-def test_parse_rejects_non_string():
-    with pytest.raises(TypeError, match="url_or_fragment"):
-        parse_playground_url(None)

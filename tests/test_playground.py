@@ -1,15 +1,16 @@
-"""nnkit.playground: a Playground link trained the Playground's way (src/nn.ts, src/playground.ts)."""
+"""nnkit.playground: a link run as the browser runs it, the batched replay, the picture, the command."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from nnkit import datasets
 from nnkit.cli import main
-from nnkit.playground import _batches, build_model, plot_playground, run_playground
+from nnkit.playground import _batches, plot_playground, run_playground
+from nnkit.playground_browser import browser_session, to_fixed
 from nnkit.playground_config import parse_playground_url
 
 LECTURE_LINK = (
@@ -18,148 +19,133 @@ LECTURE_LINK = (
     "&discretize=false&percTrainData=70&x=true&y=true&xTimesY=true&xSquared=false&ySquared=false&cosX=false"
     "&sinX=false&cosY=false&sinY=false&collectStats=false&problem=classification&initZero=f")
 
-ACTIVATIONS = {
-    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    "sigmoid": (lambda z: 1.0 / (1.0 + np.exp(-z)), lambda z: np.exp(-z) / (1.0 + np.exp(-z)) ** 2),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
-    "linear": (lambda z: z, lambda z: np.ones_like(z)),
-}
-
-
-def playground_reference(config, X, y, weights, epochs):
-    """nn.ts, transcribed: per-point backprop of 1/2 (out - y)^2, derivatives accumulated and an update
-    (divided by the count) when (i + 1) % batchSize == 0; L1/L2 as updateWeights applies them."""
-    Ws = [w.copy() for w in weights[0::2]]
-    bs = [b.copy() for b in weights[1::2]]
-    acts = [config.activation] * len(config.network_shape)
-    acts.append("tanh" if config.problem == "classification" else "linear")
-    dead = [np.zeros(W.shape, bool) for W in Ws]
-    accW = [np.zeros_like(W) for W in Ws]
-    accb = [np.zeros_like(b) for b in bs]
-    count = 0
-    lr, rate = config.learning_rate, config.regularization_rate
-    for _ in range(epochs):
-        for i in range(len(X)):
-            outs, zs = [X[i]], []
-            for W, b, a in zip(Ws, bs, acts):
-                zs.append(outs[-1] @ W + b)
-                outs.append(ACTIVATIONS[a][0](zs[-1]))
-            d_out = outs[-1] - y[i]
-            for k in range(len(Ws) - 1, -1, -1):
-                d_in = d_out * ACTIVATIONS[acts[k]][1](zs[k])
-                accb[k] += d_in
-                accW[k] += np.outer(outs[k], d_in)
-                d_out = Ws[k] @ d_in
-            count += 1
-            if (i + 1) % config.batch_size:
-                continue
-            for k in range(len(Ws)):
-                bs[k] -= lr * accb[k] / count
-                if config.regularization == "L1":
-                    reg = np.sign(Ws[k])
-                elif config.regularization == "L2":
-                    reg = Ws[k].copy()
-                else:
-                    reg = np.zeros_like(Ws[k])
-                mid = Ws[k] - lr / count * accW[k]
-                new = mid - lr * rate * reg
-                if config.regularization == "L1":
-                    crossed = mid * new < 0
-                    dead[k] |= crossed
-                Ws[k] = np.where(dead[k], 0.0, new)
-                accW[k][:] = 0.0
-                accb[k][:] = 0.0
-            count = 0
-    return [a for pair in zip(Ws, bs) for a in pair]
-
-
-@pytest.mark.parametrize("fragment", [
-    # 350 training points in batches of 8: 6 carry over into the next epoch
+# links covering every activation, both penalties, regression, a batch that does not divide the
+# training set (350 = 43 * 8 + 6: 6 points carry over), and every input
+LINKS = [
     "dataset=xor&activation=tanh&networkShape=3,2&batchSize=8&percTrainData=70&learningRate=0.03&seed=a",
     "dataset=gauss&activation=relu&networkShape=4&batchSize=7&learningRate=0.1&noise=10&seed=b"
     "&regularization=L2&regularizationRate=0.03",
     "dataset=circle&activation=sigmoid&networkShape=3&batchSize=10&learningRate=0.3&seed=c"
-    "&regularization=L1&regularizationRate=0.1&xSquared=true&ySquared=true",
-    "problem=regression&regDataset=reg-gauss&activation=tanh&networkShape=5&batchSize=30&learningRate=0.01"
-    "&seed=d&percTrainData=20",
-])
-def test_weights_follow_the_playground_update_rule(fragment):
-    config = parse_playground_url(fragment)
-    epochs = 3
-    result = run_playground(config, epochs=epochs, verbose=0)
-    start = build_model(config, result.X_train.shape[1], seed=config.seed_int()).get_weights()
-    expected = playground_reference(config, result.X_train, result.y_train, start, epochs)
-    for got, want in zip(result.model.get_weights(), expected):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-    if config.regularization == "L1":
-        assert result.dead_weights == sum(int(np.sum(w == 0)) for w in expected[0::2])
-        assert result.dead_weights > 0
+    "&regularization=L1&regularizationRate=0.01&xSquared=true&ySquared=true",
+    "problem=regression&regDataset=reg-gauss&activation=linear&networkShape=5&batchSize=30&learningRate=0.01"
+    "&seed=d&percTrainData=20&sinX=true&sinY=true&xTimesY=true",
+]
 
 
-def test_circle_with_the_playground_defaults_reaches_test_loss_under_0_1():
-    # the Playground's defaults: tanh, 4,2, lr 0.03, batch 10, x and y, no noise, 50% train
-    for seed in ("0.1", "0.2", "0.3", "0.4", "0.5"):
-        result = run_playground(f"#seed={seed}", epochs=80, verbose=0)
-        assert result.config.dataset == "circle" and result.config.network_shape == [4, 2]
-        assert len(result.X_train) == 250 and len(result.X_test) == 250
-        assert result.history["test_loss"][0] > 0.4  # untrained: about 1/2
-        assert result.test_loss < 0.1, seed
-        assert result.history["test_accuracy"][-1] >= 0.98
-
-
-def test_lecture_link_runs_as_pasted(capsys):
-    result = run_playground(LECTURE_LINK, epochs=20, print_every=5)
+def test_lecture_link_runs_as_in_the_browser(capsys):
+    result = run_playground(LECTURE_LINK, epochs=50, print_every=10)
     config = result.config
-    assert (config.activation, config.batch_size, config.dataset, config.learning_rate) == ("sigmoid", 8, "spiral",
-                                                                                          0.003)
-    assert (config.noise, config.network_shape, config.seed, config.perc_train_data) == (20, [1, 2], "0.99530", 70)
-    assert config.features() == ["x1", "x2", "x1*x2"] and config.problem == "classification"
-    assert config.init_zero is False
+    assert config.init_zero is True and not result.batched
     assert result.X_train.shape == (350, 3) and result.X_test.shape == (150, 3)
-    assert [layer.activation for layer in result.model.layers] == ["sigmoid", "sigmoid", "tanh"]
+    # all-zero weights: the output is tanh(0) = 0, the loss exactly 1/2, and it barely moves
+    assert result.history["train_loss"][0] == 0.5 and result.history["test_loss"][0] == 0.5
+    assert abs(result.train_loss - 0.5) < 1e-3 and abs(result.test_loss - 0.5) < 1e-3
+    assert result.history["epoch"] == list(range(51))
     assert [w.shape for w in result.model.get_weights()] == [(3, 1), (1,), (1, 2), (2,), (2, 1), (1,)]
-    assert result.history["epoch"] == list(range(21))
-    assert all(math.isfinite(v) for v in result.history["train_loss"] + result.history["test_loss"])
-    # a sigmoid 1-2 network at lr 0.003 barely moves on a spiral in 20 epochs: near the untrained 1/2
-    assert 0.4 < result.test_loss < 0.6
     printed = capsys.readouterr().out
-    assert "initZero=f read as false" in printed
-    assert printed.count("train loss") == 5  # epochs 0, 5, 10, 15, 20
+    assert "initZero=f is read as true" in printed and "regDataSet" in printed
+    assert printed.count("train loss") == 6  # epochs 0, 10, ..., 50
+    assert result.draws == {"thumbnails_before_reseed": 3032, "data": 1000, "shuffle": 500, "weights": 7}
 
 
-def test_losses_are_the_playground_half_squared_error():
-    result = run_playground("#seed=x&dataset=gauss", epochs=2, verbose=0)
-    out = result.model.predict(result.X_test)[:, 0]
-    assert result.test_loss == pytest.approx(np.mean(0.5 * (out - result.y_test) ** 2), rel=1e-12)
-    # the same points and split as PlaygroundConfig.generate_data
-    X_train, y_train, X_test, y_test = result.config.generate_data()
-    np.testing.assert_array_equal(result.X_train, X_train)
-    np.testing.assert_array_equal(result.y_test, y_test)
-    np.testing.assert_array_equal(datasets.playground_features(result.raw_train, ["x1", "x2"]), X_train)
+def test_a_misspelled_key_does_what_it_does_in_the_browser():
+    # regDataSet is ignored: the regression runs on reg-plane
+    result = run_playground("#problem=regression&regDataSet=reg-gauss&seed=s&networkShape=3", epochs=2, verbose=0)
+    assert result.config.data_name == "reg-plane"
+    session = browser_session(parse_playground_url("#problem=regression&regDataset=reg-plane&seed=s"))
+    assert [p[2] for p in session.train[:20]] == list(result.y_train[:20])
 
 
-def test_initial_weights_and_init_zero():
-    config = parse_playground_url("#networkShape=8,8&seed=w")
-    weights = build_model(config, 2, seed=1).get_weights()
-    kernels = np.concatenate([w.ravel() for w in weights[0::2]])
-    assert kernels.min() >= -0.5 and kernels.max() <= 0.5 and kernels.std() > 0.2
-    assert all(np.all(b == 0.1) for b in weights[1::2])
-    zero = build_model(parse_playground_url("#networkShape=8,8&initZero=true"), 2, seed=1).get_weights()
-    assert all(np.all(w == 0) for w in zero)
+@pytest.mark.parametrize("link", LINKS)
+def test_batched_replay_follows_the_browser_to_rounding(link):
+    exact = run_playground("#" + link, epochs=3, verbose=0)
+    batched = run_playground("#" + link, epochs=3, verbose=0, batched=True)
+    assert batched.batched and batched.network is None
+    np.testing.assert_array_equal(batched.X_train, exact.X_train)  # the same data and split
+    np.testing.assert_allclose(batched.history["train_loss"], exact.history["train_loss"], rtol=1e-9)
+    np.testing.assert_allclose(batched.history["test_loss"], exact.history["test_loss"], rtol=1e-9)
+    for got, want in zip(batched.model.get_weights(), exact.model.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)
+    assert batched.dead_weights == exact.dead_weights
 
 
-def test_regression_uses_a_linear_output_and_learns():
-    result = run_playground("#problem=regression&regDataset=reg-plane&seed=r&networkShape=2", epochs=15, verbose=0)
-    assert result.model.layers[-1].activation in (None, "linear")
-    assert len(result.X_train) == 600  # 1200 points, half for training
-    assert "train_accuracy" not in result.history
-    assert result.test_loss < 0.1 * result.history["test_loss"][0] or result.test_loss < 0.005
+def test_l1_kills_weights_for_good():
+    link = ("#dataset=gauss&networkShape=4,3&regularization=L1&regularizationRate=0.3&learningRate=0.1"
+            "&seed=l1&batchSize=5")
+    session = browser_session(parse_playground_url(link))
+    dead_before = []
+    for _ in range(6):
+        session.step()
+        network = session.network
+        dead = [(layer, i, j) for layer, rows in enumerate(network.dead) for i, row in enumerate(rows)
+                for j, flag in enumerate(row) if flag]
+        assert all(network.weights[layer][i][j] == 0.0 for layer, i, j in dead)
+        assert set(dead_before) <= set(dead)  # once dead, dead for good
+        dead_before = dead
+    assert len(dead_before) > 0
+    result = run_playground(link, epochs=6, verbose=0)
+    assert result.dead_weights == len(dead_before) == result.history["dead_links"][-1]
+    assert result.history["dead_links"] == sorted(result.history["dead_links"])
 
 
 def test_backends_agree(train_backend):
-    ref = run_playground("#seed=b1&networkShape=3", epochs=3, verbose=0)
-    result = run_playground("#seed=b1&networkShape=3", epochs=3, verbose=0, backend=train_backend)
+    ref = run_playground("#seed=b1&networkShape=3", epochs=3, verbose=0, batched=True)
+    result = run_playground("#seed=b1&networkShape=3", epochs=3, verbose=0, batched=True, backend=train_backend)
     np.testing.assert_allclose(result.history["test_loss"], ref.history["test_loss"], rtol=1e-9)
+
+
+def test_platform_math_is_close_to_v8_math():
+    link = "#dataset=spiral&activation=tanh&networkShape=5,3&learningRate=0.1&seed=m&sinX=true&noise=10"
+    v8 = run_playground(link, epochs=5, verbose=0)
+    platform = run_playground(link, epochs=5, verbose=0, math="platform")
+    np.testing.assert_allclose(platform.history["train_loss"], v8.history["train_loss"], rtol=1e-11)
+    assert platform.math == "platform"
+
+
+def test_missing_seed_is_drawn_and_reproduces():
+    result = run_playground("#dataset=xor&networkShape=2", epochs=2, verbose=0)
+    seed = result.config.seed
+    assert re.fullmatch(r"[01]\.\d{5}", seed)
+    assert any(seed in w for w in result.warnings)
+    again = run_playground(f"#dataset=xor&networkShape=2&seed={seed}", epochs=2, verbose=0)
+    assert again.history["train_loss"] == result.history["train_loss"]
+    override = run_playground("#dataset=xor&networkShape=2&seed=zzz", epochs=2, verbose=0, seed=seed)
+    assert override.history["train_loss"] == result.history["train_loss"]
+    # the page load alone draws one too (for the live page), and leaves the parsed link alone
+    config = parse_playground_url("#dataset=xor")
+    session = browser_session(config)
+    assert re.fullmatch(r"[01]\.\d{5}", session.config.seed) and config.seed is None
+
+
+def test_to_fixed_is_javascripts():
+    assert to_fixed(0.5) == "0.50000" and to_fixed(0.123456) == "0.12346"
+    assert to_fixed(1 / 64) == "0.01563"  # an exact tie goes to the larger, as toFixed does
+    assert to_fixed(0.999999) == "1.00000"
+
+
+def test_shapes_the_browser_builds_and_nnkit_does_not():
+    # a hidden layer of width 0 (from "4,,2") and a fractional width: the browser builds them
+    result = run_playground("#networkShape=4,,2.5&seed=w&dataset=xor", epochs=2, verbose=0)
+    assert result.network.shape == [2, 4, 0, 3, 1]
+    assert result.model is None
+    # with no node before it, the output is tanh(bias): the same for every point
+    assert np.unique(result.predict_points(result.raw_test)).size == 1
+    with pytest.raises(ValueError, match="batched"):
+        run_playground("#networkShape=4,,2.5&seed=w", epochs=1, verbose=0, batched=True)
+
+
+def test_nan_settings_compute_as_the_browser_computes():
+    result = run_playground("#learningRate=fast&seed=n", epochs=1, verbose=0)
+    assert result.history["train_loss"][0] == result.history["train_loss"][0]  # finite before training
+    assert math.isnan(result.train_loss)
+    with pytest.raises(ValueError, match="learningRate"):
+        run_playground("#learningRate=fast&seed=n", epochs=1, verbose=0, batched=True)
+
+
+def test_regression_learns():
+    result = run_playground("#problem=regression&regDataset=reg-plane&seed=r&networkShape=2", epochs=10, verbose=0)
+    assert len(result.X_train) == 600 and "train_accuracy" not in result.history
+    assert result.test_loss < 0.1 * result.history["test_loss"][0]
 
 
 def test_batches_carry_the_leftover():
@@ -169,9 +155,16 @@ def test_batches_carry_the_leftover():
     assert batches == [[6, 0, 1, 2], [3, 4, 5]] and left == [6]
     batches, left = _batches(2, 5, [])
     assert batches == [] and left == [0, 1]
-    # (i + 1) % 5 is never 0 for i < 2: with fewer points than batchSize the Playground never updates
     batches, left = _batches(2, 5, left)
     assert batches == [] and left == [0, 1, 0, 1]
+
+
+def test_too_few_points_for_a_batch_never_update():
+    result = run_playground("#percTrainData=1&batchSize=10&seed=1", epochs=2, verbose=0)
+    assert len(result.X_train) == 5
+    assert any("never updates" in w for w in result.warnings)
+    start = browser_session(result.config).network.params()
+    assert result.network.params() == start
 
 
 def test_cli_prints_losses_and_plots(tmp_path, capsys):
@@ -181,9 +174,21 @@ def test_cli_prints_losses_and_plots(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert out.count("test loss") == 4  # epochs 0, 2, 4 and the final line
-    assert path.stat().st_size > 10_000
+    assert "point by point, as the browser" in out
     with open(path, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert main(["playground", "#seed=0.2&dataset=xor", "--epochs", "1", "--backend", "numpy"]) == 0
+    assert "batched on nnkit's numpy backend" in capsys.readouterr().out
+
+
+def test_picture_shows_test_points_only_with_show_test_data(tmp_path):
+    hidden = run_playground("#seed=p&dataset=gauss&showTestData=false", epochs=1, verbose=0)
+    shown = run_playground("#seed=p&dataset=gauss&showTestData=true", epochs=1, verbose=0)
+    a = plot_playground(hidden, tmp_path / "a.png", resolution=20)
+    b = plot_playground(shown, tmp_path / "b.png", resolution=20)
+    c = plot_playground(hidden, tmp_path / "c.png", resolution=20, show_test=True)
+    assert a.read_bytes() != b.read_bytes()
+    assert b.read_bytes() == c.read_bytes()
 
 
 def test_plot_regression_and_no_test_points(tmp_path):
@@ -193,16 +198,32 @@ def test_plot_regression_and_no_test_points(tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 5_000
 
 
-def test_bad_input(capsys):
-    assert main(["playground", "#activation=softsign"]) == 2
-    assert "activation" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, message", [
+    (["not a url"], "not a Playground link"),
+    (["#initZero=f", "--strict"], "initZero"),
+    (["#seed=1", "--epochs", "-1"], "--epochs"),
+    (["#networkShape=4&batchSize=2.5", "--batched"], "batchSize"),
+    (["#networkShape=5000"], "networkShape"),
+])
+def test_cli_bad_links_are_one_line_usage_errors(capsys, argv, message):
+    assert main(["playground", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in captured.err
+
+
+def test_bad_arguments():
     with pytest.raises(ValueError, match="epochs"):
         run_playground("#seed=1", epochs=-1)
-    with pytest.raises(ValueError, match="no input feature"):
-        run_playground("#x=false&y=false", epochs=1)
-    result = run_playground("#percTrainData=1&batchSize=10&seed=1", epochs=2, verbose=0)
-    assert len(result.X_train) == 5
-    assert any("never updates" in w for w in result.warnings)
-    np.testing.assert_array_equal(result.model.get_weights()[1], np.full(4, 0.1))
+    with pytest.raises(ValueError, match="math"):
+        run_playground("#seed=1", epochs=1, math="fdlibm")
+    with pytest.raises(ValueError, match="no input"):
+        run_playground("#x=false&y=false&seed=1", epochs=1, batched=True)
     with pytest.raises(TypeError, match="url_or_config"):
         run_playground(42)
+    with pytest.raises(TypeError, match="seed"):
+        run_playground("#seed=1", epochs=1, seed=0.5)
+    # with no input at all the browser still runs: every output is f(bias)
+    result = run_playground("#x=false&y=false&seed=1", epochs=1, verbose=0)
+    assert result.network.shape[0] == 0 and np.unique(result.predict_points(result.raw_train)).size == 1

@@ -68,7 +68,7 @@ def plan(model):
     layers = getattr(model, "layers", None)
     if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
         return None
-    program = _groups(layers)
+    program = _groups(layers, _logits_layer(model))
     if program is None:
         return None
     groups, skips = program
@@ -108,12 +108,17 @@ def _plain_penalty(regularizer) -> bool:
         and type(regularizer).penalty_and_gradient is Regularizer.penalty_and_gradient)
 
 
-def _emitted(layer) -> str:
+def _emitted(layer, logits_layer) -> str:
     """The activation a Dense or Activation layer applies: linear where it hands out logits."""
-    return "linear" if layer.emit_logits else layer.activation
+    return "linear" if layer is logits_layer else layer.activation
 
 
-def _groups(layers):
+def _logits_layer(model):
+    """The output layer where the model hands its loss the logits, else None."""
+    return model.layers[-1] if model._fused is not None else None
+
+
+def _groups(layers, logits_layer=None):
     """(groups, skips) for a stack of Dense, Maxout, Activation, Dropout, Flatten and Residual
     layers that starts with a Dense, a Maxout or a Residual, else None. groups: [(Dense or Maxout,
     its activation ("maxout" for a Maxout), [the Dropout layers of rate > 0 after it])] in forward
@@ -129,12 +134,12 @@ def _groups(layers):
     Activation or a Dropout there acts on the sum, not on the block's last Dense.
     """
     groups, skips = [], []
-    if not _chain(layers, groups, skips, nested=False) or not groups:
+    if not _chain(layers, groups, skips, False, logits_layer) or not groups:
         return None
     return groups, skips
 
 
-def _chain(layers, groups, skips, nested) -> bool:
+def _chain(layers, groups, skips, nested, logits_layer) -> bool:
     """Append ``layers`` to groups and skips (see ``_groups``); False where they do not fit."""
     from nnkit.layers.activation import Activation
     from nnkit.layers.dense import Dense
@@ -151,7 +156,7 @@ def _chain(layers, groups, skips, nested) -> bool:
         if kind is Dense and len(layer.input_shape) != 1:
             return False  # a Dense acting on the last axis of images: the per-layer path
         if kind is Dense:
-            groups.append((layer, _emitted(layer), []))
+            groups.append((layer, _emitted(layer, logits_layer), []))
             open_group = True
         elif kind is Maxout:
             groups.append((layer, "maxout", []))
@@ -159,14 +164,14 @@ def _chain(layers, groups, skips, nested) -> bool:
         elif kind is Activation:
             if not open_group or groups[-1][2] or groups[-1][1] != "linear":
                 return False  # after a dropout, another activation or a block: not one epilogue
-            groups[-1] = (groups[-1][0], _emitted(layer), [])
+            groups[-1] = (groups[-1][0], _emitted(layer, logits_layer), [])
         elif kind is Dropout:
             if not open_group:
                 return False
             groups[-1][2].append(layer)
         elif kind is Residual and not nested:
             first = len(groups)
-            if not _chain(layer.inner.layers, groups, skips, nested=True) or len(groups) == first:
+            if not _chain(layer.inner.layers, groups, skips, True, logits_layer) or len(groups) == first:
                 return False
             if groups[first][0] is not _first_dense(layer.inner.layers):
                 return False  # the block starts with a dropout or an activation, not a Dense
@@ -197,7 +202,7 @@ class CompiledStep:
     def __init__(self, model, spec):
         codes, biases, drops, regs, skips, pieces, loss, optimizer, kernel, n_states = spec
         self.model = model
-        groups, self.skips = _groups(model.layers)
+        groups, self.skips = _groups(model.layers, _logits_layer(model))
         self.layers = [dense for dense, _, _ in groups]
         self.dropouts = [d for _, _, dropouts in groups for d in dropouts]
         self.params = model.parameters()
@@ -242,6 +247,7 @@ class CompiledStep:
             if p.grad is None or p.grad.shape != p.value.shape or p.grad.dtype != self.dtype \
                     or not p.grad.flags.c_contiguous or not p.grad.flags.writeable:
                 p.grad = np.zeros_like(p.value)
+        self.grads = [p.grad for p in self.params]
         opt._backend = model.backend
         self.state_dict = opt._state
         names = opt._state_names[:self.n_states]
@@ -251,8 +257,8 @@ class CompiledStep:
     def _stale(self):
         if self.optimizer._state is not self.state_dict:
             return True
-        for p, v in zip(self.params, self.values):
-            if p.value is not v:
+        for p, v, g in zip(self.params, self.values, self.grads):
+            if p.value is not v or p.grad is not g:
                 return True
         return False
 
@@ -424,7 +430,7 @@ def make_train_step(model):
     spec = plan(model)
     if spec is None:
         return None
-    groups, skips = _groups(model.layers)
+    groups, skips = _groups(model.layers, _logits_layer(model))
     macs = sum(dense.W.value.size for dense, _, _ in groups)
     if macs <= MAX_MACS_PER_SAMPLE:
         return CompiledStep(model, spec)

@@ -47,8 +47,10 @@ def demo(quick=False, plot_dir=None, backend="numpy", seed=0) -> dict:
     dE_dout_h = output.backward(dE_dout_o)
     hidden.backward(dE_dout_h)
     ones = be.xp.ones_like(out_o)
-    dout_dnet_o = be.ops.activation_backward(ones, output._a, out_o, "sigmoid")  # out (1 - out)
-    dout_dnet_h = be.ops.activation_backward(be.xp.ones_like(out_h), hidden._a, out_h, "sigmoid")
+    net_o = be.xp.matmul(out_h, output.W.value) + output.b.value
+    net_h = be.xp.matmul(x, hidden.W.value) + hidden.b.value
+    dout_dnet_o = be.ops.activation_backward(ones, net_o, out_o, "sigmoid")  # out (1 - out)
+    dout_dnet_h = be.ops.activation_backward(be.xp.ones_like(out_h), net_h, out_h, "sigmoid")
     n = be.to_numpy
     out_h, out_o, dE_dout_o, dE_dout_h = n(out_h)[0], n(out_o)[0], n(dE_dout_o)[0], n(dE_dout_h)[0]
     dout_dnet_o, dout_dnet_h = n(dout_dnet_o)[0], n(dout_dnet_h)[0]

@@ -24,22 +24,19 @@ class Activation(Layer):
     def __init__(self, name, layer_name: str | None = None):
         super().__init__(layer_name)
         self.activation = check_activation(name, "Activation")
-        self.emit_logits = False
-        self._x = self._y = None
 
-    def forward(self, x, training=False):
-        name = "linear" if self.emit_logits else self.activation
-        y = self.backend.ops.activation(x, name)
-        if training:
-            self._x, self._y = x, y
-        return y
+    # a model fusing this activation into its loss asks for its input, the logits
+    can_emit_logits = True
 
-    def backward(self, dy, need_dx=True):
-        name = "linear" if self.emit_logits else self.activation
-        return self.backend.ops.activation_backward(dy, self._x, self._y, name)
+    def _forward(self, x, training=False, logits=False):
+        ops = self.backend.ops
+        name = "linear" if logits else self.activation
+        y = ops.activation(x, name)
 
-    def _clear_cache(self):
-        self._x = self._y = None
+        def backward(dy, need_dx=True):
+            return ops.activation_backward(dy, x, y, name)
+
+        return y, backward
 
     def get_config(self):
         return {"name": self.activation}

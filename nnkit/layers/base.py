@@ -1,7 +1,11 @@
 """Layer and Parameter: the protocol every layer follows.
 
-A layer is built for an input width on a backend, runs ``forward(x, training)`` keeping what its
-backward needs, and ``backward(dy)`` fills each Parameter's ``grad`` and returns ``dx``.
+A layer is built for an input shape on a backend. Its ``_forward(x, training)`` returns the output
+and a backward closure ``backward(dy, need_dx=True) -> dx`` over what the forward computed
+(thinc's pattern): the closure adds each parameter's gradient to ``Parameter.grad``
+(``inc_grad``) and returns d loss / d input. Combinators (Sequential, Residual) compose the
+closures. The stateful ``forward``/``backward`` of the public API are a thin shell over it: forward
+keeps the last training closure, backward zeroes the layer's gradients and calls it.
 """
 
 from __future__ import annotations
@@ -42,12 +46,24 @@ class Parameter:
     def shape(self):
         return tuple(self.value.shape)
 
+    def inc_grad(self, g) -> None:
+        """grad = grad + g (g itself where there is no gradient yet)."""
+        self.grad = g if self.grad is None else self.grad + g
+
+    def zero_grad(self) -> None:
+        """Forget the gradient (the next inc_grad sets it)."""
+        self.grad = None
+
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, shape={self.shape})"
 
 
 class Layer:
-    """Base class: subclasses implement ``_build(n_in)``, ``forward`` and ``backward``."""
+    """Base class: subclasses implement ``_build(input_shape, rng)`` and ``_forward(x, training)``.
+
+    A layer written with the stateful pair (``forward`` keeping its cache, ``backward`` reading
+    it) still composes: the base ``_forward`` runs its ``forward`` and hands out its ``backward``.
+    """
 
     # (n_global, lo, hi) while data-parallel training runs this layer on rows lo:hi of global
     # batches of n_global rows (nnkit.distributed sets it), else None
@@ -60,6 +76,7 @@ class Layer:
         self.input_shape: tuple | None = None
         self.output_shape: tuple | None = None
         self.built = False
+        self._backprop = None  # the closure of the last forward in training, for backward()
 
     # -- building -----------------------------------------------------------------------------
     def build(self, input_shape, backend=None, dtype="float32", rng=None) -> tuple:
@@ -84,13 +101,28 @@ class Layer:
         return None if self.output_shape is None else self.output_shape[-1]
 
     # -- running ------------------------------------------------------------------------------
+    def _forward(self, x, training: bool = False):
+        """(y, backward): the output and the closure ``backward(dy, need_dx=True) -> dx`` that adds
+        d loss / d parameter to each parameter's grad and returns d loss / d input (None where
+        ``need_dx`` is False and the layer can skip it)."""
+        if type(self).forward is Layer.forward:
+            raise NotImplementedError(f"{type(self).__name__}: a layer implements _forward(x, training)")
+        return self.forward(x, training), self.backward  # a layer of the stateful pair
+
     def forward(self, x, training: bool = False):
-        raise NotImplementedError
+        """y = f(x); in training the backward closure is kept for ``backward``."""
+        y, backprop = self._forward(x, training)
+        self._backprop = backprop if training else None
+        return y
 
     def backward(self, dy, need_dx: bool = True):
-        """Fill each parameter's ``grad`` from ``dy`` = d loss / d output; return d loss / d input
-        (None where ``need_dx`` is False and the layer can skip it)."""
-        raise NotImplementedError
+        """Set each parameter's ``grad`` from ``dy`` = d loss / d output of the last
+        ``forward(x, training=True)``; return d loss / d input."""
+        if self._backprop is None:
+            raise ValueError(f"{type(self).__name__}.backward: call forward(x, training=True) first")
+        for p in self.parameters():
+            p.zero_grad()
+        return self._backprop(dy, need_dx)
 
     def parameters(self) -> list[Parameter]:
         return []
@@ -131,10 +163,7 @@ class Layer:
             p.grad = None
         self.backend = backend
         self.dtype = backend.dtype(old.dtype_name(self.dtype))
-        self._clear_cache()
-
-    def _clear_cache(self) -> None:
-        pass
+        self._backprop = None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from nnkit import initializers
 from nnkit import regularizers as _regularizers
-from nnkit.layers._shell import (ClosureLayer, check_image_shape, check_padding,
+from nnkit.layers._checks import (CheckedLayer, check_image_shape, check_padding,
                                  check_positive_pair)
 from nnkit.layers.activation import check_activation
 from nnkit.layers.base import Parameter, normalize_shape
 from nnkit.ops._geometry import window_geometry
 
 
-class Conv2D(ClosureLayer):
+class Conv2D(CheckedLayer):
     """A 2-D convolution (Keras' Conv2D): patches of the input times the kernel, plus a bias,
     through an activation; "same" pads as Keras/TensorFlow (the smaller half first).
 
@@ -67,7 +67,7 @@ class Conv2D(ClosureLayer):
                                f"{self.name}/bias")
         return (ho, wo, self.filters)
 
-    def _forward(self, x, training):
+    def _forward(self, x, training=False):
         be = self.backend
         xp, ops = be.xp, be.ops
         n = x.shape[0]
@@ -83,9 +83,9 @@ class Conv2D(ClosureLayer):
         def backward(dy, need_dx=True):
             da, db = ops.bias_activation_backward(xp.reshape(dy, (n * ho * wo, filters)), a, y,
                                                   self.activation, self.use_bias)
-            self.W.grad = xp.reshape(xp.matmul(p2.T, da), self.W.shape)
+            self.W.inc_grad(xp.reshape(xp.matmul(p2.T, da), self.W.shape))
             if self.use_bias:
-                self.b.grad = db
+                self.b.inc_grad(db)
             if not need_dx:
                 return None
             dp = xp.reshape(xp.matmul(da, k2.T), (n, ho, wo, cols))

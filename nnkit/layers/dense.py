@@ -41,8 +41,6 @@ class Dense(Layer):
         self.requested_input_dim = input_dim
         self.W = None
         self.b = None
-        self.emit_logits = False  # set by a model that fuses this layer's activation into its loss
-        self._x = self._a = self._y = None
 
     def _build(self, input_shape, rng):
         n_in = input_shape[-1]  # on N-D samples Dense acts on the last axis, as Keras
@@ -57,36 +55,37 @@ class Dense(Layer):
             self.b = Parameter(be.asarray(b, dtype=self.dtype), f"{self.name}/b")
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def forward(self, x, training=False):
-        be = self.backend
-        if x.ndim > 2:
-            y = self.forward(be.xp.reshape(x, (-1, x.shape[-1])), training)
-            return be.xp.reshape(y, tuple(x.shape[:-1]) + (self.units,))
-        z = be.xp.matmul(x, self.W.value)
-        name = "linear" if self.emit_logits else self.activation
-        a, y = be.ops.bias_activation(z, None if self.b is None else self.b.value, name)
-        if training:
-            self._x, self._a, self._y = x, a, y
-        return y
+    # a model fusing this layer's activation into its loss asks it for the logits z + b
+    can_emit_logits = True
 
-    def backward(self, dy, need_dx=True):
-        if dy.ndim > 2:
-            dx = self.backward(self.backend.xp.reshape(dy, (-1, self.units)), need_dx)
-            return None if dx is None else self.backend.xp.reshape(dx, tuple(dy.shape[:-1]) + (dx.shape[-1],))
+    def _forward(self, x, training=False, logits=False):
+        if x.ndim > 2:  # N-D samples: the same map on the last axis of every row
+            xp = self.backend.xp
+            y, backward2 = self._forward(xp.reshape(x, (-1, x.shape[-1])), training, logits)
+
+            def backward(dy, need_dx=True):
+                dx = backward2(xp.reshape(dy, (-1, self.units)), need_dx)
+                return None if dx is None else xp.reshape(dx, tuple(x.shape))
+
+            return xp.reshape(y, tuple(x.shape[:-1]) + (self.units,)), backward
         ops = self.backend.ops
-        name = "linear" if self.emit_logits else self.activation
-        da, db = ops.bias_activation_backward(dy, self._a, self._y, name, self.use_bias)
-        dx, dw, _ = ops.affine_backward(da, self._x, self.W.value, False, need_dx)
-        self.W.grad = dw
-        if self.use_bias:
-            self.b.grad = db
-        return dx
+        W, b = self.W, self.b
+        w = W.value
+        name = "linear" if logits else self.activation
+        a, y = ops.bias_activation(self.backend.xp.matmul(x, w), None if b is None else b.value, name)
+
+        def backward(dy, need_dx=True):
+            da, db = ops.bias_activation_backward(dy, a, y, name, b is not None)
+            dx, dw, _ = ops.affine_backward(da, x, w, False, need_dx)
+            W.inc_grad(dw)
+            if b is not None:
+                b.inc_grad(db)
+            return dx
+
+        return y, backward
 
     def parameters(self):
         return [self.W, self.b] if self.use_bias else [self.W]
-
-    def _clear_cache(self):
-        self._x = self._a = self._y = None
 
     def get_config(self):
         reg = self.kernel_regularizer

@@ -13,23 +13,21 @@ class Dropout(Layer):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout: rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
-        self._mask = None
 
-    def forward(self, x, training=False):
+    def _forward(self, x, training=False):
         if not training or self.rate == 0.0:
-            self._mask = None
-            return x
-        u = self.random_uniform(tuple(x.shape), x.dtype)
-        y, self._mask = self.backend.ops.dropout(x, u, self.rate)
-        return y
+            return x, _identity
+        ops = self.backend.ops
+        y, mask = ops.dropout(x, self.random_uniform(tuple(x.shape), x.dtype), self.rate)
 
-    def backward(self, dy, need_dx=True):
-        if self._mask is None:
-            return dy
-        return self.backend.ops.dropout_backward(dy, self._mask)
+        def backward(dy, need_dx=True):
+            return ops.dropout_backward(dy, mask)
 
-    def _clear_cache(self):
-        self._mask = None
+        return y, backward
 
     def get_config(self):
         return {"rate": self.rate}
+
+
+def _identity(dy, need_dx=True):
+    return dy

@@ -14,8 +14,10 @@ class Flatten(Layer):
         self._shape = tuple(input_shape)
         return (math.prod(input_shape),)
 
-    def forward(self, x, training=False):
-        return self.backend.xp.reshape(x, (x.shape[0], self.output_shape[0]))
+    def _forward(self, x, training=False):
+        xp = self.backend.xp
 
-    def backward(self, dy, need_dx=True):
-        return self.backend.xp.reshape(dy, (dy.shape[0],) + self._shape)
+        def backward(dy, need_dx=True):
+            return xp.reshape(dy, (dy.shape[0],) + self._shape)
+
+        return xp.reshape(x, (x.shape[0], self.output_shape[0])), backward

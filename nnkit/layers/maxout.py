@@ -20,7 +20,6 @@ class Maxout(Layer):
         self._kernel_init = initializers.get(kernel_initializer)
         self._bias_init = initializers.get(bias_initializer)
         self.W = self.b = None
-        self._x = self._idx = None
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 1:
@@ -32,25 +31,22 @@ class Maxout(Layer):
         self.b = Parameter(be.asarray(self._bias_init(rng, (width,)), dtype=self.dtype), f"{self.name}/b")
         return (self.units,)
 
-    def forward(self, x, training=False):
-        ops = self.backend.ops
-        z = ops.affine(x, self.W.value, self.b.value)
-        y, idx = ops.maxout(z, self.pieces)
-        if training:
-            self._x, self._idx = x, idx
-        return y
+    def _forward(self, x, training=False):
+        ops, pieces = self.backend.ops, self.pieces
+        W, b = self.W, self.b
+        w = W.value
+        y, idx = ops.maxout(ops.affine(x, w, b.value), pieces)
 
-    def backward(self, dy, need_dx=True):
-        ops = self.backend.ops
-        dz = ops.maxout_backward(dy, self._idx, self.pieces)
-        dx, self.W.grad, self.b.grad = ops.affine_backward(dz, self._x, self.W.value, True, need_dx)
-        return dx
+        def backward(dy, need_dx=True):
+            dx, dw, db = ops.affine_backward(ops.maxout_backward(dy, idx, pieces), x, w, True, need_dx)
+            W.inc_grad(dw)
+            b.inc_grad(db)
+            return dx
+
+        return y, backward
 
     def parameters(self):
         return [self.W, self.b]
-
-    def _clear_cache(self):
-        self._x = self._idx = None
 
     def get_config(self):
         init = lambda v, d: v if isinstance(v, str) else d  # noqa: E731

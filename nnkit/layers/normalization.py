@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numbers
 
-from nnkit.layers._shell import ClosureLayer
+from nnkit.layers._checks import CheckedLayer
 from nnkit.layers.base import Parameter
 
 
-class BatchNormalization(ClosureLayer):
+class BatchNormalization(CheckedLayer):
     """y = gamma (x - mu) / sqrt(var + epsilon) + beta per feature of the last axis.
 
     Training normalises with the batch's mean and biased variance and updates the moving
@@ -46,7 +46,7 @@ class BatchNormalization(ClosureLayer):
         self.moving_variance = param(1.0, "moving_variance")
         return input_shape
 
-    def _forward(self, x, training):
+    def _forward(self, x, training=False):
         ops = self.backend.ops
         gamma = None if self.gamma is None else self.gamma.value
         beta = None if self.beta is None else self.beta.value
@@ -73,9 +73,9 @@ class BatchNormalization(ClosureLayer):
 
     def _set_grads(self, dgamma, dbeta):
         if self.gamma is not None:
-            self.gamma.grad = dgamma
+            self.gamma.inc_grad(dgamma)
         if self.beta is not None:
-            self.beta.grad = dbeta
+            self.beta.inc_grad(dbeta)
 
     def parameters(self):
         return [p for p in (self.gamma, self.beta, self.moving_mean, self.moving_variance) if p is not None]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from nnkit.layers._shell import (ClosureLayer, check_image_shape, check_padding,
+from nnkit.layers._checks import (CheckedLayer, check_image_shape, check_padding,
                                  check_positive_pair)
 from nnkit.ops._geometry import window_geometry
 
 
-class _Pool2D(ClosureLayer):
+class _Pool2D(CheckedLayer):
     """A pool_size window moved by strides (default: pool_size) with "valid" or "same" padding."""
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name: str | None = None):
@@ -36,7 +36,7 @@ class _Pool2D(ClosureLayer):
 class MaxPool2D(_Pool2D):
     """y = the maximum over each window (padding never wins); the gradient goes to the first maximum."""
 
-    def _forward(self, x, training):
+    def _forward(self, x, training=False):
         ops = self.backend.ops
         y, idx = ops.max_pool2d(x, self.window, self.pads)
         x_shape = tuple(x.shape)
@@ -50,7 +50,7 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """y = the mean over each window's real pixels ("same": the padding is not counted)."""
 
-    def _forward(self, x, training):
+    def _forward(self, x, training=False):
         ops = self.backend.ops
         x_shape = tuple(x.shape)
 
@@ -60,13 +60,13 @@ class AvgPool2D(_Pool2D):
         return ops.avg_pool2d(x, self.window, self.pads), backward
 
 
-class GlobalAvgPool2D(ClosureLayer):
+class GlobalAvgPool2D(CheckedLayer):
     """y[n, k] = the mean of channel k over the image."""
 
     def _build(self, input_shape, rng):
         return (check_image_shape(input_shape, "GlobalAvgPool2D")[2],)
 
-    def _forward(self, x, training):
+    def _forward(self, x, training=False):
         ops = self.backend.ops
         x_shape = tuple(x.shape)
 
@@ -76,13 +76,13 @@ class GlobalAvgPool2D(ClosureLayer):
         return ops.global_avg_pool2d(x), backward
 
 
-class GlobalMaxPool2D(ClosureLayer):
+class GlobalMaxPool2D(CheckedLayer):
     """y[n, k] = the maximum of channel k over the image."""
 
     def _build(self, input_shape, rng):
         return (check_image_shape(input_shape, "GlobalMaxPool2D")[2],)
 
-    def _forward(self, x, training):
+    def _forward(self, x, training=False):
         ops = self.backend.ops
         y, idx = ops.global_max_pool2d(x)
         x_shape = tuple(x.shape)

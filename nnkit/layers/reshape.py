@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from nnkit.layers._shell import ClosureLayer
+from nnkit.layers._checks import CheckedLayer
 
 
-class Reshape(ClosureLayer):
+class Reshape(CheckedLayer):
     """(n, *input_shape) -> (n, *target_shape), the same values in the same (C) order."""
 
     def __init__(self, target_shape, name: str | None = None):
@@ -30,7 +30,7 @@ class Reshape(ClosureLayer):
                              f"to {self.target_shape}")
         return shape
 
-    def _forward(self, x, training):
+    def _forward(self, x, training=False):
         xp = self.backend.xp
         n = x.shape[0]
 

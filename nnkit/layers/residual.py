@@ -27,11 +27,13 @@ class Residual(Layer):
                              "y = x + f(x) needs them equal")
         return input_shape
 
-    def forward(self, x, training=False):
-        return x + self.inner._forward(x, training)
+    def _forward(self, x, training=False):
+        fx, inner_backward = self.inner._forward(x, training)
 
-    def backward(self, dy, need_dx=True):
-        return dy + self.inner._backward(dy, True)
+        def backward(dy, need_dx=True):
+            return dy + inner_backward(dy, True)
+
+        return x + fx, backward
 
     def parameters(self):
         return self.inner.parameters()
@@ -40,9 +42,6 @@ class Residual(Layer):
         self.inner._move(backend)
         self.backend = backend
         self.dtype = self.inner.dtype
-
-    def _clear_cache(self):
-        self.inner._clear_cache()
 
     def get_config(self):
         return {"layers": self.inner.get_config()["layers"]}

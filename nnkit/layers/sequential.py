@@ -28,7 +28,6 @@ class Sequential(Layer, Model):
         self.backend = get_backend(backend)
         self.dtype = self.backend.dtype(dtype)
         self.seed = seed
-        self._fused_cache = None
 
     def add(self, layer: Layer) -> None:
         """Append a layer (before the model is built)."""
@@ -69,37 +68,36 @@ class Sequential(Layer, Model):
         return shape
 
     # -- running ------------------------------------------------------------------------------
-    def _forward(self, x, training=False):
-        for layer in self.layers:
-            x = layer.forward(x, training)
-        return x
+    def _forward(self, x, training=False, logits=False):
+        """(y, backward): the layers' forwards in order, their closures in reverse (thinc's chain);
+        ``logits``: the last layer hands out its logits (a loss fused with its activation)."""
+        backprops = []
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x, backprop = layer._forward(x, training, logits=True) if logits and i == last \
+                else layer._forward(x, training)
+            backprops.append(backprop)
 
-    def _backward(self, dy, need_dx=True):
-        layers = self.layers
-        for i in range(len(layers) - 1, 0, -1):
-            dy = layers[i].backward(dy, True)
-        return layers[0].backward(dy, need_dx)
+        def backward(dy, need_dx=True):
+            for backprop in reversed(backprops[1:]):
+                dy = backprop(dy, True)
+            return backprops[0](dy, need_dx)
+
+        return x, backward
 
     def forward(self, x, training: bool = False):
-        """y = f_L(... f_1(x)); with ``training`` each layer keeps what its backward needs."""
-        x = self._check_input(x, "x")
-        out = self._forward(x, training)
-        if self._fused is None:
-            return out
-        y = self.backend.ops.activation(out, self._fused)
-        if training:
-            self._fused_cache = (out, y)
+        """y = f_L(... f_1(x)); in training the backward closure is kept for ``backward``."""
+        y, backprop = self._forward(self._check_input(x, "x"), training)
+        self._backprop = backprop if training else None
         return y
 
     def backward(self, dy, need_dx: bool = True):
-        """Fill every Parameter.grad from dy = d loss / d output; return d loss / d input."""
-        if not self.built:
+        """Set every Parameter.grad from dy = d loss / d output; return d loss / d input."""
+        if self._backprop is None:
             raise ValueError("Sequential.backward: call forward(x, training=True) first")
         dy = self._check_output_gradient(dy)
-        if self._fused is not None:
-            logits, y = self._fused_cache
-            dy = self.backend.ops.activation_backward(dy, logits, y, self._fused)
-        return self._backward(dy, need_dx)
+        self.zero_grad()
+        return self._backprop(dy, need_dx)
 
     def parameters(self):
         return [p for layer in self.layers for p in layer.parameters()]
@@ -110,10 +108,7 @@ class Sequential(Layer, Model):
         old = self.backend
         self.backend = backend
         self.dtype = backend.dtype(old.dtype_name(self.dtype))
-
-    def _clear_cache(self):
-        for layer in self.layers:
-            layer._clear_cache()
+        self._backprop = None
 
     def get_config(self):
         from nnkit.layers import layer_to_config
@@ -121,7 +116,8 @@ class Sequential(Layer, Model):
         return {"layers": [layer_to_config(layer) for layer in self.layers]}
 
     def summary(self) -> str:
-        """One line per layer: name, output shape and parameter count."""
+        """One line per layer: name, output shape and parameter count; then the step the last fit
+        ran (compiled or per-layer) and why."""
         lines = [f"{'layer':<20}{'output':<16}{'params':>10}"]
         total = 0
         for layer in self.layers:
@@ -129,6 +125,10 @@ class Sequential(Layer, Model):
             total += count
             lines.append(f"{layer.name:<20}{str(layer.output_shape):<16}{count:>10}")
         lines.append(f"{'total':<36}{total:>10}")
+        if self.step_path is None:
+            lines.append("step: chosen by the first fit")
+        else:
+            lines.append("step: %s (%s)" % self.step_path)
         return "\n".join(lines)
 
     def __repr__(self):

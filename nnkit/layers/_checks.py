@@ -1,9 +1,5 @@
-"""The stateful forward/backward shell around a layer's pure ``_forward``.
-
-A layer written this way implements ``_forward(x, training) -> (y, backward)``, where
-``backward(dy, need_dx) -> dx`` sets its parameters' gradients; the shell keeps the closure of the
-last training forward for ``backward``.
-"""
+"""What the image layers share: argument checks (pairs, padding, image shapes) and a forward
+that checks the sample shape."""
 
 from __future__ import annotations
 
@@ -31,33 +27,15 @@ def check_padding(padding, owner: str) -> str:
     return key
 
 
-class ClosureLayer(Layer):
-    """A layer whose forward returns its output and a backward closure."""
-
-    _backward_fn = None
-
-    def _forward(self, x, training):
-        raise NotImplementedError
+class CheckedLayer(Layer):
+    """A layer whose public ``forward`` first checks the sample shape it was built for (inside a
+    model the model checks its input once)."""
 
     def forward(self, x, training=False):
-        self._check_sample_shape(x)
-        y, backward = self._forward(x, training)
-        if training:
-            self._backward_fn = backward
-        return y
-
-    def backward(self, dy, need_dx=True):
-        if self._backward_fn is None:
-            raise ValueError(f"{type(self).__name__}.backward: call forward(x, training=True) first")
-        return self._backward_fn(dy, need_dx)
-
-    def _check_sample_shape(self, x):
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f"{type(self).__name__}: expects samples of shape {tuple(self.input_shape)}, "
                              f"got an input of shape {tuple(x.shape)}")
-
-    def _clear_cache(self):
-        self._backward_fn = None
+        return super().forward(x, training)
 
 
 def check_image_shape(input_shape, owner: str, channels=None) -> tuple:
