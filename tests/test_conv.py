@@ -381,3 +381,15 @@ def test_wrong_channels_or_rank_leave_the_model_unchanged(rng):
         layer.forward(model.backend.asarray(rng.normal(size=(4, 8, 8, 3)), dtype="float32"))
     for a, b in zip(model.get_weights(), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_batch_norm_refuses_data_parallel_rows(rng):
+    layer = BatchNormalization()
+    layer.build((3,), "numpy", "float64")
+    layer.global_rows = (8, 0, 4)  # what nnkit.distributed sets on every layer of a rank
+    before = [p.value.copy() for p in layer.parameters()]
+    with pytest.raises(ValueError, match="BatchNormalization: data-parallel"):
+        layer.forward(rng.normal(size=(4, 3)), training=True)
+    for p, b in zip(layer.parameters(), before):
+        np.testing.assert_array_equal(p.value, b)
+    layer.forward(rng.normal(size=(4, 3)), training=False)  # inference needs no batch statistics

@@ -60,6 +60,9 @@ class BatchNormalization(CheckedLayer):
                 return dx
 
             return y, frozen_backward
+        if self.global_rows is not None:
+            raise ValueError("BatchNormalization: data-parallel training would normalise each rank's rows by "
+                             "their own statistics, not the global batch's; train it on one rank")
         y, xhat, inv_std, mu, var = ops.batch_norm(x, gamma, beta, self.epsilon)
         self.moving_mean.value = ops.moving_average(self.moving_mean.value, mu, self.momentum)
         self.moving_variance.value = ops.moving_average(self.moving_variance.value, var, self.momentum)
