@@ -1,4 +1,4 @@
-"""The @njit bodies of the image kernels: patches and their adjoint, pooling, batch norm.
+"""The @njit bodies of the image kernels: the patches' adjoint, pooling, batch norm.
 
 Self-contained (they call nothing in other files), so Numba's on-disk cache, keyed on this file,
 never keeps a stale body. Images are channels-last (n, h, w, c), C-contiguous; loops run with the
@@ -14,28 +14,6 @@ from numba import njit
 from nnkit._kernels.numba._jit import FASTMATH
 
 _jit = njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
-
-
-@_jit
-def patches(x, kh, kw, sh, sw, dh, dw, top, left, fill, out):
-    """out[n, i, j, (a kw + b) c + k] = x[n, i sh + a dh - top, j sw + b dw - left, k], or fill."""
-    n, h, w, c = x.shape
-    ho, wo = out.shape[1], out.shape[2]
-    for m in range(n):
-        for i in range(ho):
-            for j in range(wo):
-                col = 0
-                for a in range(kh):
-                    r = i * sh + a * dh - top
-                    for b in range(kw):
-                        s = j * sw + b * dw - left
-                        if 0 <= r < h and 0 <= s < w:
-                            for k in range(c):
-                                out[m, i, j, col + k] = x[m, r, s, k]
-                        else:
-                            for k in range(c):
-                                out[m, i, j, col + k] = fill
-                        col += c
 
 
 @_jit

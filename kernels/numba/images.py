@@ -1,5 +1,13 @@
-"""Image kernels: patch extraction and its adjoint (Conv2D's matmuls stay in NumPy's BLAS),
-pooling forward/backward and batch norm forward/backward, each one compiled call."""
+"""Image kernels: the adjoint of patch extraction (Conv2D's matmuls stay in NumPy's BLAS, on the
+contiguous patch matrix), pooling forward/backward and batch norm forward/backward, each one
+compiled call.
+
+Patch extraction itself stays the generic op: its kh kw strided copies (np.stack of slices) ran
+faster than a compiled loop, measured on (64, 13, 13, 32) with 3x3 windows, 0.44-0.53 ms against
+2.8-3.1 ms (and 0.8-0.9 ms for a per-channel loop), and on (64, 28, 28, 1) 0.18 against 0.9 ms.
+A fresh np.empty for the 8.9 MB patch matrix cost nothing over reusing one (0.91 against
+0.90 ms per extraction): glibc hands the freed block back, so no per-shape buffers are kept.
+"""
 
 from __future__ import annotations
 
@@ -20,19 +28,6 @@ def _out_hw(h, w, window, pads):
 
 def _image(a):
     return is_plain(a) and a.ndim == 4
-
-
-def conv_patches(x, window, pads, fill=0.0, *, xp):
-    """P[n, i, j, (a kw + b) c + k] = X[n, i sh + a dh, j sw + b dw, k] with X = x padded by
-    ``pads`` with ``fill``; P is (n, ho, wo, kh kw c)."""
-    if not _image(x):
-        return _conv.conv_patches(x, window, pads, fill, xp=xp)
-    kh, kw, sh, sw, dh, dw = window
-    n, h, w, c = x.shape
-    ho, wo = _out_hw(h, w, window, pads)
-    out = np.empty((n, ho, wo, kh * kw * c), dtype=x.dtype)
-    _jit.patches(x, kh, kw, sh, sw, dh, dw, pads[0], pads[2], x.dtype.type(fill), out)
-    return out
 
 
 def conv_patches_backward(dp, x_shape, window, pads, *, xp):
@@ -125,5 +120,5 @@ def batch_norm_backward(dy, xhat, inv_std, gamma, *, xp):
     return dx, dgamma, dbeta
 
 
-KERNELS = {f.__name__: f for f in (conv_patches, conv_patches_backward, max_pool2d, max_pool2d_backward,
+KERNELS = {f.__name__: f for f in (conv_patches_backward, max_pool2d, max_pool2d_backward,
                                     avg_pool2d, avg_pool2d_backward, batch_norm, batch_norm_backward)}

@@ -1,36 +1,53 @@
-"""Pooling over windows of channels-last images (n, h, w, c), through conv_patches.
+"""Pooling over windows of channels-last images (n, h, w, c), one strided slice per window tap.
 
-A window is (ph, pw, sh, sw, 1, 1), pads (top, bottom, left, right) as in nnkit.ops.conv.
+A window is (ph, pw, sh, sw, 1, 1), pads (top, bottom, left, right) as in nnkit.ops.conv. Each
+op loops over the ph pw taps with elementwise ops on (n, ho, wo, c) arrays: no patch tensor.
 """
 
 from __future__ import annotations
 
 import math
 
-from nnkit.ops.conv import conv_patches, conv_patches_backward
+from nnkit.ops.conv import _pad
+from nnkit.ops.conv import _taps as _tap_slices
 
 
-def _windows(x, window, pads, fill, xp):
-    """The patches of x as (n, ho, wo, ph pw, c)."""
-    p = conv_patches(x, window, pads, fill, xp=xp)
-    n, ho, wo, _ = p.shape
-    return xp.reshape(p, (n, ho, wo, window[0] * window[1], x.shape[3]))
+def _taps(x, window, pads, fill, xp):
+    """The padded input and, per window tap, its index into it (see conv._taps); (ho, wo)."""
+    kh, kw, sh, sw, dh, dw = window
+    n, h, w, c = x.shape
+    top, bottom, left, right = pads
+    out_hw = ((h + top + bottom - (kh - 1) * dh - 1) // sh + 1, (w + left + right - (kw - 1) * dw - 1) // sw + 1)
+    return _pad(x, pads, fill, xp), _tap_slices(window, out_hw), out_hw
 
 
 def max_pool2d(x, window, pads, *, xp):
     """y[n, i, j, k] = max over the window of x padded with -inf; returns (y, the index of the
-    first maximum within the window, (n, ho, wo, c))."""
-    p5 = _windows(x, window, pads, -math.inf, xp)
-    return xp.max(p5, axis=3), xp.argmax(p5, axis=3)
+    first maximum within the window, (n, ho, wo, c)); a NaN wins, as in numpy's max."""
+    padded, taps, _ = _taps(x, window, pads, -math.inf, xp)
+    best = padded[taps[0]]
+    idx = xp.zeros(best.shape, dtype=xp.int64)
+    for t, tap in enumerate(taps[1:], start=1):
+        v = padded[tap]
+        better = xp.logical_or(v > best, v != v)  # a NaN wins (the last of several: y is NaN alike)
+        best = xp.where(better, v, best)
+        idx = xp.where(better, xp.asarray(t, dtype=xp.int64), idx)
+    return best, idx
+
+
+def _scatter_taps(part, dy, x_shape, window, pads, xp):
+    """dx = the sum over the window taps t of part(t) (shaped as dy) added where tap t reads."""
+    n, h, w, c = x_shape
+    top, bottom, left, right = pads
+    dpad = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=dy.dtype)
+    for t, tap in enumerate(_tap_slices(window, dy.shape[1:3])):
+        dpad[tap] = dpad[tap] + part(t)
+    return dpad[:, top:top + h, left:left + w, :]
 
 
 def max_pool2d_backward(dy, idx, x_shape, window, pads, *, xp):
     """dx = dy routed to the window's first maximum (summed where windows overlap)."""
-    n, ho, wo, c = dy.shape
-    taps = window[0] * window[1]
-    hit = xp.reshape(idx, (n, ho, wo, 1, c)) == xp.reshape(xp.arange(taps, dtype=idx.dtype), (1, 1, 1, taps, 1))
-    dp = xp.where(hit, xp.reshape(dy, (n, ho, wo, 1, c)), 0.0)
-    return conv_patches_backward(xp.reshape(dp, (n, ho, wo, taps * c)), x_shape, window, pads, xp=xp)
+    return _scatter_taps(lambda t: xp.where(idx == t, dy, 0.0), dy, x_shape, window, pads, xp)
 
 
 def _counts(x_shape, window, pads, dtype, xp):
@@ -38,22 +55,26 @@ def _counts(x_shape, window, pads, dtype, xp):
     if not any(pads):
         return float(window[0] * window[1])
     ones = xp.ones((1, x_shape[1], x_shape[2], 1), dtype=dtype)
-    return xp.sum(_windows(ones, window, pads, 0.0, xp), axis=3)
+    padded, taps, _ = _taps(ones, window, pads, 0.0, xp)
+    total = padded[taps[0]]
+    for tap in taps[1:]:
+        total = total + padded[tap]
+    return total
 
 
 def avg_pool2d(x, window, pads, *, xp):
     """y[n, i, j, k] = mean of x over the window's real pixels (padding is not counted)."""
-    p5 = _windows(x, window, pads, 0.0, xp)
-    return xp.sum(p5, axis=3) / _counts(tuple(x.shape), window, pads, x.dtype, xp)
+    padded, taps, _ = _taps(x, window, pads, 0.0, xp)
+    total = padded[taps[0]]
+    for tap in taps[1:]:
+        total = total + padded[tap]
+    return total / _counts(tuple(x.shape), window, pads, x.dtype, xp)
 
 
 def avg_pool2d_backward(dy, x_shape, window, pads, *, xp):
     """dx = the sum over the windows holding a pixel of dy / (the window's real pixel count)."""
-    n, ho, wo, c = dy.shape
-    taps = window[0] * window[1]
     g = dy / _counts(x_shape, window, pads, dy.dtype, xp)
-    dp = xp.reshape(g, (n, ho, wo, 1, c)) * xp.ones((1, 1, 1, taps, 1), dtype=dy.dtype)
-    return conv_patches_backward(xp.reshape(dp, (n, ho, wo, taps * c)), x_shape, window, pads, xp=xp)
+    return _scatter_taps(lambda t: g, dy, x_shape, window, pads, xp)
 
 
 def global_avg_pool2d(x, *, xp):
