@@ -1,4 +1,6 @@
-"""The reference workloads W1-W4 (fp32; W5, the convolutional one, is in nnkit.bench.workload_cnn): architecture, data, initial weights and GEMM FLOPs.
+"""The reference workloads W1-W4 (fp32): architecture, data, initial weights and GEMM FLOPs.
+
+W5, the convolutional workload, lives in nnkit.bench.workload_cnn and joins WORKLOADS below.
 
 Every library (nnkit on each backend, the hand-written NumPy step, PyTorch, JAX) trains the same
 network from the same initial weights on the same batches, so their steps do the same arithmetic.
