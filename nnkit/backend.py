@@ -86,11 +86,17 @@ class Backend:
     """
 
     def __init__(self, name: str, xp: Any, kernels: dict | None = None, *, host: bool = True,
-                 device_module: Any = None):
+                 device_module: Any = None, train_step=(None, None)):
         self.name = name
         self.xp = xp
         self.kernels = dict(kernels or {})
         self.is_host = host
+        # whether a slice of an array, reshaped, is a view writes go through (NumPy, CuPy): then
+        # a model's parameters live in one flat buffer per dtype
+        self.has_views = host or device_module is not None
+        # the library whose arrays these are, with its out= and in-place slices: NumPy on the
+        # host, the device module (CuPy) on a GPU, None for other array-API namespaces
+        self.array_module = np if host else device_module
         self._device_module = device_module
         bound = {}
         for op_name, generic in _ops.GENERIC_OPS.items():
@@ -99,8 +105,9 @@ class Backend:
         self.ops = SimpleNamespace(**bound)
         self.rng = None
         self.seed(None)
-        # model -> callable(xb, yb) -> (loss, out) running a whole training step, or None
-        self.train_step_factory = None
+        # from the kernel family: model -> callable(xb, yb) -> (loss, out) running a whole
+        # training step, or None; and model -> why it has none
+        self.train_step_factory, self.train_step_refusal = train_step
 
     # -- arrays -------------------------------------------------------------------------------
     def asarray(self, a, dtype=None):
@@ -258,9 +265,7 @@ def _make(name: str) -> Backend:
         if not _has_module("numba"):
             raise ValueError(_unavailable("numba", "numba is not installed (pip install nnkit[numba])"))
         module = importlib.import_module("nnkit._kernels.numba")
-        backend = Backend("numba", NUMPY_NAMESPACE, module.KERNELS)
-        backend.train_step_factory = getattr(module, "make_train_step", None)
-        return backend
+        return Backend("numba", NUMPY_NAMESPACE, module.KERNELS, train_step=module.TRAIN_STEP)
     if name == "cupy":
         ok, why = _gpu_usable()
         if not ok:

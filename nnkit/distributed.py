@@ -315,9 +315,12 @@ class DataParallelEngine:
             return loss
         t0 = time.perf_counter()
         be = self.model.backend
+        weight = self.n_local / self.n_global if self.n_global else 0.0
+        buffers = getattr(self.model, "flat_buffers", None) or ()
+        if len(buffers) == 1 and buffers[0].holds(params):
+            return self._reduce_flat(buffers[0], loss, weight, be, t0)
         flat, segments = self._buffer(params, be)
         mod = _array_module(be)
-        weight = self.n_local / self.n_global if self.n_global else 0.0
         for p, (lo, hi) in zip(params, segments):
             if p.grad is None or weight == 0.0:
                 flat[lo:hi] = 0  # a rank without rows (or without this gradient) adds nothing
@@ -332,6 +335,23 @@ class DataParallelEngine:
             # the others become views of the buffer, read by the optimizer before the next pack
             if p.grad is not None:
                 p.grad = flat[lo:hi].reshape(p.shape)
+        total = flat[-1] if be.is_host else flat[-1].copy()
+        self.timings["steps"] += 1
+        self.timings["pack_s"] += (t1 - t0) + (time.perf_counter() - t2)
+        self.timings["allreduce_s"] += t2 - t1
+        return total
+
+    def _reduce_flat(self, buffer, loss, weight, be, t0):
+        """The model's flat gradient buffer, weighted, reduced in place with the loss in its spare
+        entry: nothing is packed or unpacked."""
+        flat = buffer.reduction
+        if not be.is_host and (self._host is None or self._host.shape != tuple(flat.shape)):
+            self._host = np.zeros(flat.shape, dtype=be.dtype_name(flat.dtype))  # for staging
+        flat[:-1] *= weight
+        flat[-1] = float(loss) * weight if be.is_host else loss * weight
+        t1 = time.perf_counter()
+        self._allreduce(flat, be)
+        t2 = time.perf_counter()
         total = flat[-1] if be.is_host else flat[-1].copy()
         self.timings["steps"] += 1
         self.timings["pack_s"] += (t1 - t0) + (time.perf_counter() - t2)
@@ -381,13 +401,10 @@ class DataParallelEngine:
 
 
 def _array_module(be):
-    """NumPy for host backends, CuPy for the cupy backend (for out= and in-place slices)."""
-    if be.is_host:
-        return np
-    if be.name == "cupy":
-        import cupy
-
-        return cupy
+    """The backend's own array library (NumPy on the host, CuPy on the GPU), for out= and in-place
+    slices."""
+    if be.array_module is not None:
+        return be.array_module
     raise ValueError(f"distributed: backend {be.name!r} is not supported; expected numpy, numba or cupy")
 
 

@@ -18,9 +18,8 @@ fdlibm's algorithms step by step in binary64 arithmetic, which Python's floats a
   |x| <= 2^19 pi/2), then the kernel polynomials of degree 13 (sin) and 14 (cos) on [-pi/4, pi/4].
 
 The polynomial coefficients and split constants are fdlibm's (given here by their bit patterns).
-Beyond |x| = 2^19 pi/2 (never reached by the Playground) the reduction is done exactly with
-integers instead of fdlibm's Payne-Hanek code (__kernel_rem_pio2, not ported), whose tail y1 is
-a little less precise: the last bit then differs from V8's for about 1 argument in 3,000.
+Beyond |x| = 2^19 pi/2 (never reached by the Playground) x is reduced by fdlibm's Payne-Hanek
+routine __kernel_rem_pio2 with 1584 bits of 2/pi, at V8's precision.
 """
 
 from __future__ import annotations
@@ -391,7 +390,7 @@ def _rem_pio2(x: float, hx: int, ix: int):
     return n, y0, y1
 
 
-# 2/pi to 1584 bits (fdlibm's two_over_pi table: 66 chunks of 24 bits), for the large arguments
+# 2/pi to 1584 bits (fdlibm's two_over_pi: 66 chunks of 24 bits), for the large arguments
 _TWO_OVER_PI = (
     0xA2F983, 0x6E4E44, 0x1529FC, 0x2757D1, 0xF534DD, 0xC0DB62, 0x95993C, 0x439041, 0xFE5163, 0xABDEBB,
     0xC561B7, 0x246E3A, 0x424DD2, 0xE00649, 0x2EEA09, 0xD1921C, 0xFE1DEB, 0x1CB129, 0xA73EE8, 0x8235F5,
@@ -401,26 +400,148 @@ _TWO_OVER_PI = (
     0x6BABF0, 0xCFBC20, 0x9AF436, 0x1DA9E3, 0x91615E, 0xE61B08, 0x659985, 0x5F14A0, 0x68408D, 0xFFD880,
     0x4D7327, 0x310606, 0x1556CA, 0x73A8C9, 0x60E27B, 0xC08C6B,
 )
-_TWO_OVER_PI_BITS = 24 * len(_TWO_OVER_PI)
-_TWO_OVER_PI_INT = int("".join(f"{chunk:06x}" for chunk in _TWO_OVER_PI), 16)  # floor(2/pi 2^1584)
+
+
+_PIO2_CHUNKS = tuple(_f(bits) for bits in (  # pi/2 cut into 24-bit pieces
+    0x3FF921FB40000000, 0x3E74442D00000000, 0x3CF8469880000000, 0x3B78CC5160000000,
+    0x39F01B8380000000, 0x387A252040000000, 0x36E3822280000000, 0x3569F31D00000000))
+_TWO24 = 16777216.0
+_TWON24 = 1.0 / _TWO24
+
+
+def _kernel_rem_pio2(x: list, e0: int, nx: int):
+    """fdlibm's __kernel_rem_pio2 at V8's precision (prec 2, jk = 4): (n mod 8, y0, y1) for the
+    positive number sum x[i] 2^(e0 - 24 i), multiplied by 2/pi chunk by chunk, skipping the
+    chunks that only add multiples of 8."""
+    jk = jp = 4
+    jx = nx - 1
+    jv = max(int((e0 - 3) / 24), 0)
+    q0 = e0 - 24 * (jv + 1)
+    f = [0.0] * 20
+    q = [0.0] * 20
+    iq = [0] * 20
+    fq = [0.0] * 20
+    j = jv - jx
+    for i in range(jx + jk + 1):
+        f[i] = 0.0 if j < 0 else float(_TWO_OVER_PI[j])
+        j += 1
+    for i in range(jk + 1):
+        fw = 0.0
+        for j in range(jx + 1):
+            fw += x[j] * f[jx + i - j]
+        q[i] = fw
+    jz = jk
+    while True:  # "recompute"
+        i, j, z = 0, jz, q[jz]
+        while j > 0:  # distill q[] into 24-bit chunks iq[], reversed
+            fw = float(int(_TWON24 * z))
+            iq[i] = int(z - _TWO24 * fw)
+            z = q[j - 1] + fw
+            i += 1
+            j -= 1
+        z = math.ldexp(z, q0)
+        z -= 8.0 * math.floor(z * 0.125)  # drop multiples of 8
+        n = int(z)
+        z -= float(n)
+        ih = 0
+        if q0 > 0:  # iq[jz - 1] holds bits of n
+            i = iq[jz - 1] >> (24 - q0)
+            n += i
+            iq[jz - 1] -= i << (24 - q0)
+            ih = iq[jz - 1] >> (23 - q0)
+        elif q0 == 0:
+            ih = iq[jz - 1] >> 23
+        elif z >= 0.5:
+            ih = 2
+        if ih > 0:  # the fraction is >= 1/2: take 1 - fraction, n + 1
+            n += 1
+            carry = 0
+            for i in range(jz):
+                j = iq[i]
+                if carry == 0:
+                    if j != 0:
+                        carry = 1
+                        iq[i] = 0x1000000 - j
+                else:
+                    iq[i] = 0xFFFFFF - j
+            if q0 == 1:
+                iq[jz - 1] &= 0x7FFFFF
+            elif q0 == 2:
+                iq[jz - 1] &= 0x3FFFFF
+            if ih == 2:
+                z = 1.0 - z
+                if carry != 0:
+                    z -= math.ldexp(1.0, q0)
+        if z == 0.0:
+            j = 0
+            for i in range(jz - 1, jk - 1, -1):
+                j |= iq[i]
+            if j == 0:  # too much cancellation: take more chunks of 2/pi
+                k = 1
+                while jk >= k and iq[jk - k] == 0:
+                    k += 1
+                for i in range(jz + 1, jz + k + 1):
+                    f[jx + i] = float(_TWO_OVER_PI[jv + i])
+                    fw = 0.0
+                    for j in range(jx + 1):
+                        fw += x[j] * f[jx + i - j]
+                    q[i] = fw
+                jz += k
+                continue
+        break
+    if z == 0.0:  # chop off zero chunks
+        jz -= 1
+        q0 -= 24
+        while iq[jz] == 0:
+            jz -= 1
+            q0 -= 24
+    else:  # break z into 24-bit chunks if needed
+        z = math.ldexp(z, -q0)
+        if z >= _TWO24:
+            fw = float(int(_TWON24 * z))
+            iq[jz] = int(z - _TWO24 * fw)
+            jz += 1
+            q0 += 24
+            iq[jz] = int(fw)
+        else:
+            iq[jz] = int(z)
+    fw = math.ldexp(1.0, q0)
+    for i in range(jz, -1, -1):
+        q[i] = fw * iq[i]
+        fw *= _TWON24
+    for i in range(jz, -1, -1):  # pi/2 chunks times the fraction's chunks
+        fw = 0.0
+        k = 0
+        while k <= jp and k <= jz - i:
+            fw += _PIO2_CHUNKS[k] * q[i + k]
+            k += 1
+        fq[jz - i] = fw
+    fw = 0.0
+    for i in range(jz, -1, -1):
+        fw += fq[i]
+    y0 = fw if ih == 0 else -fw
+    fw = fq[0] - fw
+    for i in range(1, jz + 1):
+        fw += fq[i]
+    y1 = fw if ih == 0 else -fw
+    return n & 7, y0, y1
 
 
 def _rem_pio2_large(x: float):
-    """(n, y0, y1) for |x| > 2^19 pi/2: x = n pi/2 + y0 + y1, the remainder computed exactly in
-    integers from 1584 bits of 2/pi and rounded to y0 and the tail y1 (fdlibm reaches the same
-    y0 to within the last bits of y1 with its Payne-Hanek __kernel_rem_pio2)."""
-    from fractions import Fraction
-
-    mantissa, exponent = math.frexp(abs(x))
-    m, e = int(mantissa * (1 << 53)), exponent - 53  # |x| = m 2^e
-    product = m * _TWO_OVER_PI_INT  # |x| 2/pi = product 2^(e - 1584)
-    shift = _TWO_OVER_PI_BITS - e
-    n = (product + (1 << (shift - 1))) >> shift  # the nearest integer
-    fraction = product - (n << shift)  # |x| 2/pi - n, in units of 2^-shift
-    # remainder = (|x| 2/pi - n) pi/2 = fraction 2^-shift / (2/pi)
-    remainder = Fraction(fraction, 1) / Fraction(_TWO_OVER_PI_INT, 1) * (Fraction(2) ** (_TWO_OVER_PI_BITS - shift))
-    y0 = float(remainder)
-    y1 = float(remainder - Fraction(y0))
+    """(n, y0, y1) for |x| > 2^19 pi/2 (fdlibm's large-argument branch of __ieee754_rem_pio2):
+    |x| cut into three 24-bit pieces scaled by 2^-e0, then __kernel_rem_pio2."""
+    ix = (_bits(x) >> 32) & 0x7FFFFFFF
+    e0 = (ix >> 20) - 1046  # ilogb(|x|) - 23
+    z = math.ldexp(abs(x), -e0)  # in [2^23, 2^24)
+    tx = [0.0, 0.0, 0.0]
+    for i in range(2):
+        tx[i] = float(int(z))
+        z = (z - tx[i]) * _TWO24
+    tx[2] = z
+    nx = 3
+    while tx[nx - 1] == 0.0:
+        nx -= 1
+    n, y0, y1 = _kernel_rem_pio2(tx, e0, nx)
     return (-n, -y0, -y1) if x < 0 else (n, y0, y1)
 
 

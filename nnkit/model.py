@@ -176,10 +176,22 @@ class Model:
         fused into the loss, else the outputs."""
         return self._forward(x, training, logits=self._fused is not None)
 
+    def step_table(self):
+        """The model's layers as the plain table a compiled whole step takes, or the reason it
+        has none (``nnkit.layers.step_table``)."""
+        from nnkit.layers.step_table import step_table
+
+        return step_table(self)
+
     def zero_grad(self) -> None:
-        """Forget every parameter's gradient."""
-        for p in self.parameters():
-            p.zero_grad()
+        """Every parameter's gradient to zero: one fill per flat buffer."""
+        flats = getattr(self, "flat_buffers", None)
+        if flats:
+            for flat in flats:
+                flat.grad[...] = 0
+        else:
+            for p in self.parameters():
+                p.zero_grad()
 
     def _outputs(self, out):
         """The model's outputs (probabilities) from what the layer stack returned (maybe logits)."""
@@ -216,7 +228,7 @@ class Model:
                 continue
             penalty, grad = p.regularizer.penalty_and_gradient(p.value, self.backend)
             if add_gradient:
-                p.grad = p.grad + grad
+                p.inc_grad(grad)
             total = penalty if total is None else total + penalty
         return total
 
@@ -267,8 +279,8 @@ class Model:
             return None, f"the {self.backend.name} backend has no compiled step"
         step = factory(self)
         if step is None:
-            return None, ("the compiled step does not implement one of the model's layers, its loss, "
-                          "optimizer, regularizers or dtype")
+            refusal = self.backend.train_step_refusal
+            return None, (refusal(self) if refusal is not None else None) or "the compiled step refuses it"
         return step, f"the {self.backend.name} backend compiles this model's whole step"
 
     # -- public training API --------------------------------------------------------------------

@@ -54,6 +54,8 @@ class Optimizer:
     """
 
     _state_names: tuple[str, ...] = ()
+    # the name of the fused update a compiled whole step runs for exactly this class
+    kernel_name: str | None = None
 
     def __init__(self, lr, weight_decay: float = 0.0):
         self.lr = lr
@@ -61,6 +63,9 @@ class Optimizer:
         self.iterations = 0
         self._state: dict[int, dict] = {}
         self._backend: Backend | None = None
+        # (flat buffer, its state arrays, the per-parameter state dicts that are views into them)
+        self._flat_state = None
+        self.state_version = 0  # changes whenever the per-parameter state arrays are replaced
 
     # -- learning rate ------------------------------------------------------------------------
     @property
@@ -99,6 +104,12 @@ class Optimizer:
         lr = self._lr if not callable(self._lr) else self.current_lr
         t = self.iterations + 1  # torch counts steps from 1 (Adam's bias correction, Adagrad's decay)
         ops, states, update = backend.ops, self._state, self._update
+        params = params if isinstance(params, list) else list(params)
+        flat = params[0].flat if params else None
+        if flat is not None and flat.holds(params):  # multi-tensor: one update over the buffer
+            update(ops, flat.value, flat.grad, self.flat_states(flat, params, backend.xp), lr, t)
+            self.iterations = t
+            return
         for p in params:
             g = p.grad
             if g is None:
@@ -117,12 +128,66 @@ class Optimizer:
     def _init_state(self, w, xp) -> dict:
         return {name: xp.zeros_like(w) for name in self._state_names}
 
+    @property
+    def state_names(self) -> tuple:
+        """The names of the per-parameter state arrays, in the order the update op takes them."""
+        return self._state_names
+
+    @property
+    def fused_update(self) -> str | None:
+        """The update a compiled whole step may run instead of ``step``: the kernel name of this
+        exact class (a subclass may override the update, which that step would skip), else None."""
+        cls = _BY_NAME.get(self.kernel_name)
+        return self.kernel_name if cls is not None and type(self) is cls else None
+
+    def state_of(self, p, xp) -> dict:
+        """The state arrays of parameter ``p`` by name, made (zeros, or the initial value) on the
+        first call."""
+        state = self._state.get(p.id)
+        if state is None:
+            state = self._state[p.id] = self._init_state(p.value, xp)
+        return state
+
+    def flat_states(self, flat, params, xp) -> dict:
+        """The state of ``flat``'s parameters as flat arrays, each parameter's state dict a view
+        into them; (re)made, from the per-parameter arrays where they exist, when the views are
+        not the current state (first step, set_state, reset, a new buffer)."""
+        cached = self._flat_state
+        states = self._state
+        if cached is not None and cached[0] is flat \
+                and all(states.get(p.id) is d for p, d in zip(params, cached[2])):
+            return cached[1]
+        arrays = self._init_state(flat.value, xp)
+        for p in params:
+            old = states.get(p.id)
+            lo, hi = p._span
+            views = {name: a[lo:hi].reshape(p.shape) for name, a in arrays.items()}
+            if old is not None:
+                for name, view in views.items():
+                    view[...] = old[name]
+            states[p.id] = views
+        self._flat_state = (flat, arrays, [states[p.id] for p in params])
+        self.state_version += 1
+        return arrays
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            # a copy's per-parameter states are arrays of their own: its flat state is remade
+            new.__dict__[key] = None if key == "_flat_state" else copy.deepcopy(value, memo)
+        return new
+
     def _update(self, ops, w, g, state, lr: float, t: int) -> None:
         raise NotImplementedError
 
     def reset(self) -> None:
         """Forget every state array and the step count."""
         self._state = {}
+        self._flat_state = None
+        self.state_version += 1
         self.iterations = 0
 
     # -- state --------------------------------------------------------------------------------
@@ -180,6 +245,7 @@ class Optimizer:
                 new[p.id][name] = backend.asarray(a, dtype=dtype)
         self._state = new
         self._backend = backend
+        self.state_version += 1
         self.iterations = iterations
 
     def to(self, backend) -> "Optimizer":
@@ -190,6 +256,7 @@ class Optimizer:
             for state in self._state.values():
                 for name, a in state.items():
                     state[name] = backend.asarray(old.to_numpy(a))
+            self.state_version += 1
         self._backend = backend
         return self
 
@@ -247,6 +314,7 @@ class SGD(Optimizer):
     """
 
     _state_names = ("v",)
+    kernel_name = "sgd"
 
     def __init__(self, lr=0.001, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
@@ -279,6 +347,7 @@ class Adagrad(Optimizer):
     """
 
     _state_names = ("s",)
+    kernel_name = "adagrad"
 
     def __init__(self, lr=0.01, lr_decay: float = 0.0, weight_decay: float = 0.0, eps: float = 1e-10,
                  initial_accumulator_value: float = 0.0):
@@ -317,6 +386,7 @@ class RMSprop(Optimizer):
     """
 
     _state_names = ("sq", "buf", "g_avg")
+    kernel_name = "rmsprop"
 
     def __init__(self, lr=0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False):
@@ -352,6 +422,7 @@ class Adam(Optimizer):
     """
 
     _state_names = ("m", "v")
+    kernel_name = "adam"
 
     def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.0):
@@ -381,6 +452,8 @@ class AdamW(Adam):
     eps: added to the root so the step stays finite.
     weight_decay: the decoupled decay rate (torch's default 0.01).
     """
+
+    kernel_name = "adamw"
 
     def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.01):

@@ -246,8 +246,8 @@ def _arrays(session):
     def points(data):
         return np.array([(x, y) for x, y, _ in data], dtype=np.float64).reshape(len(data), 2)
 
-    return (inputs(session._train_inputs, len(session.train)), np.array(session._train_labels, dtype=np.float64),
-            inputs(session._test_inputs, len(session.test)), np.array(session._test_labels, dtype=np.float64),
+    return (inputs(session.train_inputs, len(session.train)), np.array(session.train_labels, dtype=np.float64),
+            inputs(session.test_inputs, len(session.test)), np.array(session.test_labels, dtype=np.float64),
             points(session.train), points(session.test))
 
 
@@ -347,7 +347,7 @@ def run_playground(url_or_config, epochs: int = 300, batched: bool = False, back
 def _train_browser(session, epochs: int, record, classification: bool) -> None:
     """The browser's epochs: oneStep, then getLoss on the training and the test set."""
     network = session.network
-    sets = ((session._train_inputs, session._train_labels), (session._test_inputs, session._test_labels))
+    sets = ((session.train_inputs, session.train_labels), (session.test_inputs, session.test_labels))
 
     def measure():
         results = []
@@ -360,7 +360,7 @@ def _train_browser(session, epochs: int, record, classification: bool) -> None:
     record(0, *measure(), network.dead_links())
     c = session.config
     for epoch in range(1, epochs + 1):
-        network.train_epoch(session._train_inputs, session._train_labels, c.batch_size, c.learning_rate,
+        network.train_epoch(session.train_inputs, session.train_labels, c.batch_size, c.learning_rate,
                             c.regularization_rate)
         session.epoch = epoch
         record(epoch, *measure(), network.dead_links())
@@ -474,7 +474,8 @@ def plot_playground(result: PlaygroundResult, path, resolution: int = DENSITY, s
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """``nnkit playground URL [--epochs N] [--plot FILE] [--batched] [--backend NAME] ...``."""
-    parser.add_argument("url", help="a TensorFlow Playground link as pasted (quote it: it holds '&')")
+    parser.add_argument("url", nargs="?", default=None,
+                        help="a TensorFlow Playground link as pasted (quote it: it holds '&')")
     parser.add_argument("--epochs", type=int, default=300, help="passes over the training set (default 300)")
     parser.add_argument("--plot", default=None, metavar="FILE",
                         help="save the page's picture: the output's heatmap with the training points "
@@ -492,10 +493,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", default=None, help="override the link's seed (a string, as the Playground's)")
     parser.add_argument("--strict", action="store_true",
                         help="refuse a link that the browser reads otherwise than written (e.g. initZero=f)")
+    parser.add_argument("--serve", action="store_true",
+                        help="serve a live Playground page (nnkit[serve]); the link opens in it")
+    parser.add_argument("--host", default="127.0.0.1", help="with --serve: the interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="with --serve: the port (default: a free one)")
 
 
 def run(args) -> int:
     """Run the link of ``args`` and print its losses; 2 on a bad link or option, 0 otherwise."""
+    if getattr(args, "serve", False):
+        from nnkit.serve import serve
+
+        return serve(args.url or "", host=args.host, port=args.port, backend=args.backend)
+    if args.url is None:
+        print("nnkit playground: give a Playground link (or --serve)", file=sys.stderr)
+        return 2
     batched = bool(args.batched or args.backend is not None)
     try:
         config = parse_playground_url(args.url, strict=args.strict)

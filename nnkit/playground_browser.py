@@ -509,7 +509,11 @@ def _js_remainder_is_zero(i: int, batch_size: float) -> bool:
 
 @dataclass
 class BrowserSession:
-    """What the page holds right after it loads a link: the data, the network, the stream."""
+    """What the page holds right after it loads a link: the data, the network, the stream.
+
+    ``train_inputs`` / ``test_inputs`` are each point's network inputs (constructInput), and
+    ``train_labels`` / ``test_labels`` the labels, both in the data's order.
+    """
 
     config: object
     math: str
@@ -520,26 +524,28 @@ class BrowserSession:
     thumbnail_draws: int
     draws: dict = field(default_factory=dict)
     epoch: int = 0
-    _train_inputs: list = field(default=None, repr=False)
-    _test_inputs: list = field(default=None, repr=False)
+    train_inputs: list = field(default=None, repr=False)
+    test_inputs: list = field(default=None, repr=False)
+    train_labels: list = field(default=None, repr=False)
+    test_labels: list = field(default=None, repr=False)
 
     def __post_init__(self):
         m = MATH_LIBRARIES[self.math]
         ids = self.network.input_ids
-        self._train_inputs = [input_values(x, y, ids, m) for x, y, _ in self.train]
-        self._test_inputs = [input_values(x, y, ids, m) for x, y, _ in self.test]
-        self._train_labels = [p[2] for p in self.train]
-        self._test_labels = [p[2] for p in self.test]
+        self.train_inputs = [input_values(x, y, ids, m) for x, y, _ in self.train]
+        self.test_inputs = [input_values(x, y, ids, m) for x, y, _ in self.test]
+        self.train_labels = [p[2] for p in self.train]
+        self.test_labels = [p[2] for p in self.test]
 
     def losses(self) -> tuple[float, float]:
         """(train loss, test loss) as the Playground computes them now."""
-        return (self.network.loss(self._train_inputs, self._train_labels),
-                self.network.loss(self._test_inputs, self._test_labels))
+        return (self.network.loss(self.train_inputs, self.train_labels),
+                self.network.loss(self.test_inputs, self.test_labels))
 
     def step(self) -> tuple[float, float]:
         """One epoch (the Playground's oneStep) and the losses after it."""
         c = self.config
-        self.network.train_epoch(self._train_inputs, self._train_labels, c.batch_size,
+        self.network.train_epoch(self.train_inputs, self.train_labels, c.batch_size,
                                  c.learning_rate, c.regularization_rate)
         self.epoch += 1
         return self.losses()

@@ -250,8 +250,8 @@ class PlaygroundConfig:
             return (np.array(inputs, dtype=np.float64).reshape(len(labels), n_inputs),
                     np.array(labels, dtype=np.float64))
 
-        return (*arrays(session._train_inputs, session._train_labels),
-                *arrays(session._test_inputs, session._test_labels))
+        return (*arrays(session.train_inputs, session.train_labels),
+                *arrays(session.test_inputs, session.test_labels))
 
     def to_fragment(self) -> str:
         """The state as the Playground writes it in a link (State.serialize, without the '#')."""

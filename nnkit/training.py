@@ -142,12 +142,17 @@ def _run_batches(model, step, data, batch_size, runner, dp):
     """One epoch's batch loop: (sum of the batch losses, the metrics' sums, batches run)."""
     Xs, ys, order = data
     n = Xs.shape[0]
-    metrics = model.metrics
+    metrics, hooks = model.metrics, runner.batch_hooks
+    staged = not model.backend.is_array(Xs)
     loss_sum, metric_sums, n_batches = 0.0, [0.0] * len(metrics), 0
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)  # array-API slices may not run past the end
-        xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
-        runner.batch_begin(batch)
+        if staged:
+            xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
+        else:
+            xb, yb = Xs[start:stop, ...], ys[start:stop, ...]
+        if hooks:
+            runner.batch_begin(batch)
         if dp is not None:
             xb, yb = dp.shard(xb, yb)
         loss, out = step(xb, yb)
@@ -155,9 +160,10 @@ def _run_batches(model, step, data, batch_size, runner, dp):
         if metrics:
             model._accumulate_metrics(out, yb, metric_sums)
         n_batches += 1
-        runner.batch_end(batch, loss, xb.shape[0])
-        if model.stop_training:
-            break
+        if hooks:
+            runner.batch_end(batch, loss, xb.shape[0])
+            if model.stop_training:
+                break
     return loss_sum, metric_sums, n_batches
 
 
@@ -188,7 +194,7 @@ def _choose_step(model, dp):
     log.debug("fit: %s step: %s", *model.step_path)
     if dp is not None:
         return lambda xb, yb: model._train_step(xb, yb, loss_and_grad=dp.loss_and_grad)
-    return lambda xb, yb: model._train_step(xb, yb, compiled=compiled)
+    return compiled if compiled is not None else model._train_step
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,

@@ -393,3 +393,18 @@ def test_batch_norm_refuses_data_parallel_rows(rng):
     for p, b in zip(layer.parameters(), before):
         np.testing.assert_array_equal(p.value, b)
     layer.forward(rng.normal(size=(4, 3)), training=False)  # inference needs no batch statistics
+
+
+def test_dense_on_n_d_input_trains_alike_on_numpy_and_numba(rng):
+    names = [p.values[0] for p in backend_params(["numba"]) if not p.marks]
+    X, y = rng.normal(size=(12, 4, 5)), rng.normal(size=(12, 2))
+    weights = []
+    for name in ["numpy"] + names:
+        model = nk.Sequential([Dense(3, activation="tanh"), Flatten(), Dense(2)], backend=name, seed=0,
+                              dtype="float64")
+        model.compile(nk.optimizers.SGD(lr=0.1, momentum=0.9), "mse")
+        model.fit(X, y, epochs=3, batch_size=4, verbose=0, seed=0)  # the compiled step refuses it
+        weights.append(model.get_weights())
+    for other in weights[1:]:
+        for a, b in zip(other, weights[0]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

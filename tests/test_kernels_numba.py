@@ -241,3 +241,57 @@ def test_parallel_optimizer_and_dropout_equal_serial(rng, always_parallel):
     y, mask = KERNELS["dropout"](w, u, 0.25, xp=np)
     np.testing.assert_array_equal(mask, (u >= 0.25) / 0.75)
     np.testing.assert_array_equal(y, w * mask)
+
+
+# -- the scalar pairs the per-op kernels and the generated training steps share ---------------
+@numba.njit(cache=False)
+def _map_forward(f, x, y):
+    for i in range(x.size):
+        y.flat[i] = f(x.flat[i])
+
+
+@numba.njit(cache=False)
+def _map_backward(df, dy, x, y, dx):
+    for i in range(x.size):
+        dx.flat[i] = df(dy.flat[i], x.flat[i], y.flat[i])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(_jit.SCALAR_NAMES.values()))
+def test_every_scalar_pair_matches_its_generic_op(dtype, name):
+    """f and dy f'(x) of the scalar pair (the step activation included) equal the generic op
+    elementwise, in the dtype, on both sides of 0 and at 0 itself."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([kinks_away(rng, (64,), dtype), np.array([0.0, -0.0, 30.0, -30.0])]).astype(dtype)
+    dy = rng.normal(size=x.shape).astype(dtype)
+    y = np.empty_like(x)
+    _map_forward(getattr(_jit, f"{name}_scalar"), x, y)
+    y_ref = GENERIC_OPS[name](x, xp=np)
+    assert y.dtype == np.dtype(dtype)
+    close(y, y_ref, dtype)
+    dx = np.empty_like(x)
+    _map_backward(getattr(_jit, f"{name}_backward_scalar"), dy, x, y_ref, dx)
+    close(dx, GENERIC_OPS[f"{name}_backward"](dy, x, y_ref, xp=np), dtype)
+
+
+def test_the_scalar_pairs_cover_every_elementwise_activation():
+    rowwise = {"linear", "softmax"}  # their kernels work on whole rows
+    assert set(_jit.SCALAR_NAMES.values()) == set(ACTIVATION_NAMES) - rowwise
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elastic_net_kernel_matches_the_generic_penalty(dtype):
+    """The training step's elastic_net: the penalty returned and its gradient added to g equal
+    nnkit.ops' elastic_net_penalty (zeros keep sign 0)."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(7, 5)).astype(dtype)
+    w[0, :2] = 0.0
+    g = rng.normal(size=w.shape).astype(dtype)
+    l1, l2 = 0.03, 0.2
+    T = np.dtype(dtype).type
+    g_kernel = g.copy()
+    penalty = _jit.elastic_net(w.reshape(-1), g_kernel.reshape(-1), T(l1), T(l2), T(2 * l2))
+    p_ref, dp_ref = GENERIC_OPS["elastic_net_penalty"](w, l1, l2, xp=np)
+    assert g_kernel.dtype == np.dtype(dtype)
+    close(g_kernel, g + dp_ref, dtype)
+    np.testing.assert_allclose(penalty, float(p_ref), rtol=1e-6 if dtype == "float32" else 1e-12)

@@ -420,3 +420,37 @@ def test_big_maxout_networks_run_the_per_layer_path(monkeypatch):
     assert isinstance(make_train_step(model), train_step.CompiledStep)
     monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 0)  # the products dominate
     assert make_train_step(model) is None
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_table_step_equals_per_layer_path_for_each_optimizer(monkeypatch, name):
+    monkeypatch.setattr(train_step, "PREFER_TABLE_STEP", True)
+    loss = "sparse_categorical_crossentropy"
+    X, y = data(loss, 3)
+    make = lambda be: model_for(be, loss, optimizer=OPTIMIZERS[name](), use_bias=name != "sgd")  # noqa: E731
+    probe = make("numba")
+    probe.build(5)
+    assert isinstance(make_train_step(probe), train_step.TableStep)
+    be = nk.get_backend("numba")
+    table = make("numba")
+    h1 = table.fit(X, y, epochs=2, batch_size=6, verbose=0, seed=0)
+    per_layer = make("numba")
+    with monkeypatch.context() as m:
+        m.setattr(be, "train_step_factory", None)
+        h2 = per_layer.fit(X, y, epochs=2, batch_size=6, verbose=0, seed=0)
+    assert_same(table, per_layer, h1, h2)
+
+
+@pytest.mark.parametrize("loss, out_activation, n_out", [("mse", None, 3), ("binary_crossentropy", "sigmoid", 2),
+                                                         ("categorical_crossentropy", "softmax", 3)])
+def test_table_step_equals_per_layer_path_for_each_loss(monkeypatch, loss, out_activation, n_out):
+    monkeypatch.setattr(train_step, "PREFER_TABLE_STEP", True)
+    X, y = data(loss, n_out)
+    be = nk.get_backend("numba")
+    table = model_for("numba", loss, out_activation=out_activation, n_out=n_out)
+    h1 = table.fit(X, y, epochs=2, batch_size=5, verbose=0, seed=0)
+    per_layer = model_for("numba", loss, out_activation=out_activation, n_out=n_out)
+    with monkeypatch.context() as m:
+        m.setattr(be, "train_step_factory", None)
+        h2 = per_layer.fit(X, y, epochs=2, batch_size=5, verbose=0, seed=0)
+    assert_same(table, per_layer, h1, h2)

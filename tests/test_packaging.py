@@ -62,3 +62,9 @@ def test_wheel_contains_every_module_of_the_package(wheel_names):
     for path in sorted((ROOT / "nnkit").rglob("*.py")):
         if "__pycache__" not in path.parts:
             assert path.relative_to(ROOT).as_posix() in wheel_names, path
+
+
+def test_wheel_contains_the_served_page(wheel_names):
+    for name in ("nnkit/serve/__init__.py", "nnkit/serve/app.py", "nnkit/serve/static/index.html",
+                 "nnkit/serve/static/playground.js", "nnkit/serve/static/playground.css"):
+        assert name in wheel_names, name

@@ -48,7 +48,7 @@ def test_backward_without_a_training_forward_is_a_clear_error(train_backend):
     model.forward(np.ones((2, 3)), training=False)
     with pytest.raises(ValueError, match="training=True"):
         model.backward(np.ones((2, 2)))
-    assert all(p.grad is None for p in model.parameters())
+    assert all(not np.any(train_backend.to_numpy(p.grad)) for p in model.parameters())
 
 
 def test_loss_and_grad_equals_the_hand_composed_pass(train_backend):
@@ -131,3 +131,78 @@ def test_summary_and_log_say_which_step_a_fit_ran(caplog):
     plain = small_model("numpy", "float64")
     plain.fit(X, y, epochs=1, verbose=0)
     assert plain.step_path == ("per-layer", "the numpy backend has no compiled step")
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam", "adamw"])
+def test_flat_buffer_views_and_one_update_match_the_per_parameter_update(train_backend, dtype, name):
+    be = train_backend
+    X, y = data()
+    model = small_model(be, dtype)
+    model.compile(nk.optimizers.get(name), model.loss)
+    (flat,) = model.flat_buffers
+    params = model.parameters()
+    assert flat.holds(params) and flat.size == sum(p.value.size for p in params)
+    # every value and gradient is a view: writing the buffer writes the parameters
+    flat.value[...] = 0.5
+    assert all(np.all(be.to_numpy(p.value) == 0.5) for p in params)
+    model.set_weights(small_model(be, dtype).get_weights())  # copies into the views
+    assert flat.holds(params) and float(be.xp.sum(flat.value)) != 0.5 * flat.size
+    # the same update per parameter, on copies outside any buffer
+    loose = [nk.Parameter(be.xp.asarray(p.value, copy=True), p.name) for p in params]
+    loose_opt = nk.optimizers.get(name)
+    for _ in range(2):
+        model.loss_and_grad(X, y)
+        for q, p in zip(loose, params):
+            q.grad = be.xp.asarray(p.grad, copy=True)
+        model.apply_gradients()
+        loose_opt.step(loose, be)
+    tol = 1e-6 if dtype == "float32" else 1e-12
+    for q, p in zip(loose, params):
+        np.testing.assert_allclose(be.to_numpy(p.value), be.to_numpy(q.value), rtol=tol, atol=tol)
+    state = model.optimizer.get_state(params)
+    loose_state = loose_opt.get_state(loose)
+    for key in loose_state:
+        np.testing.assert_allclose(state[key], loose_state[key], rtol=tol, atol=tol)
+
+
+def test_the_kernels_read_the_step_table_not_the_layer_classes():
+    """kernels/ imports no layer, optimizer or regularizer module and reads no private attribute
+    of the objects it is handed (its own modules' underscore names aside)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "kernels"
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                for name in names:
+                    assert not name.startswith(("nnkit.layers", "nnkit.optimizers", "nnkit.regularizers",
+                                                "nnkit.model", "nnkit.training")), (path, name)
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                base = node.value
+                owner = base.id if isinstance(base, ast.Name) else None
+                # self's own attributes, and the kernel modules' private helpers (K._jit, _jit._mm)
+                assert owner in ("self", "K", "_jit", "_generic", "_stepgen", "cls", "np", "module"), \
+                    (path, node.lineno, node.attr)
+
+
+def test_a_refused_model_says_why(caplog):
+    pytest.importorskip("numba")
+    X, y = data()
+    model = nk.Sequential([Dense(4, input_dim=4), nk.layers.GaussianNoise(0.1), Dense(3, activation="softmax")],
+                          backend="numba", dtype="float64", seed=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(X, y, epochs=1, verbose=0)
+    path, why = model.step_path
+    assert path == "per-layer" and "layer the compiled step does not implement" in why
+    assert model.summary().splitlines()[-1] == f"step: per-layer ({why})"
+
+    class MySGD(nk.optimizers.SGD):
+        pass
+
+    other = small_model("numba", "float64")
+    other.compile(MySGD(lr=0.1), "sparse_categorical_crossentropy")
+    other.fit(X, y, epochs=1, verbose=0)
+    assert other.step_path == ("per-layer", "the optimizer MySGD, whose update the step does not implement")

@@ -8,8 +8,10 @@ Residual layers.
 """
 
 from nnkit._kernels.numba import activations, images, layers, losses, optim
-from nnkit._kernels.numba.train_step import make_train_step
+from nnkit._kernels.numba.train_step import make_train_step, refusal
 
 KERNELS = {**activations.KERNELS, **layers.KERNELS, **losses.KERNELS, **optim.KERNELS, **images.KERNELS}
+# the whole-step compiler of this kernel family: (model -> step or None, model -> why not)
+TRAIN_STEP = (make_train_step, refusal)
 
-__all__ = ["KERNELS", "make_train_step"]
+__all__ = ["KERNELS", "TRAIN_STEP", "make_train_step", "refusal"]

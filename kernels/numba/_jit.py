@@ -68,47 +68,162 @@ def _softplus(x):
     return (x if x > T(0.0) else T(0.0)) + math.log1p(math.exp(-abs(x)))
 
 
+# One scalar pair per elementwise activation: f(x) and dy * f'(x) given y = f(x). The per-op
+# kernels (through _act/_act_grad) and the generated training steps (_stepgen) both call these,
+# so each formula exists once in this kernel family.
+@_jit
+def step_scalar(x):
+    """y = 1 where x >= 0, else 0."""
+    T = type(x)
+    return T(1.0) if x >= T(0.0) else T(0.0)
+
+
+@_jit
+def step_backward_scalar(dy, x, y):
+    """dx = 0 (the step has no useful derivative)."""
+    return type(x)(0.0)
+
+
+@_jit
+def sigmoid_scalar(x):
+    return _sigmoid(x)
+
+
+@_jit
+def sigmoid_backward_scalar(dy, x, y):
+    """dx = dy y (1 - y)."""
+    return dy * y * (type(x)(1.0) - y)
+
+
+@_jit
+def tanh_scalar(x):
+    return math.tanh(x)
+
+
+@_jit
+def tanh_backward_scalar(dy, x, y):
+    """dx = dy (1 - y^2)."""
+    return dy * (type(x)(1.0) - y * y)
+
+
+@_jit
+def relu_scalar(x):
+    """y = max(0, x); NaN stays NaN, as np.maximum."""
+    T = type(x)
+    return T(0.0) if x <= T(0.0) else x
+
+
+@_jit
+def relu_backward_scalar(dy, x, y):
+    """dx = dy where x > 0, else 0."""
+    return dy if x > type(x)(0.0) else type(x)(0.0)
+
+
+@_jit
+def leaky_relu_scalar(x):
+    """y = max(0.1 x, x)."""
+    T = type(x)
+    return x if x > T(0.0) else T(LEAKY_SLOPE) * x
+
+
+@_jit
+def leaky_relu_backward_scalar(dy, x, y):
+    T = type(x)
+    return dy if x > T(0.0) else T(LEAKY_SLOPE) * dy
+
+
+@_jit
+def elu_scalar(x):
+    """y = x where x >= 0, else exp(x) - 1."""
+    return x if x >= type(x)(0.0) else math.expm1(x)
+
+
+@_jit
+def elu_backward_scalar(dy, x, y):
+    """dx = dy where x >= 0, else dy (y + 1)."""
+    T = type(x)
+    return dy if x >= T(0.0) else dy * (y + T(1.0))
+
+
+@_jit
+def softplus_scalar(x):
+    return _softplus(x)
+
+
+@_jit
+def softplus_backward_scalar(dy, x, y):
+    """dx = dy sigmoid(x)."""
+    return dy * _sigmoid(x)
+
+
+@_jit
+def gelu_scalar(x):
+    return _gelu(x)
+
+
+@_jit
+def gelu_backward_scalar(dy, x, y):
+    return _gelu_grad(dy, x)
+
+
+@_jit
+def silu_scalar(x):
+    """y = x sigmoid(x)."""
+    return x * _sigmoid(x)
+
+
+@_jit
+def silu_backward_scalar(dy, x, y):
+    """dx = dy s (1 + x (1 - s)), s = sigmoid(x)."""
+    T = type(x)
+    s = _sigmoid(x)
+    return dy * s * (T(1.0) + x * (T(1.0) - s))
+
+
+# activation code -> the name of its scalar pair above (relu, linear and softmax have row forms)
+SCALAR_NAMES = {STEP: "step", SIGMOID: "sigmoid", TANH: "tanh", RELU: "relu",
+                LEAKY_RELU: "leaky_relu", ELU: "elu", SOFTPLUS: "softplus", GELU: "gelu",
+                SILU: "silu"}
+
+
 @_jit
 def _act(x, code):
     """f(x) for the elementwise activations other than relu and linear."""
-    T = type(x)
     if code == SIGMOID:
-        return _sigmoid(x)
+        return sigmoid_scalar(x)
     if code == TANH:
-        return math.tanh(x)
+        return tanh_scalar(x)
     if code == LEAKY_RELU:
-        return x if x > T(0.0) else T(LEAKY_SLOPE) * x
+        return leaky_relu_scalar(x)
     if code == ELU:
-        return x if x >= T(0.0) else math.expm1(x)
+        return elu_scalar(x)
     if code == SOFTPLUS:
-        return _softplus(x)
+        return softplus_scalar(x)
     if code == GELU:
-        return _gelu(x)
+        return gelu_scalar(x)
     if code == SILU:
-        return x * _sigmoid(x)
-    return T(1.0) if x >= T(0.0) else T(0.0)  # step
+        return silu_scalar(x)
+    return step_scalar(x)
 
 
 @_jit
 def _act_grad(dy, x, y, code):
     """dy * f'(x) for the elementwise activations other than relu and linear."""
-    T = type(x)
     if code == SIGMOID:
-        return dy * y * (T(1.0) - y)
+        return sigmoid_backward_scalar(dy, x, y)
     if code == TANH:
-        return dy * (T(1.0) - y * y)
+        return tanh_backward_scalar(dy, x, y)
     if code == LEAKY_RELU:
-        return dy if x > T(0.0) else T(LEAKY_SLOPE) * dy
+        return leaky_relu_backward_scalar(dy, x, y)
     if code == ELU:
-        return dy if x >= T(0.0) else dy * (y + T(1.0))
+        return elu_backward_scalar(dy, x, y)
     if code == SOFTPLUS:
-        return dy * _sigmoid(x)
+        return softplus_backward_scalar(dy, x, y)
     if code == GELU:
-        return _gelu_grad(dy, x)
+        return gelu_backward_scalar(dy, x, y)
     if code == SILU:
-        s = _sigmoid(x)
-        return dy * s * (T(1.0) + x * (T(1.0) - s))
-    return T(0.0)  # step
+        return silu_backward_scalar(dy, x, y)
+    return step_backward_scalar(dy, x, y)
 
 
 @_jit
@@ -146,12 +261,10 @@ def _softmax_grad_row(dy, y, dx, i):
 @_jit
 def _act_row(a, y, i, code):
     """y[i] = f(a[i]) for one row."""
-    T = a.dtype.type
     m = a.shape[1]
     if code == RELU:
         for j in range(m):
-            x = a[i, j]
-            y[i, j] = T(0.0) if x <= T(0.0) else x  # NaN stays NaN, as np.maximum
+            y[i, j] = relu_scalar(a[i, j])
     elif code == LINEAR:
         for j in range(m):
             y[i, j] = a[i, j]
@@ -165,11 +278,10 @@ def _act_row(a, y, i, code):
 @_jit
 def _grad_row(dy, a, y, dx, i, code):
     """dx[i] = dy[i] * f'(a[i]) from the forward's input a and output y (dx may alias dy)."""
-    T = a.dtype.type
     m = a.shape[1]
     if code == RELU:
         for j in range(m):
-            dx[i, j] = dy[i, j] if a[i, j] > T(0.0) else T(0.0)
+            dx[i, j] = relu_backward_scalar(dy[i, j], a[i, j], y[i, j])
     elif code == LINEAR:
         for j in range(m):
             dx[i, j] = dy[i, j]

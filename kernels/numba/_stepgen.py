@@ -30,30 +30,10 @@ import tempfile
 
 from nnkit._kernels.numba import _jit as K
 
-# f(v) and dy * f'(x) given y = f(x), as expressions; the per-op kernels' _act/_act_grad hold the
-# same formulas (tests compare the compiled step with the per-layer path for every activation)
-FORWARD = {
-    K.STEP: "T(1.0) if v >= T(0.0) else T(0.0)",
-    K.SIGMOID: "K._sigmoid(v)",
-    K.TANH: "math.tanh(v)",
-    K.RELU: "T(0.0) if v <= T(0.0) else v",
-    K.LEAKY_RELU: "v if v > T(0.0) else T(K.LEAKY_SLOPE) * v",
-    K.ELU: "v if v >= T(0.0) else math.expm1(v)",
-    K.SOFTPLUS: "K._softplus(v)",
-    K.GELU: "K._gelu(v)",
-    K.SILU: "v * K._sigmoid(v)",
-}
-BACKWARD = {
-    K.STEP: "T(0.0)",
-    K.SIGMOID: "g * yv * (T(1.0) - yv)",
-    K.TANH: "g * (T(1.0) - yv * yv)",
-    K.RELU: "g if xv > T(0.0) else T(0.0)",
-    K.LEAKY_RELU: "g if xv > T(0.0) else T(K.LEAKY_SLOPE) * g",
-    K.ELU: "g if xv >= T(0.0) else g * (yv + T(1.0))",
-    K.SOFTPLUS: "g * K._sigmoid(xv)",
-    K.GELU: "K._gelu_grad(g, xv)",
-    K.SILU: "g * K._sigmoid(xv) * (T(1.0) + xv * (T(1.0) - K._sigmoid(xv)))",
-}
+# f(v) and dy * f'(x) given y = f(x): calls of the scalar pairs the per-op kernels use (the
+# formulas live once, in _jit.py)
+FORWARD = {code: f"K.{name}_scalar(v)" for code, name in K.SCALAR_NAMES.items()}
+BACKWARD = {code: f"K.{name}_backward_scalar(g, xv, yv)" for code, name in K.SCALAR_NAMES.items()}
 # which arguments of the state the optimizer kernel takes, and its hyperparameters from hp
 OPTIMIZERS = {
     "sgd": ("K.sgd_serial", 1, "hp[0], hp[1], hp[2] != 0, hp[3]"),
@@ -160,97 +140,131 @@ def dropout_indices(drops):
     return out
 
 
-def source(spec) -> str:
-    """The Python source of the step module for ``spec`` (see the module docstring): ``fwd<l>``
-    and ``bwd<l>`` per layer (the epilogues of its matrix products) and ``step``."""
-    codes, biases, drops, regs, skips, pieces, loss, optimizer, n_states = spec
-    n = len(codes)
-    block_of = {last: first for first, last in skips}  # the layer a block ends at -> its first layer
-    block_from = {first: last for first, last in skips}
-    kernel, n_used, hyper = OPTIMIZERS[optimizer]
-    sparse = loss.startswith("sparse_")
-    index = dropout_indices(drops)
+class _Layout:
+    """The names the generated step uses for a spec (see the module docstring)."""
+
+    def __init__(self, spec):
+        (self.codes, self.biases, self.drops, self.regs, skips, self.pieces, self.loss,
+         self.optimizer, self.n_states) = spec
+        self.n = len(self.codes)
+        self.block_of = {last: first for first, last in skips}  # a block's last layer -> its first
+        self.block_from = {first: last for first, last in skips}
+        self.index = dropout_indices(self.drops)
+        self.sparse = self.loss.startswith("sparse_")
+        self.regularized = [l for l in range(self.n) if self.regs[l]]
+        # what layer l hands the next one: its block's sum where a block ends there, else its
+        # last dropout's output, else its activation
+        self.own = [f"o{self.index[l][-1]}" if self.index[l] else f"y{l}" for l in range(self.n)]
+        self.outs = [f"r{l}" if l in self.block_of else self.own[l] for l in range(self.n)]
+
+    def input_of(self, l):
+        return "x" if l == 0 else self.outs[l - 1]
+
+
+def _layer_functions(lay):
+    """fwd<l> and bwd<l> of every layer."""
     functions = []
-    for l in range(n):
-        extra_f = ["dr"] + [f"{b}{k}" for k in index[l] for b in "uo"] if index[l] else []
-        extra_b = ["dr"] + [f"u{k}" for k in index[l]] if index[l] else []
-        if pieces[l]:
+    for l in range(lay.n):
+        index = lay.index[l]
+        extra_f = ["dr"] + [f"{b}{k}" for k in index for b in "uo"] if index else []
+        extra_b = ["dr"] + [f"u{k}" for k in index] if index else []
+        if lay.pieces[l]:
             functions += _function(f"fwd{l}", ["a", "b", "y", "idx"] + extra_f,
-                                   _forward_maxout(pieces[l], index[l]))
+                                   _forward_maxout(lay.pieces[l], index))
             functions += _function(f"bwd{l}", ["a", "d", "idx", "dz", "db"] + extra_b,
-                                   _backward_maxout(pieces[l], index[l]))
+                                   _backward_maxout(lay.pieces[l], index))
             continue
         functions += _function(f"fwd{l}", ["a", "b", "y"] + extra_f,
-                               _forward(l, codes[l], biases[l], index[l]))
+                               _forward(l, lay.codes[l], lay.biases[l], index))
         functions += _function(f"bwd{l}", ["a", "y", "d", "db"] + extra_b,
-                               _backward(l, codes[l], biases[l], index[l]))
-    args = ["x", "labels" if sparse else "target", "hp"] + (["dr"] if any(drops) else []) \
-        + (["rg"] if any(regs) else [])
-    regularized = [l for l in range(n) if regs[l]]
+                               _backward(l, lay.codes[l], lay.biases[l], index))
+    return functions
+
+
+def _step_arguments(lay):
+    """(the step's arguments, per layer its (parameter, gradient) names, parameter -> its state
+    arrays' names)."""
+    args = ["x", "labels" if lay.sparse else "target", "hp"] + (["dr"] if any(lay.drops) else []) \
+        + (["rg"] if any(lay.regs) else [])
     params = []
-    # what layer l hands the next one: its block's sum where a block ends there, else its last
-    # dropout's output, else its activation
-    own = [f"o{index[l][-1]}" if index[l] else f"y{l}" for l in range(n)]
-    outs = [f"r{l}" if l in block_of else own[l] for l in range(n)]
-    for l in range(n):
+    for l in range(lay.n):
         args += [f"W{l}", f"dW{l}", f"a{l}", f"y{l}", f"d{l}"]
         params.append([(f"W{l}", f"dW{l}")])
-        if biases[l]:
+        if lay.biases[l]:
             args += [f"b{l}", f"db{l}"]
             params[l].append((f"b{l}", f"db{l}"))
-        if pieces[l]:
+        if lay.pieces[l]:
             args += [f"i{l}", f"z{l}"]
-        args += [f"{b}{k}" for k in index[l] for b in "uo"]
-        if l in block_of:
+        args += [f"{b}{k}" for k in lay.index[l] for b in "uo"]
+        if l in lay.block_of:
             args += [f"r{l}", f"g{l}"]
     states = {}
     for k, (w, _) in enumerate(p for layer in params for p in layer):
-        states[w] = [f"s{k}_{i}" for i in range(n_states)]
+        states[w] = [f"s{k}_{i}" for i in range(lay.n_states)]
         args += states[w]
+    return args, params, states
+
+
+def _forward_lines(lay):
+    """The forward pass, then the loss and its gradient into the last layer's d."""
     body = []
-    for l in range(n):
-        b = f"b{l}" if biases[l] else f"a{l}[0, :0]"
-        extra = "".join(f", {v}" for v in (["dr"] + [f"{b}{k}" for k in index[l] for b in "uo"]
-                                           if index[l] else []))
-        maxout = f", i{l}" if pieces[l] else ""
-        body += [f"K._mm({'x' if l == 0 else outs[l - 1]}, W{l}, a{l})",
+    for l in range(lay.n):
+        b = f"b{l}" if lay.biases[l] else f"a{l}[0, :0]"
+        extra = "".join(f", {v}" for v in (["dr"] + [f"{b}{k}" for k in lay.index[l] for b in "uo"]
+                                           if lay.index[l] else []))
+        maxout = f", i{l}" if lay.pieces[l] else ""
+        body += [f"K._mm({lay.input_of(l)}, W{l}, a{l})",
                  f"fwd{l}(a{l}, {b}, y{l}{maxout}{extra})"]
-        if l in block_of:  # y = x + f(x), as Residual.forward adds them
-            first = block_of[l]
-            body += [f"K._add({'x' if first == 0 else outs[first - 1]}, {own[l]}, r{l})"]
-    body += [f"loss = K.{loss}({outs[n - 1]}, {'labels' if sparse else 'target'}, d{n - 1})"]
-    for l in range(n - 1, -1, -1):
-        if l in block_of and block_of[l] > 0:  # the gradient at the block's output, kept for its input
+        if l in lay.block_of:  # y = x + f(x), as Residual.forward adds them
+            body += [f"K._add({lay.input_of(lay.block_of[l])}, {lay.own[l]}, r{l})"]
+    n = lay.n
+    return body + [f"loss = K.{lay.loss}({lay.outs[n - 1]}, {'labels' if lay.sparse else 'target'}, d{n - 1})"]
+
+
+def _backward_lines(lay, params, states):
+    """The backward pass, last layer first, each layer's update once its gradients exist."""
+    kernel, n_used, hyper = OPTIMIZERS[lay.optimizer]
+    body = []
+    for l in range(lay.n - 1, -1, -1):
+        if l in lay.block_of and lay.block_of[l] > 0:  # the gradient at the block's output, kept for its input
             body += [f"g{l}[:, :] = d{l}"]
-        db = f"db{l}" if biases[l] else f"a{l}[0, :0]"
-        extra = "".join(f", {v}" for v in (["dr"] + [f"u{k}" for k in index[l]]
-                                           if index[l] else []))
+        db = f"db{l}" if lay.biases[l] else f"a{l}[0, :0]"
+        extra = "".join(f", {v}" for v in (["dr"] + [f"u{k}" for k in lay.index[l]]
+                                           if lay.index[l] else []))
         # the gradient at the layer's products: d itself, or a Maxout's gradient at its pieces
-        dz = f"z{l}" if pieces[l] else f"d{l}"
-        if pieces[l]:
+        dz = f"z{l}" if lay.pieces[l] else f"d{l}"
+        if lay.pieces[l]:
             body += [f"bwd{l}(a{l}, d{l}, i{l}, z{l}, {db}{extra})"]
         else:
             body += [f"bwd{l}(a{l}, y{l}, d{l}, {db}{extra})"]
-        body += [f"K._mm_tn({'x' if l == 0 else outs[l - 1]}, {dz}, dW{l})"]
-        if regs[l]:  # the penalty of the weights before their update, its gradient into dW
-            k = 3 * regularized.index(l)
+        body += [f"K._mm_tn({lay.input_of(l)}, {dz}, dW{l})"]
+        if lay.regs[l]:  # the penalty of the weights before their update, its gradient into dW
+            k = 3 * lay.regularized.index(l)
             body += [f"p{l} = K.elastic_net(W{l}.reshape(W{l}.size), dW{l}.reshape(dW{l}.size), "
                      f"rg[{k}], rg[{k + 1}], rg[{k + 2}])"]
         if l > 0:
             body += [f"K._mm_nt({dz}, W{l}, d{l - 1})"]
-            if l in block_from:  # dx = dy + f'(x) dy through the block, as Residual.backward adds them
-                body += [f"K._add(g{block_from[l]}, d{l - 1}, d{l - 1})"]
+            if l in lay.block_from:  # dx = dy + f'(x) dy through the block, as Residual.backward adds them
+                body += [f"K._add(g{lay.block_from[l]}, d{l - 1}, d{l - 1})"]
         # the update runs once the gradients exist and the input gradient has used the old W
         for w, g in params[l]:
             flat = [f"{a}.reshape({w}.size)" for a in [w, g] + states[w][:n_used]]
             body += [f"{kernel}({', '.join(flat)}, {hyper})"]
-    if regularized:  # added as the per-layer path adds them: in layer order, then to the loss
-        body += [f"loss = loss + ({' + '.join(f'p{l}' for l in regularized)})"]
-    body += ["return loss"]
+    if lay.regularized:  # added as the per-layer path adds them: in layer order, then to the loss
+        body += [f"loss = loss + ({' + '.join(f'p{l}' for l in lay.regularized)})"]
+    return body + ["return loss"]
+
+
+def source(spec) -> str:
+    """The Python source of the step module for ``spec`` (see the module docstring): ``fwd<l>``
+    and ``bwd<l>`` per layer (the epilogues of its matrix products) and ``step``."""
+    lay = _Layout(spec)
+    args, params, states = _step_arguments(lay)
+    body = _forward_lines(lay) + _backward_lines(lay, params, states)
     head = ['"""Generated by nnkit._kernels.numba._stepgen: do not edit."""', "import math", "",
             "from nnkit._kernels.numba import _jit as K"]
     step = ["", "", "@K._jit", f"def step({', '.join(args)}):"] + ["    " + line for line in body]
-    return "\n".join(head + functions + step) + "\n"
+    return "\n".join(head + _layer_functions(lay) + step) + "\n"
 
 
 def _directory() -> str:
@@ -281,7 +295,61 @@ _LOADED = {}
 def load_step(spec):
     """The module generated for ``spec`` (written once, then reused): @njit ``step``, ``fwd<l>``
     and ``bwd<l>``."""
-    text = source(spec)
+    return _load(source(spec))
+
+
+# The step of any plain Dense stack (no Dropout, Maxout, Residual or penalty), walking a table of
+# layers at run time: table[l] = (n_in, n_out, activation code, offset of W, offset of b or -1)
+# into the flat parameter buffer w (gradients in g at the same offsets); a, y, d hold each
+# layer's products, activations and gradients one after the other for a batch of n rows. It
+# calls the per-op kernels' bodies, so it computes what the per-layer path does; one module per
+# (loss, optimizer), so a new architecture compiles nothing.
+TABLE_STEP = """
+@K._jit
+def step(x, target, hp, table, w, g, {states}, a_buf, y_buf, d_buf, no_bias):
+    n = x.shape[0]
+    inp = x
+    off = 0
+    for l in range(table.shape[0]):
+        k, m, code, wo, bo = table[l, 0], table[l, 1], table[l, 2], table[l, 3], table[l, 4]
+        a = a_buf[off:off + n * m].reshape((n, m))
+        y = y_buf[off:off + n * m].reshape((n, m))
+        K._mm(inp, w[wo:wo + k * m].reshape((k, m)), a)
+        K.bias_activation_serial(a, w[bo:bo + m] if bo >= 0 else no_bias, y, bo >= 0, code)
+        inp = y
+        off += n * m
+    m = table[table.shape[0] - 1, 1]
+    loss = K.{loss}(inp, target, d_buf[off - n * m:off].reshape((n, m)))
+    for l in range(table.shape[0] - 1, -1, -1):
+        k, m, code, wo, bo = table[l, 0], table[l, 1], table[l, 2], table[l, 3], table[l, 4]
+        off -= n * m
+        a = a_buf[off:off + n * m].reshape((n, m))
+        y = y_buf[off:off + n * m].reshape((n, m))
+        d = d_buf[off:off + n * m].reshape((n, m))
+        K.bias_activation_backward_serial(d, a, y, d, g[bo:bo + m] if bo >= 0 else no_bias, bo >= 0, code)
+        inp = x if l == 0 else y_buf[off - n * k:off].reshape((n, k))
+        K._mm_tn(inp, d, g[wo:wo + k * m].reshape((k, m)))
+        if l > 0:
+            K._mm_nt(d, w[wo:wo + k * m].reshape((k, m)), d_buf[off - n * k:off].reshape((n, k)))
+        # the layer's update once its gradients exist and its old W is used: while they are in cache
+        hi = wo + k * m if bo < 0 else bo + m
+        {kernel}(w[wo:hi], g[wo:hi], {state_slices}, {hyper})
+    return loss
+"""
+
+
+def load_table_step(loss, optimizer):
+    """The table step's module for this loss op and optimizer kernel (see TABLE_STEP)."""
+    kernel, n_used, hyper = OPTIMIZERS[optimizer]
+    states = ", ".join(f"s{i}" for i in range(n_used))
+    state_slices = ", ".join(f"s{i}[wo:hi]" for i in range(n_used))
+    head = ['"""Generated by nnkit._kernels.numba._stepgen: do not edit."""',
+            "from nnkit._kernels.numba import _jit as K", ""]
+    return _load("\n".join(head) + TABLE_STEP.format(states=states, state_slices=state_slices, loss=loss, kernel=kernel, hyper=hyper))
+
+
+def _load(text):
+    """The module of source ``text``, written once to a file named by its hash and _jit.py's."""
     name = "nnkit_step_" + hashlib.sha1((text + _jit_hash()).encode()).hexdigest()[:20]
     module = _LOADED.get(name)
     if module is None:

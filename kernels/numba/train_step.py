@@ -3,9 +3,13 @@ Residual layers.
 
 ``make_train_step(model)`` returns ``step(xb, yb) -> (loss, out)`` running the forward pass, the
 loss, the backward pass and the optimizer update, or None where the per-layer path runs instead.
-The step's code is generated for the model's activations, loss and optimizer (``_stepgen``), so
-only those compile. Small networks (at most ``MAX_MACS_PER_SAMPLE``) get ``CompiledStep``, one
-@njit call per batch: there per-step Python overhead, not arithmetic, is the cost. Bigger ones
+The model is read through its step table (``model.step_table()``) and the optimizer's public
+state API, never through layer classes or private attributes. Small networks (at most
+``MAX_MACS_PER_SAMPLE``) get one @njit call per batch: there per-step Python overhead, not
+arithmetic, is the cost. They get ``CompiledStep``, code generated for the model's layers, loss
+and optimizer (``_stepgen``), so only those compile; with ``PREFER_TABLE_STEP`` a plain Dense
+stack gets ``TableStep`` instead, one step per (loss, optimizer, dtype) walking a table of its
+layers, so a new architecture compiles nothing (and each step runs 5-20% slower). Bigger ones
 get ``LayeredStep``: np.matmul with the compiled epilogues (Residual and Maxout: the former only).
 Every buffer is allocated once per batch shape; none is handed to users except ``out``, which the
 next step overwrites. Dropout's uniforms are drawn into a buffer with the backend's generator
@@ -40,13 +44,13 @@ LOSSES = ("mse", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
 # one BLAS pool the rest of the process uses.
 MAX_MACS_PER_SAMPLE = 300_000
 
-
-def _optimizer_name(optimizer):
-    from nnkit import optimizers as opt
-
-    # exact classes: a subclass may override _update, which this step would silently skip
-    return {opt.SGD: "sgd", opt.Adagrad: "adagrad", opt.RMSprop: "rmsprop", opt.Adam: "adam",
-            opt.AdamW: "adamw"}.get(type(optimizer))
+# Whether a plain Dense stack gets TableStep (a new architecture compiles nothing) instead of the
+# step generated for it. Measured under the cpu lock, float32, the same process interleaved,
+# median of 9 (us per step, table / generated): W1 9.25 / 7.79, W2 32.9 / 26.7, W3 991 / 941;
+# first fit of a new architecture on a warm cache 0.31 s / 2.6-3.7 s. The generated step is
+# faster per step, so it stays the default; TableStep is for many short fits of new shapes
+# (searches over widths).
+PREFER_TABLE_STEP = False
 
 
 def _hyper(name, o, T, lr, t):
@@ -61,33 +65,27 @@ def _hyper(name, o, T, lr, t):
 
 
 def plan(model):
-    """The step's spec (see ``_stepgen``) when ``model`` can run a compiled step, else None: a
-    Sequential of Dense and Maxout layers (see ``_groups`` for the Activation, Dropout, Flatten and
-    Residual layers around them) on the numba backend, in float32 or float64, with a loss and an optimizer
-    the step implements, and plain L1/L2 kernel regularizers."""
-    layers = getattr(model, "layers", None)
-    if not layers or not getattr(model, "built", False) or model.backend.name != "numba":
-        return None
-    program = _groups(layers, _logits_layer(model))
-    if program is None:
-        return None
-    groups, skips = program
+    """(the step's spec (see ``_stepgen``), None) when ``model`` can run a compiled step, else
+    (None, why): the model's step table (``model.step_table()``: Dense and Maxout layers with the
+    Activation, Dropout, Flatten and Residual layers around them, plain L1/L2 kernel penalties) on
+    the numba backend's host arrays, in float32 or float64, with a loss and an optimizer update
+    the step implements."""
+    table = model.step_table()
+    if table.why is not None:
+        return None, table.why
+    groups, skips, loss = table.groups, table.skips, table.loss_op
     if np.dtype(model.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-        return None
-    if model.loss is None or model.optimizer is None:
-        return None
-    loss = model.loss.op_name(model._fused is not None)
-    optimizer = _optimizer_name(model.optimizer)
-    if loss not in LOSSES or optimizer is None:
-        return None
+        return None, f"the dtype {model.dtype} (the step takes float32 and float64)"
+    optimizer = None if model.optimizer is None else model.optimizer.fused_update
+    if loss not in LOSSES:
+        return None, f"the loss op {loss!r}, which the step does not implement"
+    if optimizer is None:
+        return None, f"the optimizer {type(model.optimizer).__name__}, whose update the step does not implement"
     for p in model.parameters():
         v = p.value
         if type(v) is not np.ndarray or v.dtype != model.dtype or not v.flags.c_contiguous \
                 or not v.flags.writeable:
-            return None
-    if not all(_plain_penalty(dense.W.regularizer)
-               and (dense.b is None or dense.b.regularizer is None) for dense, _, _ in groups):
-        return None
+            return None, f"the parameter {p.name!r} is not a writeable C-contiguous array of the model's dtype"
     codes = tuple(CODES["linear" if activation == "maxout" else activation]
                   for _, activation, _ in groups)
     biases = tuple(dense.b is not None for dense, _, _ in groups)
@@ -96,102 +94,7 @@ def plan(model):
     regs = tuple(dense.W.regularizer is not None for dense, _, _ in groups)
     kernel = "adam" if optimizer == "adamw" else optimizer
     return (codes, biases, drops, regs, tuple(skips), pieces, loss, optimizer, kernel,
-            _stepgen.OPTIMIZERS[kernel][1])
-
-
-def _plain_penalty(regularizer) -> bool:
-    """None, or a regularizer whose penalty is the elastic net of its l1 and l2 (not overridden)."""
-    from nnkit.regularizers import Regularizer
-
-    return regularizer is None or (
-        isinstance(regularizer, Regularizer)
-        and type(regularizer).penalty_and_gradient is Regularizer.penalty_and_gradient)
-
-
-def _emitted(layer, logits_layer) -> str:
-    """The activation a Dense or Activation layer applies: linear where it hands out logits."""
-    return "linear" if layer is logits_layer else layer.activation
-
-
-def _logits_layer(model):
-    """The output layer where the model hands its loss the logits, else None."""
-    return model.layers[-1] if model._fused is not None else None
-
-
-def _groups(layers, logits_layer=None):
-    """(groups, skips) for a stack of Dense, Maxout, Activation, Dropout, Flatten and Residual
-    layers that starts with a Dense, a Maxout or a Residual, else None. groups: [(Dense or Maxout,
-    its activation ("maxout" for a Maxout), [the Dropout layers of rate > 0 after it])] in forward
-    order; skips: [(first, last)] per Residual block, the indices of its first and last group: the
-    block's input is added to the output of ``last``.
-
-    An Activation right after a linear Dense (Keras' ``Dense(64), Activation("relu")``) is that
-    Dense's activation: the per-layer path computes the same z + b, then f, and backwards the same
-    f' and the same bias-gradient sum. A Flatten is left out: before the first Dense the step
-    reshapes the batch itself (a view), and after a Dense its input is already flat. So is a rate-0
-    Dropout, the identity, which draws no numbers in the per-layer path either. A Residual block
-    holds such a stack (no Residual inside); after it comes a Dense or nothing, since an
-    Activation or a Dropout there acts on the sum, not on the block's last Dense.
-    """
-    groups, skips = [], []
-    if not _chain(layers, groups, skips, False, logits_layer) or not groups:
-        return None
-    return groups, skips
-
-
-def _chain(layers, groups, skips, nested, logits_layer) -> bool:
-    """Append ``layers`` to groups and skips (see ``_groups``); False where they do not fit."""
-    from nnkit.layers.activation import Activation
-    from nnkit.layers.dense import Dense
-    from nnkit.layers.dropout import Dropout
-    from nnkit.layers.flatten import Flatten
-    from nnkit.layers.maxout import Maxout
-    from nnkit.layers.residual import Residual
-
-    open_group = bool(groups) and not (skips and skips[-1][1] == len(groups) - 1)
-    for layer in layers:
-        kind = type(layer)
-        if kind is Flatten or (kind is Dropout and layer.rate == 0.0):
-            continue
-        if kind is Dense and len(layer.input_shape) != 1:
-            return False  # a Dense acting on the last axis of images: the per-layer path
-        if kind is Dense:
-            groups.append((layer, _emitted(layer, logits_layer), []))
-            open_group = True
-        elif kind is Maxout:
-            groups.append((layer, "maxout", []))
-            open_group = True
-        elif kind is Activation:
-            if not open_group or groups[-1][2] or groups[-1][1] != "linear":
-                return False  # after a dropout, another activation or a block: not one epilogue
-            groups[-1] = (groups[-1][0], _emitted(layer, logits_layer), [])
-        elif kind is Dropout:
-            if not open_group:
-                return False
-            groups[-1][2].append(layer)
-        elif kind is Residual and not nested:
-            first = len(groups)
-            if not _chain(layer.inner.layers, groups, skips, True, logits_layer) or len(groups) == first:
-                return False
-            if groups[first][0] is not _first_dense(layer.inner.layers):
-                return False  # the block starts with a dropout or an activation, not a Dense
-            skips.append((first, len(groups) - 1))
-            open_group = False
-        else:
-            return False
-    return True
-
-
-def _first_dense(layers):
-    """The first of ``layers`` that acts (not a Flatten or a rate-0 Dropout); None if none does."""
-    from nnkit.layers.dropout import Dropout
-    from nnkit.layers.flatten import Flatten
-
-    for layer in layers:
-        if type(layer) is Flatten or (type(layer) is Dropout and layer.rate == 0.0):
-            continue
-        return layer
-    return None
+            _stepgen.OPTIMIZERS[kernel][1]), None
 
 
 class CompiledStep:
@@ -202,7 +105,8 @@ class CompiledStep:
     def __init__(self, model, spec):
         codes, biases, drops, regs, skips, pieces, loss, optimizer, kernel, n_states = spec
         self.model = model
-        groups, self.skips = _groups(model.layers, _logits_layer(model))
+        table = model.step_table()
+        groups, self.skips = table.groups, table.skips
         self.layers = [dense for dense, _, _ in groups]
         self.dropouts = [d for _, _, dropouts in groups for d in dropouts]
         self.params = model.parameters()
@@ -241,22 +145,24 @@ class CompiledStep:
         """The parameters, their gradients and the optimizer's state, in the step's order."""
         opt, model = self.optimizer, self.model
         self.values = [p.value for p in self.params]
+        opt.to(model.backend)
         for p in self.params:
-            if p.id not in opt._state:
-                opt._state[p.id] = opt._init_state(p.value, np)
             if p.grad is None or p.grad.shape != p.value.shape or p.grad.dtype != self.dtype \
                     or not p.grad.flags.c_contiguous or not p.grad.flags.writeable:
                 p.grad = np.zeros_like(p.value)
         self.grads = [p.grad for p in self.params]
-        opt._backend = model.backend
-        self.state_dict = opt._state
-        names = opt._state_names[:self.n_states]
-        self.states = tuple(opt._state[p.id][name] for p in self.params for name in names)
+        flats = getattr(model, "flat_buffers", None)
+        self.flat_list = flats if flats and all(p.flat is not None for p in self.params) else None
+        names = opt.state_names[:self.n_states]
+        self.states = tuple(opt.state_of(p, np)[name] for p in self.params for name in names)
+        self.state_version = opt.state_version
         self.buffers.clear()
 
     def _stale(self):
-        if self.optimizer._state is not self.state_dict:
+        if self.optimizer.state_version != self.state_version:
             return True
+        if self.flat_list is not None:  # views of flat buffers stay put while the buffers do
+            return self.model.flat_buffers is not self.flat_list
         for p, v, g in zip(self.params, self.values, self.grads):
             if p.value is not v or p.grad is not g:
                 return True
@@ -301,7 +207,7 @@ class CompiledStep:
 
     def _hyperparameters(self):
         opt = self.optimizer
-        lr_setting = opt._lr
+        lr_setting = opt.lr
         t = opt.iterations + 1
         # SGD's and RMSprop's hyperparameters do not depend on the step: reuse them while the
         # rate is the same constant
@@ -343,6 +249,72 @@ class CompiledStep:
         loss = entry(xb, y, hp, *self.lead, *rest)
         self.optimizer.iterations = t
         return self.T(loss), self.outputs[n]
+
+
+class TableStep(CompiledStep):
+    """The one-call step of a plain Dense stack (no Dropout, Maxout, Residual or penalty) whose
+    parameters live in one flat buffer: the compiled step walks a table of the layers (see
+    ``_stepgen.TABLE_STEP``), one module per (loss, optimizer) and dtype, so a new architecture
+    compiles nothing; the update is one call over the whole buffer."""
+
+    def __init__(self, model, spec):
+        codes, biases, _, _, _, _, loss, optimizer, kernel, n_states = spec
+        self.model, self.optimizer, self.opt_name = model, model.optimizer, optimizer
+        self.params = model.parameters()
+        self.layers = [dense for dense, _, _ in model.step_table().groups]
+        self.dtype = np.dtype(model.dtype)
+        self.T = self.dtype.type
+        self.sparse = loss.startswith("sparse_")
+        self.n_states = n_states
+        self.step = _stepgen.load_table_step(loss, kernel).step
+        self.codes, self.biases = codes, biases
+        self.buffers, self.entries = {}, {}
+        self.hp = self.hp_key = None
+        self.no_bias = np.empty((0,), dtype=self.dtype)
+        self._bind()
+
+    def _bind(self):
+        """The flat buffer, the optimizer's flat state and the layer table."""
+        (self.flat,) = self.model.flat_buffers
+        opt = self.optimizer
+        opt.to(self.model.backend)
+        arrays = opt.flat_states(self.flat, self.params, np)
+        self.states = tuple(arrays[name] for name in opt.state_names[:self.n_states])
+        self.state_version = opt.state_version
+        rows = []
+        for dense, code in zip(self.layers, self.codes):
+            k, m = dense.W.shape
+            rows.append((k, m, code, dense.W.span[0], -1 if dense.b is None else dense.b.span[0]))
+        self.table = np.array(rows, dtype=np.int64)
+        self.buffers.clear()
+
+    def _stale(self):
+        flats = self.model.flat_buffers
+        return (len(flats) != 1 or flats[0] is not self.flat
+                or self.optimizer.state_version != self.state_version)
+
+    def _args_for(self, n):
+        """(a, y, d) buffers for a batch of n rows, and the output: a view of the last y."""
+        args = self.buffers.get(n)
+        if args is None:
+            size = n * int(self.table[:, 1].sum())
+            a, y, d = (np.empty((size,), dtype=self.dtype) for _ in range(3))
+            m = int(self.table[-1, 1])
+            tail = (self.table, self.flat.value, self.flat.grad) + self.states + (a, y, d, self.no_bias)
+            args = self.buffers[n] = (tail, y[size - n * m:].reshape(n, m))
+        return args
+
+    def __call__(self, xb, yb):
+        xb, y = self._inputs(xb, yb)
+        n = xb.shape[0]
+        tail, out = self._args_for(n)
+        hp, t = self._hyperparameters()
+        entry = self.entries.get(n)
+        if entry is None:
+            entry = self.entries[n] = _entry_point(self.step, (xb, y, hp) + tail)
+        loss = entry(xb, y, hp, *tail)
+        self.optimizer.iterations = t
+        return self.T(loss), out
 
 
 class LayeredStep(CompiledStep):
@@ -424,15 +396,26 @@ def _entry_point(step, args):
     return step.compile(tuple(typeof(a) for a in args))
 
 
+def refusal(model) -> str | None:
+    """Why ``model`` runs no compiled step (None where it does)."""
+    return plan(model)[1]
+
+
 def make_train_step(model):
     """A compiled ``step(xb, yb) -> (loss, out)`` for ``model``, or None where the per-layer path
     must run (see ``plan``)."""
-    spec = plan(model)
+    spec, _ = plan(model)
     if spec is None:
         return None
-    groups, skips = _groups(model.layers, _logits_layer(model))
+    table = model.step_table()
+    groups, skips = table.groups, table.skips
     macs = sum(dense.W.value.size for dense, _, _ in groups)
     if macs <= MAX_MACS_PER_SAMPLE:
+        codes, biases, drops, regs, skips_, pieces = spec[:6]
+        plain = not any(drops) and not any(regs) and not skips_ and not any(pieces)
+        if PREFER_TABLE_STEP and plain and len(model.flat_buffers) == 1 \
+                and model.flat_buffers[0].holds(model.parameters()):
+            return TableStep(model, spec)
         return CompiledStep(model, spec)
     # big networks spend their time in the products, where the per-layer path runs as fast: the
     # layered step leaves Residual blocks and Maxout layers to it

@@ -11,6 +11,7 @@ keeps the last training closure, backward zeroes the layer's gradients and calls
 from __future__ import annotations
 
 import itertools
+import math
 
 from nnkit.backend import Backend, get_backend, host_rng
 
@@ -31,31 +32,134 @@ def normalize_shape(shape, owner: str) -> tuple:
 
 
 class Parameter:
-    """A trainable array with its gradient: ``value``, ``grad``, ``name``, ``regularizer``."""
+    """A trainable array with its gradient: ``value``, ``grad``, ``name``, ``regularizer``.
 
-    __slots__ = ("value", "grad", "name", "regularizer", "id")
+    In a built model ``value`` and ``grad`` are views into the model's flat buffers (see
+    ``FlatBuffer``): assigning either copies into the view, so the buffers stay the truth.
+    """
+
+    __slots__ = ("_value", "_grad", "name", "regularizer", "id", "flat", "_span")
 
     def __init__(self, value, name: str, regularizer=None):
-        self.value = value
-        self.grad = None
+        self.flat = None  # the FlatBuffer holding value and grad, or None
+        self._value = value
+        self._grad = None
         self.name = name
         self.regularizer = regularizer
         self.id = next(_ids)
 
     @property
+    def value(self):
+        return self._value
+
+    @value.setter
+    def value(self, v) -> None:
+        if self.flat is None:
+            self._value = v
+        else:
+            self._value[...] = v
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, g) -> None:
+        if self.flat is None:
+            self._grad = g
+        else:
+            self._grad[...] = 0 if g is None else g
+
+    @property
     def shape(self):
-        return tuple(self.value.shape)
+        return tuple(self._value.shape)
+
+    @property
+    def span(self):
+        """(start, stop) of value and grad in the flat buffer's arrays, or None outside one."""
+        return None if self.flat is None else self._span
 
     def inc_grad(self, g) -> None:
         """grad = grad + g (g itself where there is no gradient yet)."""
-        self.grad = g if self.grad is None else self.grad + g
+        if self.flat is not None:
+            self._grad += g
+        else:
+            self._grad = g if self._grad is None else self._grad + g
 
     def zero_grad(self) -> None:
-        """Forget the gradient (the next inc_grad sets it)."""
-        self.grad = None
+        """grad = 0 (None outside a flat buffer: the next inc_grad sets it)."""
+        if self.flat is not None:
+            self._grad[...] = 0
+        else:
+            self._grad = None
+
+    def unbind(self) -> None:
+        """Leave the flat buffer: value and grad become arrays of their own."""
+        self.flat = None
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        new = Parameter.__new__(Parameter)
+        memo[id(self)] = new
+        new.name, new.regularizer, new.id = self.name, copy.deepcopy(self.regularizer, memo), self.id
+        new.flat = copy.deepcopy(self.flat, memo)
+        if new.flat is None:
+            new._value, new._grad = copy.deepcopy(self._value, memo), copy.deepcopy(self._grad, memo)
+        else:  # views into the copied buffers, as the original's are into its own
+            new._span = self._span
+            new._value, new._grad = new.flat.views(self._span, self.shape)
+        return new
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, shape={self.shape})"
+
+
+class FlatBuffer:
+    """The values and the gradients of parameters of one dtype, each in one flat array, so an
+    optimizer updates all of them in one call and data-parallel training reduces the gradients in
+    one Allreduce. ``reduction`` is the gradient buffer with one spare entry after it (a reduction
+    may carry the loss there); ``grad`` is a view of all but that entry."""
+
+    def __init__(self, params, backend):
+        xp = backend.xp
+        spans, offset = [], 0
+        for p in params:
+            size = math.prod(p.shape)
+            spans.append((offset, offset + size))
+            offset += size
+        self.size = offset
+        self.value = xp.zeros((offset,), dtype=params[0].value.dtype)
+        self.reduction = xp.zeros((offset + 1,), dtype=params[0].value.dtype)
+        self.grad = self.reduction[:offset]
+        for p, span in zip(params, spans):
+            value, grad = self.views(span, p.shape)
+            value[...] = p.value
+            if p.grad is not None:
+                grad[...] = p.grad
+            p.flat, p._span, p._value, p._grad = self, span, value, grad
+        self.count = len(params)
+
+    def views(self, span, shape):
+        """(value, grad) of the parameter at ``span`` = (start, stop), of ``shape``."""
+        lo, hi = span
+        return self.value[lo:hi].reshape(shape), self.grad[lo:hi].reshape(shape)
+
+    def holds(self, params) -> bool:
+        """Whether ``params`` are exactly this buffer's parameters."""
+        return len(params) == self.count and all(p.flat is self for p in params)
+
+
+def flatten_parameters(params, backend) -> list:
+    """One FlatBuffer per dtype of ``params`` (none where the backend's arrays have no views)."""
+    for p in params:
+        p.unbind()
+    if not params or not backend.has_views:
+        return []
+    groups = {}
+    for p in params:
+        groups.setdefault(str(p.value.dtype), []).append(p)
+    return [FlatBuffer(group, backend) for group in groups.values()]
 
 
 class Layer:
@@ -159,6 +263,7 @@ class Layer:
         """Move every parameter to ``backend`` (values through the host)."""
         old = self.backend
         for p in self.parameters():
+            p.unbind()
             p.value = backend.asarray(old.to_numpy(p.value))
             p.grad = None
         self.backend = backend

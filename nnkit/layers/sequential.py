@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nnkit.backend import get_backend, host_rng
-from nnkit.layers.base import Layer, normalize_shape
+from nnkit.layers.base import Layer, flatten_parameters, normalize_shape
 from nnkit.model import Model
 
 
@@ -28,6 +28,7 @@ class Sequential(Layer, Model):
         self.backend = get_backend(backend)
         self.dtype = self.backend.dtype(dtype)
         self.seed = seed
+        self.flat_buffers = []  # the parameters' values and gradients, one FlatBuffer per dtype
 
     def add(self, layer: Layer) -> None:
         """Append a layer (before the model is built)."""
@@ -64,6 +65,7 @@ class Sequential(Layer, Model):
             shape = layer.build(shape, self.backend, dtype_name, rng)
         self.output_shape = shape
         self.built = True
+        self.flat_buffers = flatten_parameters(self.parameters(), self.backend)
         self._on_built()
         return shape
 
@@ -109,6 +111,7 @@ class Sequential(Layer, Model):
         self.backend = backend
         self.dtype = backend.dtype(old.dtype_name(self.dtype))
         self._backprop = None
+        self.flat_buffers = flatten_parameters(self.parameters(), backend)
 
     def get_config(self):
         from nnkit.layers import layer_to_config
