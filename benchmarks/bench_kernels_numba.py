@@ -127,14 +127,10 @@ def test_train_step_64_128_64_10(benchmark, monkeypatch, path, dropout):
     X = rng.normal(size=(32, 64)).astype(np.float32)
     y = rng.integers(0, 10, size=32)
     if path == "per-layer":
-        params = model.parameters()
+        Xb, yb = model.backend.asarray(X), model.backend.asarray(y)
 
         def step():
-            model.zero_grad()
-            out, backward = model._chain(X, True)
-            _, dout = model._loss_and_grad(out, y)
-            backward(dout, False)
-            model.optimizer.step(params, model.backend)
+            model._train_step(Xb, yb)  # fit's per-layer step, on checked arrays
     else:
         monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 10**12 if path == "one-call" else 0)
         compiled = train_step.make_train_step(model)

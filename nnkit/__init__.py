@@ -6,6 +6,7 @@ from nnkit import (adversarial, augmentation, brain, callbacks, datasets, diagno
 from nnkit.backend import Backend, available_backends, get_backend, set_backend, use_backend
 from nnkit.callbacks import (Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
                              TerminateOnNaN)
+from nnkit.divergence import TrainingDiverged
 from nnkit.gradcheck import check_gradients
 from nnkit.io import load_model
 from nnkit.playground_config import PlaygroundConfig, parse_playground_url
@@ -24,7 +25,7 @@ __all__ = [
     "plotting", "augmentation", "playground", "preprocessing", "search", "sklearn", "Perceptron",
     "LogisticRegression", "distributed", "DataParallel",
     "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "TerminateOnNaN",
-    "check_gradients", "__version__",
+    "check_gradients", "TrainingDiverged", "__version__",
 ]
 
 

@@ -176,19 +176,24 @@ class Backend:
             return False
 
     # -- randomness ---------------------------------------------------------------------------
-    def seed(self, seed) -> None:
-        """Reseed the backend's random generator (dropout masks)."""
+    def generator(self, seed=None):
+        """A new random generator of this backend's kind, seeded with ``seed`` (a model's stream)."""
         if self.name == "cupy":
-            self.rng = self._device_module.random.default_rng(seed)
-        else:
-            self.rng = np.random.default_rng(seed)
+            return self._device_module.random.default_rng(seed)
+        return np.random.default_rng(seed)
 
-    def random_uniform(self, shape, dtype):
-        """Uniform [0, 1) numbers of ``shape`` and ``dtype`` on this backend."""
+    def seed(self, seed) -> None:
+        """Reseed the backend's random generator (what layers outside a model draw from)."""
+        self.rng = self.generator(seed)
+
+    def random_uniform(self, shape, dtype, stream=None):
+        """Uniform [0, 1) numbers of ``shape`` and ``dtype`` on this backend, drawn from
+        ``stream`` (a generator from ``generator()``), else from the backend's own."""
         dtype_name = self.dtype_name(dtype)
+        rng = self.rng if stream is None else stream
         if self.name == "cupy":
-            return self.rng.random(shape, dtype=dtype_name)
-        u = self.rng.random(shape, dtype=np.float32 if dtype_name == "float32" else np.float64)
+            return rng.random(shape, dtype=dtype_name)
+        u = rng.random(shape, dtype=np.float32 if dtype_name == "float32" else np.float64)
         return u if self.is_host else self.asarray(u)
 
     # -- device -------------------------------------------------------------------------------

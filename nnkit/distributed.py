@@ -170,6 +170,25 @@ class DataParallelEngine:
         self._nccl = None
         self.timings = {"steps": 0, "allreduce_s": 0.0, "pack_s": 0.0}
 
+    # -- before start: every rank's checks ------------------------------------------------------
+    def agree(self, error) -> None:
+        """Every rank's outcome of fit's checks (``error``: this rank's exception or None): when
+        any rank failed, every rank raises, naming the failing ranks and their messages, so none
+        is left waiting in a collective (also where the failing rank catches its error)."""
+        if self.size == 1:
+            if error is not None:
+                raise error
+            return
+        mine = None if error is None else (type(error).__name__, str(error))
+        failed = [(r, o) for r, o in enumerate(self.comm.allgather(mine)) if o is not None]
+        if not failed:
+            return
+        listing = "; ".join(f"rank {r}: {kind}: {text}" for r, (kind, text) in failed)
+        kind = failed[0][1][0] if error is None else type(error).__name__
+        cls = {"ValueError": ValueError, "TypeError": TypeError}.get(kind, RuntimeError)
+        raise cls(f"distributed: fit refused on {len(failed)} of {self.size} ranks, so no rank trains: "
+                  f"{listing}") from error
+
     # -- start: agree, broadcast, choose the reduction ------------------------------------------
     def start(self, model, callbacks, X, y, *, epochs, batch_size, shuffle, seed, verbose=0):
         """Check every rank trains the same model on the same data, broadcast rank 0's weights

@@ -48,7 +48,7 @@ def check_gradients(model, X, y, loss=None, eps: float = 1e-6, max_entries: int 
     params = clone.parameters()
     mask_seed = int(host_rng(seed).integers(2**31))
 
-    be.seed(mask_seed)
+    clone._set_stream(be.generator(mask_seed))
     _, _, dx = clone._step(X64, y64, wrt_input=True)
     params = [p for p in params if p.grad is not None]  # moving statistics: no gradient to check
     analytic = [(p.name, p.value, p.grad) for p in params]
@@ -81,7 +81,7 @@ def check_gradients(model, X, y, loss=None, eps: float = 1e-6, max_entries: int 
     state = {"x": X64}
 
     def objective_value():
-        be.seed(mask_seed)  # the same dropout mask as the analytic gradient's
+        clone._set_stream(be.generator(mask_seed))  # the same dropout mask as the analytic gradient's
         return float(clone._loss(state["x"], y64, training=True))
 
     for (name, value, grad), p in zip(analytic, params):

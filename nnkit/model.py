@@ -10,6 +10,7 @@ import math
 
 from nnkit import losses as _losses
 from nnkit import metrics as _metrics
+from nnkit import validation
 from nnkit.backend import get_backend
 
 DEFAULT_EVAL_BATCH = 256
@@ -30,6 +31,14 @@ class Model:
 
     def _on_built(self):
         self._set_fusion()
+        if self.stream is None or any(layer.stream is not self.stream for layer in self.sublayers()):
+            self._set_stream(self.stream or self.backend.generator(None))
+
+    def _set_stream(self, generator) -> None:
+        """Make ``generator`` the random stream of the model and every layer in it: each model
+        draws its dropout masks from its own, so models never share one across threads."""
+        for layer in self.sublayers():
+            layer.stream = generator
 
     # -- validation ---------------------------------------------------------------------------
     def _staging_backend(self, *arrays):
@@ -61,48 +70,51 @@ class Model:
     def _check_input(self, x, argument="x", backend=None):
         """x as a backend array of the model's dtype, with the shape the model takes, finite.
 
-        ``backend``: where x is checked and kept (the host for data staged batch by batch).
+        ``backend``: where x is checked and kept (the host for data staged batch by batch). An
+        unbuilt model is built for x's shape only once x has passed every check.
         """
-        dtype_in = getattr(x, "dtype", None)
-        if dtype_in is not None and getattr(dtype_in, "kind", "f") not in "fiub":
-            raise TypeError(f"{argument}: expected a numeric array, got dtype {dtype_in}")
+        validation.numeric_kind(x, argument, "fiub")
+        source = x
         x = self._as_array(x, argument, self.dtype, backend)
         if x.ndim < 2:
             raise ValueError(f"{argument}: expected shape (n_samples, features), got ndim {x.ndim} "
                              f"(shape {tuple(x.shape)}); reshape a single sample with x[None, :]")
         if x.shape[0] == 0:
             raise ValueError(f"{argument}: the data set is empty (shape {tuple(x.shape)})")
+        validation.check_finite((backend or self.backend).xp, x, argument, source)
         if not self.built:
-            self.build(tuple(x.shape[1:]))
+            try:
+                self.build(tuple(x.shape[1:]))
+            except ValueError as exc:
+                raise ValueError(f"{argument}: samples of shape {tuple(x.shape[1:])} do not fit the "
+                                 f"model: {exc}") from None
         if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f"{argument}: the model takes samples of shape {tuple(self.input_shape)}, "
                              f"got {tuple(x.shape[1:])}")
-        self._check_finite(x, argument, backend)
         return x
 
     def _check_finite(self, a, argument, backend=None):
-        xp = (backend or self.backend).xp
-        if not bool(xp.all(xp.isfinite(a))):
-            raise ValueError(f"{argument}: contains NaN or inf")
+        validation.check_finite((backend or self.backend).xp, a, argument)
 
     def _check_target(self, y, n: int, argument="y", backend=None):
         """y as a backend array the loss takes: integer labels or float targets of the output's shape."""
         be = backend or self.backend
         xp = be.xp
         out_width = self.output_shape[-1]
-        if self.loss is not None and self.loss.sparse:
+        sparse = self.loss is not None and self.loss.sparse
+        validation.numeric_kind(y, argument, hint=" (encode labels as integers 0..n_classes-1, "
+                                "e.g. with numpy.unique(y, return_inverse=True))" if sparse else
+                                " (targets must be numbers; convert with y.astype(float))")
+        source = y
+        if sparse:
             y = self._as_array(y, argument, None, backend)
             if y.ndim == 2 and y.shape[1] == 1:
                 y = xp.reshape(y, (-1,))
             if y.ndim != 1:
                 raise ValueError(f"{argument}: sparse labels must have shape (n,), got {tuple(y.shape)}")
-            if xp.isdtype(y.dtype, "real floating"):
-                if not bool(xp.all(y == xp.round(y))):
-                    raise ValueError(f"{argument}: sparse labels must be integers")
+            if y.shape[0]:
+                validation.check_labels(xp, y, argument, out_width)
             y = xp.astype(y, be.dtype("int64"))
-            if y.shape[0] and (int(xp.min(y)) < 0 or int(xp.max(y)) >= out_width):
-                raise ValueError(f"{argument}: labels must lie in [0, {out_width}) for {out_width} outputs, "
-                                 f"got range [{int(xp.min(y))}, {int(xp.max(y))}]")
         else:
             y = self._as_array(y, argument, self.dtype, backend)
             if y.ndim == 1 and out_width == 1:
@@ -112,7 +124,7 @@ class Model:
                         if y.ndim == 1 else "")
                 raise ValueError(f"{argument}: targets must have shape (n, {out_width}) for a model with "
                                  f"{out_width} outputs, got {tuple(y.shape)}{hint}")
-            self._check_finite(y, argument, backend)
+            validation.check_finite(xp, y, argument, source)
             if isinstance(self.loss, (_losses.BinaryCrossEntropy, _losses.CategoricalCrossEntropy)):
                 if bool(xp.any(y < 0)) or bool(xp.any(y > 1)):
                     raise ValueError(f"{argument}: {self.loss.name} needs targets in [0, 1], got values "
@@ -137,7 +149,9 @@ class Model:
         loss = _losses.get(loss)
         if metrics is None:
             metrics = []
-        if isinstance(metrics, str):
+        if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+            if not isinstance(metrics, str) and not hasattr(metrics, "batch_sum"):
+                raise TypeError(f"metrics: expected a list of metric names or objects, got {validation.describe(metrics)}")
             metrics = [metrics]
         metrics = [_metrics.get(m, loss) for m in metrics]
         takes = "labels" if loss.sparse else "dense"
@@ -304,8 +318,9 @@ class Model:
         Parameter.grad then holds d loss / d parameter; the weights do not change. ``training``:
         dropout and the other random layers act, as in fit."""
         self._require_compiled("loss_and_grad")
-        x = self._check_input(x, "x")
-        y = self._check_target(y, x.shape[0], "y")
+        with validation.rollback_build(self):
+            x = self._check_input(x, "x")
+            y = self._check_target(y, x.shape[0], "y")
         loss, _, dx = self._step(x, y, training=training, wrt_input=wrt_input)
         return float(loss), dx
 
@@ -313,8 +328,9 @@ class Model:
         """One gradient-descent step on the batch (x, y): loss_and_grad, then the optimizer's
         update; returns the batch's loss (penalties included)."""
         self._require_compiled("train_step")
-        x = self._check_input(x, "x")
-        y = self._check_target(y, x.shape[0], "y")
+        with validation.rollback_build(self):
+            x = self._check_input(x, "x")
+            y = self._check_target(y, x.shape[0], "y")
         return float(self._train_step(x, y)[0])
 
     def train_on_batch(self, x, y) -> float:
@@ -325,9 +341,10 @@ class Model:
         """{"loss": mean loss incl. penalties, metric name: value, ...} over the data, in batches."""
         self._require_compiled("evaluate")
         host = self._staging_backend(X, y)
-        X = self._check_input(X, "X", host)
-        y = self._check_target(y, X.shape[0], "y", host)
-        _check_batch_size(batch_size)
+        batch_size = _check_batch_size(batch_size)
+        with validation.rollback_build(self):
+            X = self._check_input(X, "X", host)
+            y = self._check_target(y, X.shape[0], "y", host)
         return self._evaluate_arrays(X, y, batch_size)
 
     def _rows(self, A, start, stop, order=None):
@@ -358,8 +375,9 @@ class Model:
 
     def predict(self, X, batch_size=DEFAULT_EVAL_BATCH):
         """The model's outputs for X, computed in batches, as a NumPy array."""
-        X = self._check_input(X, "X", self._staging_backend(X))
-        _check_batch_size(batch_size)
+        batch_size = _check_batch_size(batch_size)
+        with validation.rollback_build(self):
+            X = self._check_input(X, "X", self._staging_backend(X))
         be = self.backend
         n = X.shape[0]
         parts = [self._forward(self._rows(X, s, min(s + batch_size, n)), False)[0]
@@ -370,36 +388,32 @@ class Model:
     def warmup(self, batch_size=32) -> float:
         """Compile now what the first fit, evaluate and predict would: the backend's kernels for
         the model's dtype and, on the numba backend, the model's training step. Runs one step on a
-        copy of the model and zeros, so the model, its optimizer and the backend's random stream
-        are left as they were; returns the seconds it took (the numba cache keeps the compiled code
-        for later processes)."""
+        copy of the model (with a stream of its own) and zeros, so the model, its optimizer and
+        its random stream are left as they were; returns the seconds it took (the numba cache
+        keeps the compiled code for later processes)."""
         import copy
         import time
 
         self._require_compiled("warmup")
         self._require_built("warmup")
-        _check_batch_size(batch_size)
+        batch_size = _check_batch_size(batch_size)
         be, xp = self.backend, self.backend.xp
         start = time.perf_counter()
         # the copy shares the backends, their namespaces and bound ops: only the model's own
         # arrays and state are copied
         shared = {}
         for layer in self.sublayers():
-            for obj in (layer.backend, layer.backend.xp, layer.backend.ops):
+            for obj in (layer.backend, layer.backend.xp, layer.backend.ops, layer.stream):
                 shared[id(obj)] = obj
         twin = copy.deepcopy(self, memo=shared)
+        twin._set_stream(be.generator(0))
         x = xp.zeros((batch_size,) + tuple(self.input_shape), dtype=self.dtype)
         y = (xp.zeros((batch_size,), dtype=be.dtype("int64")) if self.loss.sparse
              else xp.zeros((batch_size,) + tuple(self.output_shape), dtype=self.dtype))
-        stream = be.rng
-        try:
-            be.seed(0)  # dropout draws from a generator of its own
-            twin.fit(x, y, epochs=1, batch_size=batch_size, shuffle=False, verbose=0)
-            twin.evaluate(x, y, batch_size=batch_size)
-            twin.predict(x, batch_size=batch_size)
-            be.synchronize()
-        finally:
-            be.rng = stream
+        twin.fit(x, y, epochs=1, batch_size=batch_size, shuffle=False, verbose=0)
+        twin.evaluate(x, y, batch_size=batch_size)
+        twin.predict(x, batch_size=batch_size)
+        be.synchronize()
         return time.perf_counter() - start
 
     # -- weights ------------------------------------------------------------------------------
@@ -446,6 +460,7 @@ class Model:
         old = self.backend
         if self.built:
             self._move(new)
+            self._set_stream(new.generator(None))  # a generator of the new backend's kind
         else:
             self.backend = new
             self.dtype = new.dtype(old.dtype_name(self.dtype))
@@ -461,5 +476,4 @@ class Model:
 
 
 def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    return validation.integer("batch_size", batch_size, 1)

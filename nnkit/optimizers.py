@@ -10,9 +10,9 @@ evaluated on the host once per step with the 0-based count of steps taken.
 
 from __future__ import annotations
 
-import math
 
 from nnkit import schedules as _schedules
+from nnkit import validation
 from nnkit._config import split_config
 from nnkit.backend import Backend, get_backend
 
@@ -21,23 +21,14 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "from_conf
 
 def _number(name: str, value, *, low=None, high=None, high_open=False) -> float:
     """``value`` as a finite float in [low, high] (or [low, high)), else an error naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise TypeError(f"{name}: expected a number, got {value!r}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if low is not None and x < low:
-        raise ValueError(f"{name}: expected a number >= {low}, got {value!r}")
-    if high is not None and (x > high or (high_open and x == high)):
-        interval = f"[{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name}: expected a number in {interval}, got {value!r}")
-    return x
+    return validation.number(name, value, low=low, high=high, high_open=high_open)
 
 
 def _flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected True or False, got {value!r}")
-    return value
+    return validation.flag(name, value)
+
+
+UNIT = dict(low=0.0, high=1.0, high_open=True)  # a decay or momentum in [0, 1)
 
 
 class Optimizer:
@@ -54,6 +45,17 @@ class Optimizer:
     """
 
     _state_names: tuple[str, ...] = ()
+    # hyperparameter -> the bounds every assignment is checked against, in the constructor or
+    # later (``opt.momentum = 5`` is refused as SGD(momentum=5) is); "flag" for a bool
+    _checks: dict = {"weight_decay": dict(low=0.0)}
+
+    def __setattr__(self, name, value):
+        check = type(self)._checks.get(name)
+        if check == "flag":
+            value = validation.flag(name, value, owner=type(self).__name__)
+        elif check is not None:
+            value = validation.number(name, value, owner=type(self).__name__, **check)
+        object.__setattr__(self, name, value)
     # the name of the fused update a compiled whole step runs for exactly this class
     kernel_name: str | None = None
 
@@ -314,6 +316,7 @@ class SGD(Optimizer):
     """
 
     _state_names = ("v",)
+    _checks = {**Optimizer._checks, "momentum": UNIT, "nesterov": "flag"}
     kernel_name = "sgd"
 
     def __init__(self, lr=0.001, momentum: float = 0.0, nesterov: bool = False,
@@ -347,6 +350,8 @@ class Adagrad(Optimizer):
     """
 
     _state_names = ("s",)
+    _checks = {**Optimizer._checks, "lr_decay": dict(low=0.0), "eps": dict(low=0.0),
+               "initial_accumulator_value": dict(low=0.0)}
     kernel_name = "adagrad"
 
     def __init__(self, lr=0.01, lr_decay: float = 0.0, weight_decay: float = 0.0, eps: float = 1e-10,
@@ -386,6 +391,8 @@ class RMSprop(Optimizer):
     """
 
     _state_names = ("sq", "buf", "g_avg")
+    _checks = {**Optimizer._checks, "alpha": UNIT, "eps": dict(low=0.0), "momentum": UNIT,
+               "centered": "flag"}
     kernel_name = "rmsprop"
 
     def __init__(self, lr=0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
@@ -422,6 +429,7 @@ class Adam(Optimizer):
     """
 
     _state_names = ("m", "v")
+    _checks = {**Optimizer._checks, "beta1": UNIT, "beta2": UNIT, "eps": dict(low=0.0)}
     kernel_name = "adam"
 
     def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,

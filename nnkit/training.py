@@ -6,23 +6,22 @@ import logging
 import math
 import sys
 
+from nnkit import validation
 from nnkit.backend import host_rng
-from nnkit.callbacks import Callback, History, overrides
+from nnkit.callbacks import History, TerminateOnNaN, check_callbacks, overrides
+from nnkit.divergence import DivergenceGuard, TrainingDiverged
 from nnkit.model import DEFAULT_EVAL_BATCH
 
 log = logging.getLogger("nnkit")
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-
-
 def _split_validation(model, X, y, validation_data, validation_split, host=None):
     """(X, y, X_val, y_val): validation_split takes the last rows, before any shuffling."""
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
-            or not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
+    try:
+        validation_split = validation.number("validation_split", validation_split, low=0.0, high=1.0,
+                                             high_open=True)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data: expected a tuple (X_val, y_val)")
@@ -75,8 +74,9 @@ class _CallbackRunner:
         self.callbacks, self.history = callbacks, history
         for cb in callbacks + [history]:
             cb.set_model(model)
-        self.batch_hooks = [cb for cb in callbacks
-                            if overrides(cb, "on_batch_end") or overrides(cb, "on_batch_begin")]
+        # TerminateOnNaN's check is the divergence guard's, which every fit runs
+        self.batch_hooks = [cb for cb in callbacks if type(cb) is not TerminateOnNaN
+                            and (overrides(cb, "on_batch_end") or overrides(cb, "on_batch_begin"))]
 
     def train_begin(self):
         for cb in self.callbacks:
@@ -106,21 +106,38 @@ class _CallbackRunner:
             cb.on_train_end({})
 
 
-def _check_callbacks(callbacks):
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not isinstance(cb, Callback) and not all(hasattr(cb, h) for h in ("on_epoch_end", "set_model")):
-            raise TypeError(f"callbacks: expected nnkit.callbacks.Callback objects, got {type(cb).__name__}")
-    return callbacks
-
-
-def _checked_data(model, X, y, validation_data, validation_split):
-    """(X, y, X_val, y_val) checked; a data set too large for the device stays on the host and
+def _checked(model, X, y, epochs, batch_size, validation_data, validation_split, callbacks, verbose, seed):
+    """fit's arguments checked and converted, or the first error: (epochs, batch_size, seed,
+    callbacks, X, y, X_val, y_val). A data set too large for the device stays on the host and
     moves one batch at a time."""
+    model._require_compiled("fit")
+    epochs = validation.integer("epochs", epochs, 0)
+    batch_size = validation.integer("batch_size", 32 if batch_size is None else batch_size, 1)
+    if verbose not in (0, 1, 2, True, False):
+        raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
+    seed = validation.seed(seed)
+    callbacks = check_callbacks(callbacks)
     host = model._staging_backend(X, y)
     X = model._check_input(X, "X", host)
     y = model._check_target(y, X.shape[0], "y", host)
-    return _split_validation(model, X, y, validation_data, validation_split, host)
+    X, y, X_val, y_val = _split_validation(model, X, y, validation_data, validation_split, host)
+    logged = ["loss"] + [m.name for m in model.metrics]
+    if X_val is not None:
+        logged += [f"val_{key}" for key in logged]
+    logged += [k for cb in callbacks for k in getattr(cb, "adds_logs", ())]
+    for cb in callbacks:
+        if hasattr(cb, "check_fit"):
+            cb.check_fit(model, logged)
+    return epochs, batch_size, seed, callbacks, X, y, X_val, y_val
+
+
+def _batch(model, data, batch, batch_size, dp):
+    """Rows of the epoch's batch-th batch: (xb, yb), this rank's shard of it when distributed."""
+    Xs, ys, order = data
+    start = batch * batch_size
+    stop = min(start + batch_size, Xs.shape[0])  # array-API slices may not run past the end
+    xb, yb = model._rows(Xs, start, stop, order), model._rows(ys, start, stop, order)
+    return (xb, yb) if dp is None else dp.shard(xb, yb)
 
 
 def _epoch_orders(model, X, y, epochs, shuffle, rng):
@@ -138,7 +155,7 @@ def _epoch_orders(model, X, y, epochs, shuffle, rng):
             yield be.xp.take(X, rows, axis=0), be.xp.take(y, rows, axis=0), None
 
 
-def _run_batches(model, step, data, batch_size, runner, dp):
+def _run_batches(model, step, data, batch_size, runner, dp, guard):
     """One epoch's batch loop: (sum of the batch losses, the metrics' sums, batches run)."""
     Xs, ys, order = data
     n = Xs.shape[0]
@@ -156,6 +173,7 @@ def _run_batches(model, step, data, batch_size, runner, dp):
         if dp is not None:
             xb, yb = dp.shard(xb, yb)
         loss, out = step(xb, yb)
+        guard.check_batch(batch, loss)
         loss_sum = loss_sum + loss
         if metrics:
             model._accumulate_metrics(out, yb, metric_sums)
@@ -167,13 +185,13 @@ def _run_batches(model, step, data, batch_size, runner, dp):
     return loss_sum, metric_sums, n_batches
 
 
-def _epoch_logs(model, sums, n, validation, dp):
+def _epoch_logs(model, sums, n, validation, dp, guard):
     """The epoch's logs: mean batch loss, the metrics, the validation loss and metrics."""
     loss_sum, metric_sums, n_batches = sums
     if dp is not None:
         loss_sum, metric_sums = dp.reduce_epoch(loss_sum, metric_sums)
-    # one read-back per epoch: the sums stay on the device until here
-    logs = {"loss": float(loss_sum) / max(n_batches, 1)}
+    # one read-back per epoch: the sums stay on the device until here (the guard's check with it)
+    logs = {"loss": guard.epoch_loss(loss_sum, n_batches) / max(n_batches, 1)}
     for metric, s in zip(model.metrics, metric_sums):
         logs[metric.name] = float(s) / n
     if validation[0] is not None:
@@ -199,41 +217,57 @@ def _choose_step(model, dp):
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
         validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False):
-    """Train ``model`` (see Model.fit). Everything is validated before the first weight changes."""
-    model._require_compiled("fit")
-    _check_int("epochs", epochs, 0)
-    batch_size = 32 if batch_size is None else batch_size
-    _check_int("batch_size", batch_size, 1)
-    if verbose not in (0, 1, 2, True, False):
-        raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-    callbacks = _check_callbacks(callbacks)
-    X, y, X_val, y_val = _checked_data(model, X, y, validation_data, validation_split)
+    """Train ``model`` (see Model.fit). Everything is validated before the first weight changes;
+    a rejected call leaves an unbuilt model unbuilt. A loss or weight that becomes NaN or inf
+    stops the fit with TrainingDiverged (or quietly, with TerminateOnNaN among the callbacks),
+    the model keeping the weights and optimizer state from before that step."""
     dp = None
     if distributed:  # each rank computes on its rows of every global batch (nnkit.distributed)
         from nnkit.distributed import data_parallel
 
         dp = data_parallel(distributed, model)
+    with validation.rollback_build(model):
+        try:
+            epochs, batch_size, seed, callbacks, X, y, X_val, y_val = _checked(
+                model, X, y, epochs, batch_size, validation_data, validation_split, callbacks, verbose, seed)
+        except Exception as exc:
+            if dp is None:
+                raise
+            dp.agree(exc)  # every rank raises: none is left waiting in a collective
+        if dp is not None:
+            dp.agree(None)
+    if dp is not None:
         seed = dp.start(model, callbacks, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                         seed=seed, verbose=verbose)
         verbose = verbose if dp.is_root else 0
     if seed is not None:
-        model.backend.seed(seed)
+        model._set_stream(model.backend.generator(seed))
     history = model.history = History()
     model.stop_training = False
     runner = _CallbackRunner(model, callbacks, history)
     step = _choose_step(model, dp)
+    guard = DivergenceGuard(model, model.parameters(), history)
     progress = _Progress(int(verbose), epochs)
     runner.train_begin()
     try:
         orders = _epoch_orders(model, X, y, epochs, shuffle, host_rng(seed))
         for epoch, data in enumerate(orders):
             runner.epoch_begin(epoch)
-            sums = _run_batches(model, step, data, batch_size, runner, dp)
-            logs = _epoch_logs(model, sums, X.shape[0], (X_val, y_val), dp)
+            guard.begin_epoch(epoch, lambda i, data=data: step(*_batch(model, data, i, batch_size, dp))[0])
+            sums = _run_batches(model, step, data, batch_size, runner, dp, guard)
+            logs = _epoch_logs(model, sums, X.shape[0], (X_val, y_val), dp, guard)
             runner.epoch_end(epoch, logs)
             progress.epoch_end(epoch, logs)
             if model.stop_training:
                 break
+        guard.finish()
+    except TrainingDiverged as exc:
+        stoppers = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
+        if not stoppers:
+            raise
+        for cb in stoppers:  # asked to stop quietly on NaN: end the fit as an early stop
+            cb.message = f"TerminateOnNaN: {exc}"
+        print(stoppers[0].message)
     finally:
         progress.close()
         if dp is not None:

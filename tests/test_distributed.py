@@ -249,3 +249,25 @@ def test_cupy_ranks_train_like_one_rank_through_nccl_and_through_the_host(tmp_pa
     np.testing.assert_allclose(got["loss"], history.history["loss"], rtol=1e-10)
     for i, w in enumerate(reference.get_weights()):
         np.testing.assert_allclose(got[f"arr_{i}"], w, rtol=1e-10, atol=1e-12)
+
+
+@needs_mpi
+@pytest.mark.parametrize("mode, message", [
+    ("nan", "rank 1: ValueError: X: contains NaN or inf (NaN (row 5))"),
+    ("width", "rank 1: ValueError: X: samples of shape (4,) do not fit the model"),
+    ("caught", "rank 1: ValueError: X: contains NaN or inf (NaN (row 5))"),
+    ("mpi4py-first", "rank 1: ValueError: X: contains NaN or inf (NaN (row 5))"),
+])
+def test_a_rank_failing_fits_checks_ends_the_job_with_its_message_on_every_rank(tmp_path, mode, message):
+    import time
+
+    args = [str(tmp_path), "nan", "mpi4py-first"] if mode == "mpi4py-first" else [str(tmp_path), mode]
+    start = time.perf_counter()
+    rc, _, err = _run("precheck.py", *args, timeout=50)
+    elapsed = time.perf_counter() - start
+    assert rc != 0
+    assert elapsed < 40  # rank 1 sleeps 60 s in "caught" mode: rank 0's abort ended the job
+    for r in (0, 1):
+        text = (tmp_path / f"rank{r}.txt").read_text()
+        assert text.startswith("ValueError: distributed: fit refused on 1 of 2 ranks"), text
+        assert message in text and "built=False" in text

@@ -300,6 +300,21 @@ def test_activation_and_width_rebuild_the_network_and_the_learning_rate_does_not
         assert "activation=elu" in receive(ws, "state")["fragment"]
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+def test_a_diverging_network_still_streams_valid_frames(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        open_tab(ws, "problem=regression&activation=linear&learningRate=10&networkShape=8,8&batchSize=1&"
+                     "xSquared=true&ySquared=true&seed=0.5")
+        for _ in range(3):
+            ws.send_json({"type": "step"})
+            frame = receive(ws, "frame")  # strict JSON: NaN and inf never reach the page
+        assert frame["epoch"] == 3 and frame["train_loss"] is None  # the loss overflowed
+        assert all(abs(w) <= 1e6 for kernel in frame["weights"] for row in kernel for w in row)
+        ws.send_json({"type": "reset"})
+        assert receive(ws, "frame")["train_loss"] is not None
+
+
 def test_a_data_change_sends_new_points_and_regenerate_draws_a_new_seed(client):
     with client.websocket_connect("/ws", headers=ORIGIN) as ws:
         _, data, _ = open_tab(ws, XOR)

@@ -200,10 +200,10 @@ class CompiledStep:
         return args
 
     def _draw(self, n):
-        """Each dropout's uniforms for this batch, in layer order, from its backend's generator
+        """Each dropout's uniforms for this batch, in layer order, from its model's stream
         (read per step: fit reseeds by replacing it)."""
         for layer, u in zip(self.dropouts, self.uniforms[n]):
-            layer.backend.rng.random(dtype=self.T, out=u)
+            (layer.backend.rng if layer.stream is None else layer.stream).random(dtype=self.T, out=u)
 
     def _hyperparameters(self):
         opt = self.optimizer

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 
 from nnkit.backend import Backend, get_backend, host_rng
 
@@ -20,15 +21,15 @@ _ids = itertools.count()
 
 def normalize_shape(shape, owner: str) -> tuple:
     """``shape`` as a tuple of positive ints (an int is a one-dimensional shape)."""
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        shape = (shape,)
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (int(shape),)
     try:
         shape = tuple(shape)
     except TypeError:
         raise TypeError(f"{owner}: input shape must be an int or a tuple of ints, got {shape!r}") from None
-    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+    if not shape or any(isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape):
         raise ValueError(f"{owner}: input shape must hold positive ints, got {shape!r}")
-    return shape
+    return tuple(int(d) for d in shape)
 
 
 class Parameter:
@@ -172,6 +173,9 @@ class Layer:
     # (n_global, lo, hi) while data-parallel training runs this layer on rows lo:hi of global
     # batches of n_global rows (nnkit.distributed sets it), else None
     global_rows = None
+    # the random generator this layer draws from: its model's own stream (Model._set_stream);
+    # None for a layer on its own, which draws from its backend's generator
+    stream = None
 
     def __init__(self, name: str | None = None):
         self.name = name or type(self).__name__.lower()
@@ -195,6 +199,13 @@ class Layer:
 
     def _build(self, input_shape: tuple, rng) -> tuple:
         return input_shape
+
+    def _parameter_plan(self, input_shape):
+        """(count of parameters, output shape) that building for ``input_shape`` would create,
+        or None where the layer cannot tell without building; lets a model refuse a network too
+        large for memory before it allocates anything (a layer without a ``_build`` of its own
+        keeps the shape and creates nothing)."""
+        return (0, tuple(input_shape)) if type(self)._build is Layer._build else None
 
     @property
     def input_dim(self):
@@ -236,10 +247,10 @@ class Layer:
         from the backend's generator. In data-parallel training every rank draws the numbers of
         the whole global batch and keeps its own rows, so N ranks draw what one rank would."""
         if self.global_rows is None:
-            return self.backend.random_uniform(shape, dtype)
+            return self.backend.random_uniform(shape, dtype, self.stream)
         n, lo, hi = self.global_rows
         whole = tuple(shape[:row_axis]) + (n,) + tuple(shape[row_axis + 1:])
-        u = self.backend.random_uniform(whole, dtype)
+        u = self.backend.random_uniform(whole, dtype, self.stream)
         return u[(slice(None),) * row_axis + (slice(lo, hi),)]
 
     def sublayers(self):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nnkit import initializers
 from nnkit import regularizers as _regularizers
+from nnkit import validation
 from nnkit.layers.base import Layer, Parameter
 from nnkit.layers.activation import check_activation
 
@@ -25,9 +26,7 @@ class Dense(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, input_dim: int | None = None, name: str | None = None):
         super().__init__(name)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"Dense: units must be a positive int, got {units!r}")
-        self.units = units
+        self.units = validation.integer("units", units, 1, owner="Dense")
         self.activation = check_activation(activation, "Dense")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
@@ -35,12 +34,14 @@ class Dense(Layer):
         self._kernel_init = initializers.get(kernel_initializer)
         self._bias_init = initializers.get(bias_initializer)
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        if input_dim is not None and (isinstance(input_dim, bool) or not isinstance(input_dim, int)
-                                      or input_dim < 1):
-            raise ValueError(f"Dense: input_dim must be a positive int, got {input_dim!r}")
+        if input_dim is not None:
+            input_dim = validation.integer("input_dim", input_dim, 1, owner="Dense")
         self.requested_input_dim = input_dim
         self.W = None
         self.b = None
+
+    def _parameter_plan(self, input_shape):
+        return ((input_shape[0] + 1) * self.units, (self.units,)) if len(input_shape) == 1 else None
 
     def _build(self, input_shape, rng):
         n_in = input_shape[-1]  # on N-D samples Dense acts on the last axis, as Keras
@@ -48,6 +49,7 @@ class Dense(Layer):
             raise ValueError(f"Dense: input_dim={self.requested_input_dim} but the layer receives "
                              f"{n_in} features")
         be = self.backend
+        validation.check_allocation(f"Dense {self.name!r}", (n_in + 1, self.units), 8)  # drawn in float64
         w = self._kernel_init(rng, (n_in, self.units))
         self.W = Parameter(be.asarray(w, dtype=self.dtype), f"{self.name}/W", self.kernel_regularizer)
         if self.use_bias:

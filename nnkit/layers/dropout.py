@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nnkit import validation
 from nnkit.layers.base import Layer
 
 
@@ -10,9 +11,10 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, name: str | None = None):
         super().__init__(name)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout: rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        try:
+            self.rate = validation.number("rate", rate, low=0.0, high=1.0, high_open=True, owner="Dropout")
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
 
     def _forward(self, x, training=False):
         if not training or self.rate == 0.0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nnkit import initializers
+from nnkit import validation
 from nnkit.layers.base import Layer, Parameter
 
 
@@ -12,20 +13,24 @@ class Maxout(Layer):
     def __init__(self, units: int, pieces: int = 2, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", name: str | None = None):
         super().__init__(name)
-        for arg, value in (("units", units), ("pieces", pieces)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Maxout: {arg} must be a positive int, got {value!r}")
-        self.units, self.pieces = units, pieces
+        self.units = validation.integer("units", units, 1, owner="Maxout")
+        self.pieces = validation.integer("pieces", pieces, 1, owner="Maxout")
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self._kernel_init = initializers.get(kernel_initializer)
         self._bias_init = initializers.get(bias_initializer)
         self.W = self.b = None
+
+    def _parameter_plan(self, input_shape):
+        if len(input_shape) != 1:
+            return None
+        return (input_shape[0] + 1) * self.units * self.pieces, (self.units,)
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 1:
             raise ValueError(f"Maxout: expects inputs of shape (n, features), got {tuple(input_shape)}")
         width = self.units * self.pieces
         be = self.backend
+        validation.check_allocation(f"Maxout {self.name!r}", (input_shape[0] + 1, width), 8)  # drawn in float64
         self.W = Parameter(be.asarray(self._kernel_init(rng, (input_shape[0], width)), dtype=self.dtype),
                            f"{self.name}/W")
         self.b = Parameter(be.asarray(self._bias_init(rng, (width,)), dtype=self.dtype), f"{self.name}/b")

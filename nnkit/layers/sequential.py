@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nnkit import validation
 from nnkit.backend import get_backend, host_rng
 from nnkit.layers.base import Layer, flatten_parameters, normalize_shape
 from nnkit.model import Model
@@ -27,7 +28,7 @@ class Sequential(Layer, Model):
             self.add(layer)
         self.backend = get_backend(backend)
         self.dtype = self.backend.dtype(dtype)
-        self.seed = seed
+        self.seed = validation.seed(seed)
         self.flat_buffers = []  # the parameters' values and gradients, one FlatBuffer per dtype
 
     def add(self, layer: Layer) -> None:
@@ -58,11 +59,13 @@ class Sequential(Layer, Model):
         rng = host_rng(self.seed if rng is None else rng)
         shape = self.input_shape = normalize_shape(input_shape, "Sequential.build")
         names = set()
-        for i, layer in enumerate(self.layers):
-            if layer.name in names:
-                layer.name = f"{layer.name}_{i}"
-            names.add(layer.name)
-            shape = layer.build(shape, self.backend, dtype_name, rng)
+        validation.check_plan(self.layers, shape)  # before anything is allocated
+        with validation.allocation_limit():  # all layers' parameters together must fit
+            for i, layer in enumerate(self.layers):
+                if layer.name in names:
+                    layer.name = f"{layer.name}_{i}"
+                names.add(layer.name)
+                shape = layer.build(shape, self.backend, dtype_name, rng)
         self.output_shape = shape
         self.built = True
         self.flat_buffers = flatten_parameters(self.parameters(), self.backend)

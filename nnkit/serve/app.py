@@ -172,6 +172,10 @@ class Session:
                     await self.handle(message)
                 except ControlError as exc:
                     await self.refuse(str(exc))
+                except WebSocketDisconnect:
+                    raise
+                except (ValueError, TypeError, ArithmeticError) as exc:  # the API refused it
+                    await self.refuse(f"{message.get('type')}: {exc}")
         except WebSocketDisconnect:
             pass
         finally:
@@ -194,7 +198,11 @@ class Session:
         except ControlError as exc:
             warnings.append(f"the link was refused ({exc}); opened the default experiment")
             state = self.fresh_initial()
-        self.experiment = await self.in_worker(Experiment, state)
+        try:
+            self.experiment = await self.in_worker(Experiment, state)
+        except (ValueError, TypeError) as exc:  # checked, yet refused by the API while building
+            warnings.append(f"the link could not be built ({exc}); opened the default experiment")
+            self.experiment = await self.in_worker(Experiment, self.fresh_initial())
         await self.send_state(warnings, choices=True)
         await self.send(self.experiment.points())
         await self.send_frame()

@@ -216,7 +216,9 @@ class Experiment:
         ..., last hidden layer -> output; None for a network too large to draw."""
         if self.model.count_params() > MAX_DRAWN_WEIGHTS:
             return None
-        return [np.round(w, 3).tolist() for w in self.model.get_weights() if w.ndim == 2]
+        # a diverged network's inf and NaN weights are drawn as the widest links, not sent as NaN
+        return [np.round(np.nan_to_num(w, nan=0.0, posinf=1e6, neginf=-1e6), 3).tolist()
+                for w in self.model.get_weights() if w.ndim == 2]
 
 
 def _finite(value: float):
