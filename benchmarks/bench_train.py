@@ -1,5 +1,5 @@
-"""One training epoch of each reference workload W1-W4, per nnkit backend, beside the
-hand-written NumPy step ("numpy-hand") in the same run.
+"""One training epoch of each reference workload W1-W5, per nnkit backend, beside the
+hand-written NumPy step ("numpy-hand", the fully connected W1-W4) in the same run.
 
     pytest benchmarks/bench_train.py --benchmark-only
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.conftest import backend_params
-from benchmarks.workloads import WORKLOAD_NAMES, bench_epoch, epoch_trainer
+from benchmarks.workloads import HAND_WORKLOAD_NAMES, WORKLOAD_NAMES, bench_epoch, epoch_trainer
 
 
 @pytest.mark.parametrize("workload", WORKLOAD_NAMES)
@@ -19,7 +19,7 @@ def test_epoch_nnkit(benchmark, backend, workload):
     bench_epoch(benchmark, trainer)
 
 
-@pytest.mark.parametrize("workload", WORKLOAD_NAMES)
+@pytest.mark.parametrize("workload", HAND_WORKLOAD_NAMES)
 def test_epoch_numpy_hand(benchmark, workload):
     trainer = epoch_trainer("numpy-hand", workload)
     bench_epoch(benchmark, trainer)

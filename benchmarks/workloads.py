@@ -1,13 +1,14 @@
-"""The reference workloads W1-W4 for the benchmark suites (defined once, in nnkit.bench)."""
+"""The reference workloads W1-W5 for the benchmark suites (defined once, in nnkit.bench)."""
 
 from __future__ import annotations
 
 from nnkit.bench.trainers import make_trainer
 from nnkit.bench.workloads import WORKLOADS, Workload, get_workload
 
-__all__ = ["WORKLOADS", "Workload", "get_workload", "epoch_trainer", "WORKLOAD_NAMES"]
+__all__ = ["WORKLOADS", "Workload", "get_workload", "epoch_trainer", "WORKLOAD_NAMES", "HAND_WORKLOAD_NAMES"]
 
 WORKLOAD_NAMES = list(WORKLOADS)
+HAND_WORKLOAD_NAMES = [name for name, wl in WORKLOADS.items() if wl.supports("numpy-hand")]
 
 
 def epoch_trainer(label: str, name: str, seed: int = 0):

@@ -54,9 +54,18 @@ def _targets(model, loss, y, n, argument):
 def _gradient(model, loss, x, t):
     """(loss, d loss / d x) for backend arrays x and targets t."""
     be = model.backend
+    # differentiate the model as it predicts: batch normalization by its moving statistics, left
+    # unchanged (Keras' trainable = False), not by the statistics of the batch under attack
+    frozen = [layer for layer in model.sublayers() if hasattr(layer, "moving_mean") and layer.trainable]
+    for layer in frozen:
+        layer.trainable = False
     # a loss other than the compiled one sees the model's outputs (probabilities)
     loss_op = None if loss is model.loss else (lambda out, target: loss.compute(out, target, be))
-    value, _, dx = model._step(x, t, wrt_input=True, loss_op=loss_op)
+    try:
+        value, _, dx = model._step(x, t, wrt_input=True, loss_op=loss_op)
+    finally:
+        for layer in frozen:
+            layer.trainable = True
     return value, dx
 
 

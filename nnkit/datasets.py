@@ -326,8 +326,9 @@ def playground_split(X, y, perc_train: float = 50, seed=None):
     return X[train], y[train], X[test], y[test]
 
 
-def digits(return_split: bool = False, test_fraction: float = 0.2, seed=0):
-    """scikit-learn's bundled 8x8 digits: X (1797, 64) float32 = pixels / 16 in [0, 1], y int64.
+def digits(return_split: bool = False, test_fraction: float = 0.2, seed=0, images: bool = False):
+    """scikit-learn's bundled 8x8 digits: X (1797, 64) float32 = pixels / 16 in [0, 1], y int64;
+    with images=True, X is (1797, 8, 8, 1), channels-last images of the same pixels.
 
     With return_split=True, returns (X_train, y_train, X_test, y_test) from a seeded stratified
     shuffle split: round(test_fraction · count) of each digit go to the test set.
@@ -342,6 +343,8 @@ def digits(return_split: bool = False, test_fraction: float = 0.2, seed=0):
     bunch = load_digits()
     X = (np.asarray(bunch.data, dtype=np.float64) / 16.0).astype(np.float32)
     y = np.asarray(bunch.target, dtype=np.int64)
+    if images:
+        X = X.reshape(-1, 8, 8, 1)
     if not return_split:
         return X, y
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):

@@ -14,7 +14,9 @@ __all__ = ["get", "INITIALIZER_NAMES", "Constant", "RandomUniform", "RandomNorma
 def _fans(shape):
     if len(shape) == 1:
         return shape[0], shape[0]
-    return shape[0], shape[-1]
+    # a convolution kernel (kh, kw, c_in, c_out): each fan counts the receptive field, as Keras
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
 
 
 def glorot_uniform(rng, shape):

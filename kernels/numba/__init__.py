@@ -7,10 +7,11 @@ whole training step for a Sequential of Dense, Maxout, Activation, Dropout, Flat
 Residual layers.
 """
 
-from nnkit._kernels.numba import activations, layers, losses, optim, recurrent
+from nnkit._kernels.numba import activations, images, layers, losses, optim, recurrent
 from nnkit._kernels.numba.train_step import make_train_step, refusal
 
-KERNELS = {**activations.KERNELS, **layers.KERNELS, **losses.KERNELS, **optim.KERNELS, **recurrent.KERNELS}
+KERNELS = {**activations.KERNELS, **layers.KERNELS, **losses.KERNELS, **optim.KERNELS, **recurrent.KERNELS,
+           **images.KERNELS}
 # the whole-step compiler of this kernel family: (model -> step or None, model -> why not)
 TRAIN_STEP = (make_train_step, refusal)
 

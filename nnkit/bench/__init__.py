@@ -1,4 +1,4 @@
-"""``nnkit bench``: throughput, % of the GEMM peak and energy of the reference workloads W1-W4.
+"""``nnkit bench``: throughput, % of the GEMM peak and energy of the reference workloads W1-W5.
 
 Every available nnkit backend runs each workload, beside peers found installed (a hand-written
 NumPy step, PyTorch eager on CPU and on CUDA where a GPU is usable, JAX jit), each in its own
@@ -34,7 +34,7 @@ __all__ = ["configure_parser", "run", "run_bench", "Settings", "quick_brain_rows
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workloads", default=None,
-                        help="comma-separated workloads, e.g. W1,W3 (default: W1,W2,W3,W4)")
+                        help="comma-separated workloads, e.g. W1,W3 (default: W1,W2,W3,W4,W5)")
     parser.add_argument("--backends", default=None,
                         help="comma-separated nnkit backends, e.g. numpy,numba (default: every "
                              "available one; 'none' for peers only)")

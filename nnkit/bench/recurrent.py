@@ -37,6 +37,7 @@ class SequenceWorkload:
     description: str
     loss: str = "sparse_categorical_crossentropy"
     libraries: tuple = ("nnkit-numpy", "nnkit-numba", "nnkit-cupy", "torch-cpu", "torch-cuda", "jax")
+    kind: str = "sequence"
 
     @property
     def widths(self) -> tuple:

@@ -217,9 +217,7 @@ def plan(settings: Settings) -> list[dict]:
         jobs.append(dict(peak))
         n_batches = wl.quick_batches if settings.quick else wl.n_batches
         for round_ in range(settings.rounds):
-            for label in settings.labels():
-                if not getattr(wl, "supports", lambda _label: True)(label):
-                    continue  # e.g. no hand-written NumPy LSTM for W6
+            for label in filter(wl.supports, settings.labels()):
                 jobs.append({"kind": "train", "label": label, "workload": wl.name,
                              "n_batches": n_batches, "seconds": settings.seconds / settings.rounds,
                              "repeats": per_round, "round": round_, "seed": settings.seed,

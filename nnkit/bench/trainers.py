@@ -87,7 +87,12 @@ class NnkitTrainer:
 
 def make_trainer(label: str, workload: Workload, X, y, seed: int = 0):
     """The trainer called ``label``: "nnkit-<backend>" or a peer in PEER_LABELS."""
-    if hasattr(workload, "supports"):  # a sequence workload (nnkit.bench.recurrent) has its own
+    kind = getattr(workload, "kind", "mlp")
+    if kind == "cnn":
+        from nnkit.bench.peer_cnn import make_cnn_trainer
+
+        return make_cnn_trainer(label, workload, X, y, seed)
+    if kind == "sequence":  # nnkit.bench.recurrent has its own trainers
         from nnkit.bench.recurrent import make_sequence_trainer
 
         return make_sequence_trainer(label, workload, X, y, seed=seed)

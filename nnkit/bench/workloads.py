@@ -1,6 +1,8 @@
 """The reference workloads W1-W4 (fp32): architecture, data, initial weights and GEMM FLOPs (W6, an
 LSTM, lives in nnkit.bench.recurrent).
 
+W5, the convolutional workload, lives in nnkit.bench.workload_cnn and joins WORKLOADS below.
+
 Every library (nnkit on each backend, the hand-written NumPy step, PyTorch, JAX) trains the same
 network from the same initial weights on the same batches, so their steps do the same arithmetic.
 Executed GEMM FLOPs per step, for a batch of n and layers (in, out): forward 2 n in out per
@@ -96,6 +98,10 @@ class Workload:
     def summary(self) -> str:
         return f"{self.name}: {self.description}"
 
+    def supports(self, label: str) -> bool:
+        """Whether the library ``label`` runs this workload (every one runs the MLPs)."""
+        return True
+
 
 WORKLOADS = {
     "W1": Workload("W1", (2, 8, 8, 1), "tanh", "sigmoid", "binary_crossentropy", 10, 0.03, 0.0,
@@ -111,6 +117,9 @@ WORKLOADS = {
                    "random-regression", 4, 1,
                    "wide MLP 1024-4096-4096-1024 ReLU, MSE, batch 256, SGD"),
 }
+from nnkit.bench.workload_cnn import W5  # noqa: E402  (the convolutional workload)
+
+WORKLOADS["W5"] = W5
 
 from nnkit.bench.recurrent import W6  # noqa: E402  (the sequence workload, its own module)
 

@@ -25,6 +25,8 @@ DEMOS = {
     "vanishing": "vanishing",
     "rnn": "rnn",
     "adversarial": "adversarial",
+    "cnn": "cnn",
+    "cnn-fooling": "cnn_fooling",
     "hebbian": "hebbian",
     "brain": "brain",
 }

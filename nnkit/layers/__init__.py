@@ -1,22 +1,29 @@
-"""Layers: Dense, Activation, Dropout, Maxout, Residual, Flatten, Sequential; SimpleRNN, LSTM, GRU,
-Embedding."""
+"""Layers: Dense, Activation, Dropout, Maxout, Residual, Flatten, Sequential; the image layers
+(Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization, Reshape); the
+sequence layers (SimpleRNN, LSTM, GRU, Embedding)."""
 
 from nnkit.layers.activation import Activation
 from nnkit.layers.base import Layer, Parameter
+from nnkit.layers.conv import Conv2D
 from nnkit.layers.dense import Dense
 from nnkit.layers.dropout import Dropout
 from nnkit.layers.embedding import Embedding
 from nnkit.layers.flatten import Flatten
 from nnkit.layers.maxout import Maxout
 from nnkit.layers.recurrent import GRU, LSTM, SimpleRNN
+from nnkit.layers.normalization import BatchNormalization
+from nnkit.layers.pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
+from nnkit.layers.reshape import Reshape
 from nnkit.layers.residual import Residual
 from nnkit.layers.sequential import Sequential
 
 # The allow-list of classes a saved model may name: loading resolves names here, never by import
 # of a name read from a file. The augmentation layers live in nnkit.augmentation (which builds on
 # this package), so they join the list on first use.
-LAYER_CLASSES = {cls.__name__: cls for cls in (Dense, Activation, Dropout, Maxout, Residual, Flatten, Sequential)}
-LAYER_CLASSES.update({cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU, Embedding)})
+IMAGE_LAYERS = (Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization, Reshape)
+SEQUENCE_LAYERS = (SimpleRNN, LSTM, GRU, Embedding)
+LAYER_CLASSES = {cls.__name__: cls for cls in (Dense, Activation, Dropout, Maxout, Residual, Flatten, Sequential)
+                 + IMAGE_LAYERS + SEQUENCE_LAYERS}
 AUGMENTATION_LAYERS = ("GaussianNoise", "RandomShift", "RandomFlip")
 
 
@@ -62,4 +69,6 @@ def layer_from_config(spec: dict) -> Layer:
 
 
 __all__ = ["Layer", "Parameter", "Dense", "Activation", "Dropout", "Maxout", "Residual", "Flatten",
-           "Sequential", "SimpleRNN", "LSTM", "GRU", "Embedding", "GaussianNoise", "RandomShift", "RandomFlip", "LAYER_CLASSES", "layer_to_config", "layer_from_config"]
+           "Sequential", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+           "BatchNormalization", "Reshape", "SimpleRNN", "LSTM", "GRU", "Embedding", "GaussianNoise",
+           "RandomShift", "RandomFlip", "LAYER_CLASSES", "layer_to_config", "layer_from_config"]

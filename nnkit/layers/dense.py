@@ -54,10 +54,7 @@ class Dense(Layer):
         return ((input_shape[0] + 1) * self.units, (self.units,)) if len(input_shape) == 1 else None
 
     def _build(self, input_shape, rng):
-        if len(input_shape) != 1:
-            raise ValueError(f"Dense: expects inputs of shape (n, features), got feature shape "
-                             f"{tuple(input_shape)}; put a Flatten() first")
-        n_in = input_shape[0]
+        n_in = input_shape[-1]  # on N-D samples Dense acts on the last axis, as Keras
         if self.requested_input_dim is not None and self.requested_input_dim != n_in:
             raise ValueError(f"Dense: input_dim={self.requested_input_dim} but the layer receives "
                              f"{n_in} features")
@@ -68,12 +65,21 @@ class Dense(Layer):
         if self.use_bias:
             b = self._bias_init(rng, (self.units,))
             self.b = Parameter(be.asarray(b, dtype=self.dtype), f"{self.name}/b")
-        return (self.units,)
+        return tuple(input_shape[:-1]) + (self.units,)
 
     # a model fusing this layer's activation into its loss asks it for the logits z + b
     can_emit_logits = True
 
     def _forward(self, x, training=False, logits=False):
+        if x.ndim > 2:  # N-D samples: the same map on the last axis of every row
+            xp = self.backend.xp
+            y, backward2 = self._forward(xp.reshape(x, (-1, x.shape[-1])), training, logits)
+
+            def backward(dy, need_dx=True):
+                dx = backward2(xp.reshape(dy, (-1, self.units)), need_dx)
+                return None if dx is None else xp.reshape(dx, tuple(x.shape))
+
+            return xp.reshape(y, tuple(x.shape[:-1]) + (self.units,)), backward
         ops = self.backend.ops
         W, b = self.W, self.b
         w = W.value

@@ -91,6 +91,8 @@ def _chain(layers, groups, skips, nested, logits_layer) -> bool:
         kind = type(layer)
         if kind is Flatten or (kind is Dropout and layer.rate == 0.0):
             continue
+        if kind is Dense and len(layer.input_shape) != 1:
+            return False  # a Dense acting on the last axis of images: the per-layer path
         if kind is Dense:
             groups.append((layer, _emitted(layer, logits_layer), []))
             open_group = True

@@ -5,10 +5,10 @@ keyword ``xp``; a backend binds ``xp`` once. ``GENERIC_OPS`` is the contract eve
 checked against: a kernel has its op's name and signature and returns the same result.
 """
 
-from nnkit.ops import activations, layers, linear, losses, optim, recurrent
+from nnkit.ops import activations, conv, layers, linear, losses, normalization, optim, pooling, recurrent
 from nnkit.ops.activations import ACTIVATION_NAMES, ACTIVATIONS
 
-_MODULES = (linear, activations, layers, losses, optim, recurrent)
+_MODULES = (linear, activations, layers, losses, optim, recurrent, conv, pooling, normalization)
 _HELPERS = {"math", "annotations"}
 
 

@@ -1,0 +1,172 @@
+"""The @njit bodies of the image kernels: the patches' adjoint, pooling, batch norm.
+
+Self-contained (they call nothing in other files), so Numba's on-disk cache, keyed on this file,
+never keeps a stale body. Images are channels-last (n, h, w, c), C-contiguous; loops run with the
+channel innermost, so every inner loop reads and writes consecutive memory. Statistics accumulate
+in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from nnkit._kernels.numba._jit import FASTMATH
+
+_jit = njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
+
+
+@_jit
+def patches_backward(dp, kh, kw, sh, sw, dh, dw, top, left, dx):
+    """dx = 0, then each dp entry added to the pixel its patch entry was read from."""
+    n, h, w, c = dx.shape
+    ho, wo = dp.shape[1], dp.shape[2]
+    dx[...] = 0
+    for m in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                col = 0
+                for a in range(kh):
+                    r = i * sh + a * dh - top
+                    for b in range(kw):
+                        s = j * sw + b * dw - left
+                        if 0 <= r < h and 0 <= s < w:
+                            for k in range(c):
+                                dx[m, r, s, k] += dp[m, i, j, col + k]
+                        col += c
+
+
+@_jit
+def max_pool(x, ph, pw, sh, sw, top, left, y, idx):
+    """y = the window's first maximum (NaN wins), idx = its tap a pw + b; the padding never wins."""
+    n, h, w, c = x.shape
+    ho, wo = y.shape[1], y.shape[2]
+    for m in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for k in range(c):
+                    y[m, i, j, k] = -np.inf
+                    idx[m, i, j, k] = -1
+                for a in range(ph):
+                    r = i * sh + a - top
+                    if r < 0 or r >= h:
+                        continue
+                    for b in range(pw):
+                        s = j * sw + b - left
+                        if s < 0 or s >= w:
+                            continue
+                        t = a * pw + b
+                        for k in range(c):
+                            v = x[m, r, s, k]
+                            best = y[m, i, j, k]
+                            if idx[m, i, j, k] < 0 or v > best or (v != v and best == best):
+                                y[m, i, j, k] = v
+                                idx[m, i, j, k] = t
+
+
+@_jit
+def max_pool_backward(dy, idx, pw, sh, sw, top, left, dx):
+    """dx = 0, then dy added at each window's winning pixel."""
+    ho, wo = dy.shape[1], dy.shape[2]
+    n, h, w, c = dx.shape
+    dx[...] = 0
+    for m in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for k in range(c):
+                    t = idx[m, i, j, k]
+                    a, b = t // pw, t % pw
+                    dx[m, i * sh + a - top, j * sw + b - left, k] += dy[m, i, j, k]
+
+
+@_jit
+def avg_pool(x, ph, pw, sh, sw, top, left, y):
+    """y = the mean over the window's real pixels."""
+    n, h, w, c = x.shape
+    ho, wo = y.shape[1], y.shape[2]
+    T = x.dtype.type
+    for m in range(n):
+        for i in range(ho):
+            r0, r1 = max(i * sh - top, 0), min(i * sh - top + ph, h)
+            for j in range(wo):
+                s0, s1 = max(j * sw - left, 0), min(j * sw - left + pw, w)
+                inv = T(1.0) / T((r1 - r0) * (s1 - s0))
+                for k in range(c):
+                    y[m, i, j, k] = 0
+                for r in range(r0, r1):
+                    for s in range(s0, s1):
+                        for k in range(c):
+                            y[m, i, j, k] += x[m, r, s, k]
+                for k in range(c):
+                    y[m, i, j, k] *= inv
+
+
+@_jit
+def avg_pool_backward(dy, ph, pw, sh, sw, top, left, dx):
+    """dx = 0, then dy / (the window's real pixel count) added to each of its real pixels."""
+    n, h, w, c = dx.shape
+    ho, wo = dy.shape[1], dy.shape[2]
+    T = dy.dtype.type
+    dx[...] = 0
+    for m in range(n):
+        for i in range(ho):
+            r0, r1 = max(i * sh - top, 0), min(i * sh - top + ph, h)
+            for j in range(wo):
+                s0, s1 = max(j * sw - left, 0), min(j * sw - left + pw, w)
+                inv = T(1.0) / T((r1 - r0) * (s1 - s0))
+                for r in range(r0, r1):
+                    for s in range(s0, s1):
+                        for k in range(c):
+                            dx[m, r, s, k] += dy[m, i, j, k] * inv
+
+
+@_jit
+def batch_norm(x, gamma, beta, epsilon, has_gamma, has_beta, y, xhat, inv_std, mean, var):
+    """Batch statistics of the rows of x (m, c), xhat and y = gamma xhat + beta in one call."""
+    m, c = x.shape
+    T = x.dtype.type
+    acc = np.zeros(c, dtype=np.float64)
+    for r in range(m):
+        for k in range(c):
+            acc[k] += x[r, k]
+    for k in range(c):
+        mean[k] = acc[k] / m
+        acc[k] = 0.0
+    for r in range(m):
+        for k in range(c):
+            d = np.float64(x[r, k] - mean[k])
+            acc[k] += d * d
+    for k in range(c):
+        var[k] = acc[k] / m
+        inv_std[k] = T(1.0) / np.sqrt(var[k] + T(epsilon))
+    for r in range(m):
+        for k in range(c):
+            v = (x[r, k] - mean[k]) * inv_std[k]
+            xhat[r, k] = v
+            if has_gamma:
+                v = v * gamma[k]
+            if has_beta:
+                v = v + beta[k]
+            y[r, k] = v
+
+
+@_jit
+def batch_norm_backward(dy, xhat, inv_std, gamma, has_gamma, dx, dgamma, dbeta):
+    """dbeta = sum dy, dgamma = sum dy xhat, dx = gamma inv_std (dy - dbeta/m - xhat dgamma/m)."""
+    m, c = dy.shape
+    T = dy.dtype.type
+    sb = np.zeros(c, dtype=np.float64)
+    sg = np.zeros(c, dtype=np.float64)
+    for r in range(m):
+        for k in range(c):
+            sb[k] += dy[r, k]
+            sg[k] += dy[r, k] * xhat[r, k]
+    scale = np.empty(c, dtype=dy.dtype)
+    for k in range(c):
+        dbeta[k] = sb[k]
+        dgamma[k] = sg[k]
+        scale[k] = inv_std[k] * gamma[k] if has_gamma else inv_std[k]
+    inv_m = T(1.0 / m)
+    for r in range(m):
+        for k in range(c):
+            dx[r, k] = scale[k] * (dy[r, k] - dbeta[k] * inv_m - xhat[r, k] * (dgamma[k] * inv_m))

@@ -1,0 +1,87 @@
+"""Convolution as patch extraction plus one matmul, and the patches' adjoint.
+
+Images are channels-last (n, h, w, c). A window is (kh, kw, sh, sw, dh, dw): its size, strides
+and dilations; pads are (top, bottom, left, right). The patch matrix P has one row per output
+pixel and kh*kw*c columns ordered (a, b, k), so a Conv2D kernel (kh, kw, c, filters) reshaped to
+(kh*kw*c, filters) multiplies it directly.
+"""
+
+from __future__ import annotations
+
+
+def _pad(x, pads, fill, xp):
+    top, bottom, left, right = pads
+    if not (top or bottom or left or right):
+        return x
+    n, h, w, c = x.shape
+    out = xp.full((n, h + top + bottom, w + left + right, c), fill, dtype=x.dtype)
+    out[:, top:top + h, left:left + w, :] = x
+    return out
+
+
+def _taps(window, out_hw):
+    """The index tuple of every window tap (a, b) into the padded input, in (a, b) order."""
+    kh, kw, sh, sw, dh, dw = window
+    ho, wo = out_hw
+    return [(slice(None), slice(a * dh, a * dh + sh * (ho - 1) + 1, sh),
+             slice(b * dw, b * dw + sw * (wo - 1) + 1, sw), slice(None))
+            for a in range(kh) for b in range(kw)]
+
+
+def conv_patches(x, window, pads, fill=0.0, *, xp):
+    """P[n, i, j, (a kw + b) c + k] = X[n, i sh + a dh, j sw + b dw, k] with X = x padded by
+    ``pads`` with ``fill``; P is (n, ho, wo, kh kw c)."""
+    kh, kw, sh, sw, dh, dw = window
+    n, h, w, c = x.shape
+    top, bottom, left, right = pads
+    ho = (h + top + bottom - (kh - 1) * dh - 1) // sh + 1
+    wo = (w + left + right - (kw - 1) * dw - 1) // sw + 1
+    padded = _pad(x, pads, fill, xp)
+    cols = [padded[tap] for tap in _taps(window, (ho, wo))]
+    return xp.reshape(xp.stack(cols, axis=3), (n, ho, wo, kh * kw * c))
+
+
+def conv_patches_backward(dp, x_shape, window, pads, *, xp):
+    """The adjoint of conv_patches: dx[n, y, x, k] = sum of dP over the patch entries read from
+    pixel (y, x) (entries read from the padding are dropped)."""
+    kh, kw = window[0], window[1]
+    n, h, w, c = x_shape
+    top, bottom, left, right = pads
+    ho, wo = dp.shape[1], dp.shape[2]
+    d5 = xp.reshape(dp, (n, ho, wo, kh * kw, c))
+    dpad = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=dp.dtype)
+    for t, tap in enumerate(_taps(window, (ho, wo))):
+        dpad[tap] = dpad[tap] + d5[:, :, :, t, :]
+    if not (top or bottom or left or right):
+        return dpad
+    return dpad[:, top:top + h, left:left + w, :]
+
+
+def conv2d(x, kernel, bias, window, pads, *, xp):
+    """z = P(x) @ K + b with K the kernel (kh, kw, c, filters) as (kh kw c, filters); z is
+    (n, ho, wo, filters). ``bias`` may be None. (Conv2D runs the same product with a fused
+    bias + activation epilogue; this op is its plain reference.)"""
+    p = conv_patches(x, window, pads, xp=xp)
+    n, ho, wo, cols = p.shape
+    filters = kernel.shape[-1]
+    z = xp.matmul(xp.reshape(p, (n * ho * wo, cols)), xp.reshape(kernel, (cols, filters)))
+    if bias is not None:
+        z = z + bias
+    return xp.reshape(z, (n, ho, wo, filters))
+
+
+def conv2d_backward(dz, x, kernel, window, pads, with_bias=True, need_dx=True, *, xp):
+    """dK = P(x)^T dz (reshaped to the kernel's shape), db = sum of dz over every pixel,
+    dx = P^T(dz @ K^T) (None unless need_dx); returns (dx, dK, db)."""
+    p = conv_patches(x, window, pads, xp=xp)
+    n, ho, wo, cols = p.shape
+    filters = kernel.shape[-1]
+    dz2 = xp.reshape(dz, (n * ho * wo, filters))
+    k2 = xp.reshape(kernel, (cols, filters))
+    dk = xp.reshape(xp.matmul(xp.reshape(p, (n * ho * wo, cols)).T, dz2), kernel.shape)
+    db = xp.sum(dz2, axis=0) if with_bias else None
+    dx = None
+    if need_dx:
+        dp = xp.reshape(xp.matmul(dz2, k2.T), (n, ho, wo, cols))
+        dx = conv_patches_backward(dp, tuple(x.shape), window, pads, xp=xp)
+    return dx, dk, db

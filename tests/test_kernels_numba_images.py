@@ -1,0 +1,106 @@
+"""The numba image kernels against their generic ops: the patches' adjoint, pooling and
+batch norm, float32 and float64, strides, dilations and both paddings; fallbacks keep the op."""
+
+import numpy as np
+import pytest
+
+from conftest import tolerance
+from nnkit.ops import GENERIC_OPS
+from nnkit.ops._geometry import window_geometry
+
+numba = pytest.importorskip("numba")
+from nnkit._kernels.numba import KERNELS  # noqa: E402
+
+IMAGE_OPS = ["conv_patches_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
+             "avg_pool2d_backward", "batch_norm", "batch_norm_backward"]
+# (n, h, w, c), window (kh, kw, sh, sw, dh, dw), padding
+GEOMETRIES = [((2, 7, 7, 3), (3, 3, 1, 1, 1, 1), "valid"), ((3, 8, 7, 2), (3, 2, 2, 1, 1, 1), "same"),
+              ((2, 9, 9, 1), (3, 3, 1, 1, 2, 2), "same"), ((1, 6, 5, 4), (2, 4, 2, 2, 1, 1), "same"),
+              ((2, 9, 8, 2), (3, 3, 2, 2, 2, 2), "valid")]
+POOLS = [((2, 6, 6, 3), (2, 2, 2, 2, 1, 1), "valid"), ((2, 7, 7, 2), (3, 3, 2, 2, 1, 1), "same"),
+         ((1, 5, 7, 2), (3, 2, 2, 1, 1, 1), "same"), ((2, 5, 5, 1), (3, 3, 1, 1, 1, 1), "same")]
+
+
+def close(actual, expected, dtype, scale=1.0):
+    tol = tolerance(dtype)
+    assert np.asarray(actual).dtype == np.asarray(expected).dtype
+    np.testing.assert_allclose(actual, expected, rtol=tol["rtol"] * scale, atol=tol["atol"] * scale)
+
+
+def test_the_image_kernels_are_bound_with_their_ops_names():
+    import inspect
+
+    for name in IMAGE_OPS:
+        assert KERNELS[name].__name__ == name
+        assert inspect.signature(KERNELS[name]) == inspect.signature(GENERIC_OPS[name])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape,window,padding", GEOMETRIES)
+def test_patches_and_adjoint_match_generic(rng, dtype, shape, window, padding):
+    x = rng.normal(size=shape).astype(dtype)
+    _, pads = window_geometry(shape[1], shape[2], window, padding)
+    assert "conv_patches" not in KERNELS  # the generic op's strided copies are faster (images.py)
+    dp = rng.normal(size=GENERIC_OPS["conv_patches"](x, window, pads, xp=np).shape).astype(dtype)
+    close(KERNELS["conv_patches_backward"](dp, shape, window, pads, xp=np),
+          GENERIC_OPS["conv_patches_backward"](dp, shape, window, pads, xp=np), dtype, 10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape,window,padding", POOLS)
+def test_pooling_matches_generic(rng, dtype, shape, window, padding):
+    x = rng.normal(size=shape).astype(dtype)
+    _, pads = window_geometry(shape[1], shape[2], window, padding)
+    y, idx = KERNELS["max_pool2d"](x, window, pads, xp=np)
+    y_ref, idx_ref = GENERIC_OPS["max_pool2d"](x, window, pads, xp=np)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+    dy = rng.normal(size=y.shape).astype(dtype)
+    close(KERNELS["max_pool2d_backward"](dy, idx, shape, window, pads, xp=np),
+          GENERIC_OPS["max_pool2d_backward"](dy, idx_ref, shape, window, pads, xp=np), dtype)
+    close(KERNELS["avg_pool2d"](x, window, pads, xp=np), GENERIC_OPS["avg_pool2d"](x, window, pads, xp=np), dtype)
+    close(KERNELS["avg_pool2d_backward"](dy, shape, window, pads, xp=np),
+          GENERIC_OPS["avg_pool2d_backward"](dy, shape, window, pads, xp=np), dtype)
+
+
+def test_max_pool_ties_pick_the_first_and_nan_wins(rng):
+    x = np.zeros((1, 4, 4, 1))
+    x[0, 1, 1, 0] = np.nan
+    window, pads = (2, 2, 2, 2, 1, 1), (0, 0, 0, 0)
+    y, idx = KERNELS["max_pool2d"](x, window, pads, xp=np)
+    y_ref, idx_ref = GENERIC_OPS["max_pool2d"](x, window, pads, xp=np)
+    np.testing.assert_array_equal(idx, idx_ref)
+    assert np.isnan(y[0, 0, 0, 0]) and np.isnan(y_ref[0, 0, 0, 0]) and idx[0, 0, 1, 0] == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 3), (17, 5), (3, 4, 5, 6)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_matches_generic(rng, dtype, shape, affine):
+    x = rng.normal(3.0, 2.0, size=shape).astype(dtype)
+    c = shape[-1]
+    gamma = rng.normal(size=c).astype(dtype) if affine else None
+    beta = rng.normal(size=c).astype(dtype) if affine else None
+    got = KERNELS["batch_norm"](x, gamma, beta, 1e-3, xp=np)
+    want = GENERIC_OPS["batch_norm"](x, gamma, beta, 1e-3, xp=np)
+    for a, b in zip(got, want):
+        close(a, b, dtype, 10)
+    dy = rng.normal(size=shape).astype(dtype)
+    got = KERNELS["batch_norm_backward"](dy, want[1], want[2], gamma, xp=np)
+    ref = GENERIC_OPS["batch_norm_backward"](dy, want[1], want[2], gamma, xp=np)
+    for a, b in zip(got, ref):
+        close(a, b, dtype, 30)
+
+
+def test_kernels_fall_back_for_views_and_mixed_dtypes(rng):
+    x = rng.normal(size=(2, 6, 6, 4))[..., ::2]  # a strided view
+    window, pads = (2, 2, 2, 2, 1, 1), (0, 0, 0, 0)
+    y, idx = GENERIC_OPS["max_pool2d"](x, window, pads, xp=np)
+    np.testing.assert_array_equal(KERNELS["max_pool2d"](x, window, pads, xp=np)[0], y)
+    dy = rng.normal(size=(2, 3, 3, 4))[..., ::2]
+    np.testing.assert_array_equal(KERNELS["max_pool2d_backward"](dy, idx, x.shape, window, pads, xp=np),
+                                  GENERIC_OPS["max_pool2d_backward"](dy, idx, x.shape, window, pads, xp=np))
+    x32 = rng.normal(size=(5, 3)).astype(np.float32)
+    got = KERNELS["batch_norm"](x32, np.ones(3), None, 1e-3, xp=np)  # float64 gamma: the generic op
+    want = GENERIC_OPS["batch_norm"](x32, np.ones(3), None, 1e-3, xp=np)
+    np.testing.assert_array_equal(got[0], want[0])
