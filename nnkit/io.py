@@ -326,7 +326,11 @@ def _build(path, config, arrays, backend, n_numbers):
         with validation.allocation_limit(8 * n_numbers + 1024, "the weights the file holds"):
             layers = [layer_from_config(spec) for spec in config["architecture"]]
             model = Sequential(layers, backend=backend, dtype=config["dtype"], seed=config.get("seed"))
-            model.build(tuple(config["input_shape"]))
+            if not model.built:  # a first layer with input_dim builds the model when it is made
+                model.build(tuple(config["input_shape"]))
+            elif tuple(model.input_shape) != tuple(config["input_shape"]):
+                raise ValueError(f"input_shape {tuple(config['input_shape'])} disagrees with the first "
+                                 f"layer's input_dim ({tuple(model.input_shape)})")
         optimizer = optimizers.from_config(compiled["optimizer"]) if compiled else None
         loss = losses.get(compiled["loss"]) if compiled else None
     except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
