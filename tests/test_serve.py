@@ -302,15 +302,18 @@ def test_activation_and_width_rebuild_the_network_and_the_learning_rate_does_not
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
                             "ignore:invalid value encountered:RuntimeWarning")
-def test_a_diverging_network_still_streams_valid_frames(client):
+def test_a_diverging_network_stops_with_its_message_and_the_page_stays_usable(client, app):
     with client.websocket_connect("/ws", headers=ORIGIN) as ws:
         open_tab(ws, "problem=regression&activation=linear&learningRate=10&networkShape=8,8&batchSize=1&"
                      "xSquared=true&ySquared=true&seed=0.5")
-        for _ in range(3):
-            ws.send_json({"type": "step"})
-            frame = receive(ws, "frame")  # strict JSON: NaN and inf never reach the page
-        assert frame["epoch"] == 3 and frame["train_loss"] is None  # the loss overflowed
-        assert all(abs(w) <= 1e6 for kernel in frame["weights"] for row in kernel for w in row)
+        ws.send_json({"type": "step"})
+        error = ws.receive_json()
+        while error["type"] != "error":  # an error, never a frame of NaN (strict JSON reaches the page)
+            assert error["type"] != "frame", "a diverged step sent a frame"
+            error = ws.receive_json()
+        assert "training diverged at epoch 1, batch 5" in error["message"]
+        weights = sessions(app)[0].experiment.model.get_weights()
+        assert all(np.isfinite(w).all() for w in weights)  # the last finite weights are kept
         ws.send_json({"type": "reset"})
         assert receive(ws, "frame")["train_loss"] is not None
 
