@@ -80,17 +80,14 @@ class Optimizer:
 
     clipnorm = clipvalue = global_clipnorm = None  # every subclass takes them (nnkit.clipping)
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        _clipping.accept_clipping_arguments(cls)
-
     # the name of the fused update a compiled whole step runs for exactly this class
     kernel_name: str | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "__init__" in cls.__dict__:
+        if "__init__" in cls.__dict__:  # Keras's learning_rate= beside lr=, then the clipping arguments
             cls.__init__ = _accepts_learning_rate(cls.__init__)
+        _clipping.accept_clipping_arguments(cls)
 
     def __init__(self, lr, weight_decay: float = 0.0):
         self.lr = lr

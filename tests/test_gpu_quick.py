@@ -57,7 +57,8 @@ def test_suite_collects_without_the_optional_test_dependencies():
     assert "error" not in out.stdout.splitlines()[-1], out.stdout[-3000:]
     collected = re.search(r"(\d+)/\d+ tests collected", out.stdout) or re.search(r"(\d+) tests collected", out.stdout)
     assert collected and int(collected.group(1)) >= 400, out.stdout[-3000:]
-    assert re.search(r"test_properties.py.*could not import 'hypothesis'", out.stdout)
+    # test_properties.py, the one module that needs hypothesis, is skipped with its reason
+    assert re.search(r"skipped: could not import 'hypothesis'", out.stdout), out.stdout[-3000:]
 
 
 @pytest.mark.skipif(os.environ.get("NNKIT_SIMULATED_GPU") == "1", reason="already on the simulated GPU")
