@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def _readme_commands() -> list[str]:
     """The command lines of the README's Set-up section's bash blocks, in order."""
     text = (ROOT / "README.md").read_text()
-    setup = text.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    setup = re.split(r"\n##+ ", text.split("## Set-up", 1)[1], maxsplit=1)[0]  # up to its first subsection
     blocks = re.findall(r"```bash\n(.*?)```", setup, flags=re.S)
     return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
 

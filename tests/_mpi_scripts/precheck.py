@@ -25,7 +25,10 @@ if r == 1 and mode in ("nan", "caught"):
     X[5, 1] = np.nan
 if r == 1 and mode == "width":
     X = np.ones((32, 4))
-model = nk.Sequential([nk.layers.Dense(4, activation="tanh", input_dim=3), nk.layers.Dense(1)],
+# "width": the first layer declares 3 inputs (the model is built when it is made) and rank 1's rows
+# have 4; otherwise the model is unbuilt and must stay so when fit is refused
+declared = 3 if mode == "width" else None
+model = nk.Sequential([nk.layers.Dense(4, activation="tanh", input_dim=declared), nk.layers.Dense(1)],
                       backend="numpy", dtype="float64", seed=0)
 model.compile(nk.optimizers.SGD(lr=0.01), "mse")
 try:
