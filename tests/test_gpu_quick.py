@@ -81,7 +81,9 @@ def test_quick_check_runs_end_to_end_on_the_simulated_gpu(tmp_path):
     assert set(verdicts.values()) <= {"PASS", "SKIP"}, report
     # the device-only parts are skipped with their reason: PyTorch CUDA, W4, device clocks
     bench = next(line for line in lines if line.startswith("bench"))
-    assert verdicts["bench"] == "SKIP" and "torch.cuda.is_available() is False" in bench and "device time" in bench
+    # PyTorch is a peer, never a dependency: without it, or without CUDA, the bench says which
+    assert verdicts["bench"] == "SKIP" and "device time" in bench
+    assert "torch.cuda.is_available() is False" in bench or "PyTorch is not installed" in bench, bench
     assert int(lines[-1].split()[1]) < 480  # under 8 minutes even on these shared CPUs
     versions = json.loads((tmp_path / "versions.json").read_text())
     assert versions["simulated"] is True and pathlib.Path(versions["nnkit._kernels from"][0]) == ROOT / "kernels"

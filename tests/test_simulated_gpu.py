@@ -44,4 +44,6 @@ def test_suite_passes_on_the_simulated_gpu():
     assert counts.get("passed", 0) >= 500, report
     # the skips (11 today): NVRTC compiles (6; the simulation has no compiler), two uint8-label
     # cases, pandas, the threads test the one-thread emulator cannot run, and this test itself
-    assert counts.get("skipped", 0) <= 12, report
+    # skips for a missing peer (PyTorch, the reference of some tests) depend on the environment
+    peers = sum(int(n) for n in re.findall(r"(\d+) skipped: torch is not installed", out.stdout))
+    assert counts.get("skipped", 0) - peers <= 12, report
