@@ -88,7 +88,7 @@ def test_quick_check_runs_end_to_end_on_the_simulated_gpu(tmp_path):
     versions = json.loads((tmp_path / "versions.json").read_text())
     assert versions["simulated"] is True and pathlib.Path(versions["nnkit._kernels from"][0]) == ROOT / "kernels"
     tf32 = versions["tf32"]
-    assert tf32["cupy_tf32"] == "off" and tf32["torch_tf32"] == "off"
+    assert tf32["cupy_tf32"] == "off" and tf32["torch_tf32"] in ("off", "torch not installed")
     assert tf32["TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"] == tf32["CUPY_TF32"] == tf32["NVIDIA_TF32_OVERRIDE"] == "unset"
     memory = json.loads((tmp_path / "memory.json").read_text())
     assert memory["just under"]["placement"] == "device" and memory["just over"]["placement"] == "host"
