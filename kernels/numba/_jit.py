@@ -339,13 +339,19 @@ def _column_sum(da, db):
 
 
 @_jit
+def _zero(v):
+    """v = 0, a 1-D array."""
+    T = v.dtype.type
+    for j in range(v.shape[0]):
+        v[j] = T(0.0)
+
+
+@_jit
 def bias_activation_backward_serial(dy, a, y, da, db, with_bias, code):
     """da = dy * f'(a) and, in the same pass, db = column sums of da."""
-    T = a.dtype.type
     m = a.shape[1]
     if with_bias:
-        for j in range(m):
-            db[j] = T(0.0)
+        _zero(db)
     for i in range(a.shape[0]):
         _grad_row(dy, a, y, da, i, code)
         if with_bias:
@@ -391,11 +397,9 @@ def layer_forward(a, b, y, has_bias, code):
 def layer_backward(d, a, y, db, has_bias, code):
     """d = d * f'(a) in place (given y = f(a)) and, where has_bias, db = its column sums, rows
     added in order (as the per-op kernels add them)."""
-    T = a.dtype.type
     m = a.shape[1]
     if has_bias:
-        for j in range(m):
-            db[j] = T(0.0)
+        _zero(db)
     for i in range(a.shape[0]):
         if code == RELU:
             for j in range(m):
