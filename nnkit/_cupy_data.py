@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["device_nbytes", "fits", "EpochShuffle"]
+__all__ = ["device_nbytes", "fits", "host_checked", "EpochShuffle"]
 
 LABEL_BYTES = 8  # sparse labels become int64 on the device
 
@@ -38,6 +38,18 @@ def fits(model, arrays) -> bool:
     """Whether fit, evaluate and predict should move ``arrays`` to the device whole."""
     nbytes = device_nbytes(model, arrays)
     return nbytes == 0 or model.backend.fits_on_device(nbytes)
+
+
+def host_checked(model, *arrays):
+    """The host backend where a device model is handed host arrays for one step (train_on_batch):
+    they are checked there, where reading a value costs no wait for the device, then moved; None
+    otherwise (a first layer with its own data check, Embedding's, checks on the device)."""
+    from nnkit.backend import get_backend
+
+    first = model.layers[0] if getattr(model, "layers", None) else None
+    if model.backend.is_host or hasattr(first, "check_input") or not all(map(_is_host_array, arrays)):
+        return None
+    return get_backend("numpy")
 
 
 class EpochShuffle:
