@@ -86,7 +86,8 @@ class Backend:
     """
 
     def __init__(self, name: str, xp: Any, kernels: dict | None = None, *, host: bool = True,
-                 device_module: Any = None, train_step=(None, None)):
+                 device_module: Any = None, train_step=(None, None), device_updates=None,
+                 step_buffers=None):
         self.name = name
         self.xp = xp
         self.kernels = dict(kernels or {})
@@ -108,6 +109,11 @@ class Backend:
         # from the kernel family: model -> callable(xb, yb) -> (loss, out) running a whole
         # training step, or None; and model -> why it has none
         self.train_step_factory, self.train_step_refusal = train_step
+        # optimizer updates keeping their per-step scalars on the device (kernels' DEVICE_UPDATES)
+        self.device_updates = dict(device_updates or {})
+        # () -> a context in which the kernels take their outputs from one step's own buffers
+        # (kernels' StepBuffers: what a captured step needs), or None
+        self.step_buffers = step_buffers
 
     # -- arrays -------------------------------------------------------------------------------
     def asarray(self, a, dtype=None):
@@ -282,8 +288,9 @@ def _make(name: str) -> Backend:
         import cupy
         from array_api_compat import cupy as cupy_xp
 
-        kernels = importlib.import_module("nnkit._kernels.cuda").KERNELS
-        return Backend("cupy", cupy_xp, kernels, host=False, device_module=cupy)
+        cuda = importlib.import_module("nnkit._kernels.cuda")
+        return Backend("cupy", cupy_xp, cuda.KERNELS, host=False, device_module=cupy,
+                       device_updates=cuda.DEVICE_UPDATES, step_buffers=cuda.StepBuffers)
     raise ValueError(
         f"backend: unknown name {name!r}; expected one of {list(BACKEND_NAMES) + ['auto']} "
         f"or an array-API namespace (available here: {available_backends()})"
