@@ -264,3 +264,37 @@ def test_fit_with_graphs_enabled_trains_as_without_and_says_which(cupy, monkeypa
     assert histories[0][0] == histories[1][0]
     for a, b in zip(histories[0][1], histories[1][1]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("optimizer, nodes", [("sgd", 24), ("adam", 25)])
+def test_w3s_step_asks_the_host_for_one_graph_launch_and_two_copies_instead_of_24_launches(cupy, optimizer, nodes):
+    """What W3's step (784-256-256-10, batch 128) costs the host, counted by the simulated GPU:
+    run eagerly, a launch per kernel and a pool allocation per output; replayed, the batch's two
+    copies into the graph's inputs and one graph launch. Neither waits for the device."""
+    rng = np.random.default_rng(0)
+    xb = cupy.asarray(rng.normal(size=(128, 784)).astype(np.float32))
+    yb = cupy.asarray(rng.integers(0, 10, size=128))
+    models = []
+    for _ in range(2):
+        m = nk.Sequential([nk.layers.Dense(256, activation="relu", input_dim=784), nk.layers.Dense(256, activation="relu"),
+                           nk.layers.Dense(10, activation="softmax")], backend="cupy", dtype="float32", seed=0)
+        m.compile(nk.optimizers.SGD(lr=0.01, momentum=0.9) if optimizer == "sgd" else nk.optimizers.Adam(lr=1e-3),
+                  "sparse_categorical_crossentropy")
+        models.append(m)
+    eager, graphed = models
+    step = GraphStep(lambda x, y: graphed._train_step(x, y), graphed.backend, graphed)
+    for _ in range(3):
+        eager._train_step(xb, yb)
+        step(xb, yb)
+    counted = {}
+    for name, run in (("eager", lambda: eager._train_step(xb, yb)), ("replayed", lambda: step(xb, yb))):
+        cupy.reset_transfers()
+        run()
+        counted[name] = (dict(cupy.calls), cupy.syncs())
+    # zero the gradients; 3 GEMMs + 3 bias-activations; loss + its sum; 3 activation backwards with
+    # the bias gradients, 3 dW and 2 dx GEMMs, 6 gradient accumulations; the update (Adam: + its scalars)
+    assert step.graph.nodes == nodes
+    assert counted["eager"] == ({"kernels": nodes, "allocations": 18, "graph_launches": 0}, 0)
+    assert counted["replayed"] == ({"kernels": 2, "allocations": 0, "graph_launches": 1}, 0)
+    for a, b in zip(graphed.get_weights(), eager.get_weights()):
+        np.testing.assert_array_equal(a, b)
