@@ -62,10 +62,10 @@ class EpochShuffle:
 
     def __call__(self, rows):
         be = self.backend
-        if be.name != "cupy":
+        cp = be.array_module
+        if be.is_host or cp is None:
             xp = be.xp
             return xp.take(self.X, rows, axis=0), xp.take(self.y, rows, axis=0)
-        cp = be._device_module
         if self._buffers is None:
             self._buffers = (cp.empty_like(self.X), cp.empty_like(self.y))
         Xs, ys = self._buffers

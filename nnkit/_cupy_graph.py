@@ -24,8 +24,9 @@ ENABLE = "NNKIT_CUDA_GRAPH"  # =1: fit replays its step from a graph (until a de
 
 
 def graph_step(step, backend, model=None):
-    """fit's step, wrapped in a GraphStep on the cupy backend when NNKIT_CUDA_GRAPH=1, else as it is."""
-    if backend.name != "cupy" or os.environ.get(ENABLE) != "1":
+    """fit's step, wrapped in a GraphStep on the cupy backend (whose kernels take a step's own
+    buffers) when NNKIT_CUDA_GRAPH=1, else as it is."""
+    if backend.step_buffers is None or os.environ.get(ENABLE) != "1":  # a family without them: no graphs
         return step
     return GraphStep(step, backend, model)
 
@@ -92,7 +93,7 @@ class GraphStep:
             return self.step(xb, yb)
 
     def _launch(self, xb, yb):
-        cp = self.backend._device_module
+        cp = self.backend.array_module
         cp.copyto(self._x, xb)
         cp.copyto(self._y, yb)
         self.graph.launch(self._stream)
@@ -103,7 +104,7 @@ class GraphStep:
         log.info("cupy: the training step runs uncaptured (no CUDA graph): %s", why)
 
     def _capture(self, xb, yb) -> bool:
-        cp = self.backend._device_module
+        cp = self.backend.array_module
         self._x, self._y = cp.empty_like(xb), cp.empty_like(yb)
         self._shapes = (tuple(xb.shape), tuple(yb.shape))
         if self.optimizer is not None:
