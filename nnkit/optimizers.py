@@ -212,6 +212,17 @@ class Optimizer:
         self.state_version += 1
         return arrays
 
+    def state_arrays(self, params) -> list:
+        """[(key, array)] of every state array: the flat buffer's few when the state of
+        ``params`` lives in one (a multi-tensor update made it), else each parameter's."""
+        cached = self._flat_state
+        flat = params[0].flat if params else None
+        if cached is not None and flat is not None and cached[0] is flat and flat.holds(params) \
+                and all(self._state.get(p.id) is d for p, d in zip(params, cached[2])) \
+                and len(self._state) == len(params):
+            return [(("flat", name), a) for name, a in cached[1].items()]
+        return [((pid, name), a) for pid, state in self._state.items() for name, a in state.items()]
+
     def __deepcopy__(self, memo):
         import copy
 
