@@ -47,6 +47,7 @@ class GraphStep:
         self.step, self.backend, self.model, self.optimizer = step, backend, model, optimizer
         self.graph = None
         self._arrays = None  # what the graph's arrays were when it was captured
+        self._stream = None  # the warm-up's and the capture's
         self.reason = None  # why the step runs uncaptured, once capture failed
         self._calls = 0
         self.buffers = backend.step_buffers() if backend.step_buffers is not None else None
@@ -87,10 +88,16 @@ class GraphStep:
         return params, getattr(self.optimizer, "state_version", None)
 
     def _eager(self, xb, yb):
-        if self.buffers is None:
-            return self.step(xb, yb)
-        with self.buffers:
-            return self.step(xb, yb)
+        """The step run, on the stream it is captured on: libraries that set up per stream (cuBLAS's
+        workspace) do so here, not inside the capture."""
+        if self._stream is None:
+            # blocking: ordered with the legacy default stream the uncaptured steps run on
+            self._stream = self.backend.array_module.cuda.Stream(non_blocking=False)
+        with self._stream:
+            if self.buffers is None:
+                return self.step(xb, yb)
+            with self.buffers:
+                return self.step(xb, yb)
 
     def _launch(self, xb, yb):
         cp = self.backend.array_module
@@ -109,8 +116,6 @@ class GraphStep:
         self._shapes = (tuple(xb.shape), tuple(yb.shape))
         if self.optimizer is not None:
             self.optimizer.replay_begin(self.backend)  # its device scalars written outside the capture
-        # blocking: ordered with the legacy default stream the eager steps ran on
-        self._stream = cp.cuda.Stream(non_blocking=False)
         try:
             with self._stream:
                 self._stream.begin_capture()

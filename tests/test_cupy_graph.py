@@ -298,3 +298,20 @@ def test_w3s_step_asks_the_host_for_one_graph_launch_and_two_copies_instead_of_2
     assert counted["replayed"] == ({"kernels": 2, "allocations": 0, "graph_launches": 1}, 0)
     for a, b in zip(graphed.get_weights(), eager.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_warm_up_runs_on_the_stream_the_step_is_captured_on(cupy):
+    """cuBLAS (and the like) set up per stream: the eager first call must run where the capture
+    will, so that set-up never happens inside the capture."""
+    w0 = np.random.default_rng(1).normal(size=(3, 2))
+    inner, streams = StaticSGD(cupy, w0), []
+
+    def step(x, y):
+        streams.append(cupy.cuda.get_current_stream())
+        return inner(x, y)
+
+    graphed = GraphStep(step, nk.get_backend("cupy"))
+    for x, y in _batches(3):
+        graphed(cupy.asarray(x), cupy.asarray(y))
+    assert len(streams) == 2 and streams[0] is streams[1] is graphed._stream  # warm-up, capture
+    assert not streams[0]._null and graphed.graph.launches == 2
