@@ -315,3 +315,23 @@ def test_the_warm_up_runs_on_the_stream_the_step_is_captured_on(cupy):
         graphed(cupy.asarray(x), cupy.asarray(y))
     assert len(streams) == 2 and streams[0] is streams[1] is graphed._stream  # warm-up, capture
     assert not streams[0]._null and graphed.graph.launches == 2
+
+
+def test_a_replayed_fit_that_diverges_stops_where_the_uncaptured_one_does(cupy, monkeypatch):
+    """The divergence guard restores its snapshot in place and replays the epoch's steps through
+    the graph: same message, same weights and step count as without graphs."""
+    from nnkit.divergence import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(80, 10)) * 50, rng.integers(0, 4, size=80)
+    ends = []
+    for enabled in ("0", "1"):
+        monkeypatch.setenv("NNKIT_CUDA_GRAPH", enabled)
+        m = _dense_model(nk.optimizers.SGD(lr=1e200))
+        with pytest.raises(TrainingDiverged, match="epoch 1, batch 2: the loss became nan") as caught:
+            m.fit(X, y, epochs=3, batch_size=16, verbose=0, seed=1)
+        ends.append((str(caught.value), m.get_weights(), m.optimizer.iterations))
+    assert ends[0][0] == ends[1][0] and ends[0][2] == ends[1][2] == 1
+    for a, b in zip(ends[0][1], ends[1][1]):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_array_equal(a, b)
