@@ -444,6 +444,13 @@ def step_capture() -> None:
               f"{gap:.2e} of running it")
         assert gap <= 1e-6, "the replayed graph trained differently from the step it captured"
         if os.environ.get("NNKIT_GPU_QUICK_SIMULATED") == "1":
+            # what each step asks of the device, counted by the simulated GPU
+            xb, yb = cp.asarray(X[:wl.batch]), cp.asarray(y[:wl.batch])
+            for name, run in (("eager", lambda: eager._train_step(xb, yb)), ("graph", lambda: step(xb, yb))):
+                cp.reset_transfers()
+                run()
+                print(f"W3 step, {name}: {cp.calls['kernels']} kernel launches, {cp.calls['allocations']} "
+                      f"allocations, {cp.calls['graph_launches']} graph launches, {cp.syncs()} waits")
             print("W3 step timing skipped: the simulated GPU's kernels run on the CPU emulator")
             return
         # the same batch stepped many times each way: ms per step, eager and replayed
