@@ -48,8 +48,9 @@ def test_a_foreign_step_file_is_rewritten_not_loaded(monkeypatch):
     expected = _trained_weights(X, y)
     assert texts, "the numba backend trained through a step module written to the cache folder"
     text = texts[0]
-    path = next(os.path.join(_stepgen._directory(), f) for f in os.listdir(_stepgen._directory())
-                if f.endswith(".py") and open(os.path.join(_stepgen._directory(), f)).read() == text)
+    _, path = _stepgen.step_file(text)
+    with open(path) as f:
+        assert f.read() == text, path
     # another version's step under the same name: stale, so it must not be imported
     with open(path, "w") as f:
         f.write("raise RuntimeError('a foreign step was loaded')\n")

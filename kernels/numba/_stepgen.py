@@ -372,12 +372,17 @@ def load_table_step(loss, optimizer):
     return _load("\n".join(head) + TABLE_STEP.format(states=states, state_slices=state_slices, loss=loss, kernel=kernel, hyper=hyper))
 
 
-def _load(text):
-    """The module of source ``text``, written once to a file named by its hash and _jit.py's."""
+def step_file(text):
+    """(module name, path) of the step module of source ``text``: named by its hash and _jit.py's."""
     name = "nnkit_step_" + hashlib.sha1((text + _jit_hash()).encode()).hexdigest()[:20]
+    return name, os.path.join(_directory(), name + ".py")
+
+
+def _load(text):
+    """The module of source ``text``, written once to its step_file."""
+    name, path = step_file(text)
     module = _LOADED.get(name)
     if module is None:
-        path = os.path.join(_directory(), name + ".py")
         if not _holds(path, text):
             # (re)written when absent or not what this nnkit generates, so Numba's index (keyed on
             # the file's mtime) recompiles; under a temporary name and renamed, as another process
