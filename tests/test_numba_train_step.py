@@ -192,6 +192,8 @@ def test_dropout_trains_like_numpy_backend():
             model.build(5)
             assert isinstance(make_train_step(model), train_step.CompiledStep)
         model.fit(X, y, epochs=3, batch_size=7, verbose=0, seed=4)
+        if be == "numba":  # the step generated for its layers, as summary() says
+            assert model.step_path[1].endswith(train_step.CompiledStep.path)
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
@@ -460,3 +462,7 @@ def test_table_step_equals_per_layer_path_for_each_loss(monkeypatch, loss, out_a
         m.setattr(be.table, "make_train_step", None)
         h2 = per_layer.fit(X, y, epochs=2, batch_size=5, verbose=0, seed=0)
     assert_same(table, per_layer, h1, h2)
+    # summary() and the DEBUG line say which compiled step ran
+    assert table.step_path == ("compiled", "the numba backend compiles this model's whole step: "
+                               + train_step.TableStep.path)
+    assert per_layer.step_path[0] == "per-layer"
