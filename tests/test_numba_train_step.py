@@ -1,6 +1,8 @@
 """The compiled training step of the numba backend: the same trajectory as the per-layer path and
 as the numpy backend (float64, to rounding), for every optimizer and every fused loss."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ import nnkit as nk
 
 pytest.importorskip("numba")
 from _op_harness import optimizer_cases  # noqa: E402
-from nnkit._kernels.numba import make_train_step, train_step  # noqa: E402
+from nnkit._kernels.numba import _stepgen, make_train_step, train_step  # noqa: E402
 
 RTOL, ATOL = 1e-10, 1e-12
 
@@ -466,3 +468,21 @@ def test_table_step_equals_per_layer_path_for_each_loss(monkeypatch, loss, out_a
     assert table.step_path == ("compiled", "the numba backend compiles this model's whole step: "
                                + train_step.TableStep.path)
     assert per_layer.step_path[0] == "per-layer"
+
+
+@pytest.mark.parametrize("activations, any_activation", [(("tanh", "relu"), False), (("sigmoid", "linear"), False),
+                                                          (("elu", "tanh"), True), (("relu", "gelu"), True)])
+def test_table_step_compiles_the_other_activations_only_for_models_that_use_them(monkeypatch, activations,
+                                                                                  any_activation):
+    monkeypatch.setattr(train_step, "PREFER_TABLE_STEP", True)
+    loaded = []
+    real = _stepgen.load_table_step
+    monkeypatch.setattr(_stepgen, "load_table_step", lambda *a: loaded.append(a) or real(*a))
+    model = model_for("numba", "mse", activations=activations)
+    model.build(5)
+    step = make_train_step(model)
+    assert isinstance(step, train_step.TableStep)
+    assert loaded == [("mse", "sgd", any_activation)]
+    source = inspect.getsource(step.step.py_func)
+    assert ("K.layer_forward_any(" in source) == any_activation
+    assert ("K.layer_backward_any(" in source) == any_activation

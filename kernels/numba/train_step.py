@@ -273,7 +273,8 @@ class TableStep(CompiledStep):
         self.T = self.dtype.type
         self.sparse = loss.startswith("sparse_")
         self.n_states = n_states
-        self.step = _stepgen.load_table_step(loss, kernel).step
+        any_activation = any(code not in _jit.COMMON_CODES for code in codes)
+        self.step = _stepgen.load_table_step(loss, kernel, any_activation).step
         self.codes, self.biases = codes, biases
         self.buffers, self.entries = {}, {}
         self.hp = self.hp_key = None
