@@ -470,15 +470,16 @@ def test_table_step_equals_per_layer_path_for_each_loss(monkeypatch, loss, out_a
     assert per_layer.step_path[0] == "per-layer"
 
 
-@pytest.mark.parametrize("activations, any_activation", [(("tanh", "relu"), False), (("sigmoid", "linear"), False),
-                                                          (("elu", "tanh"), True), (("relu", "gelu"), True)])
+@pytest.mark.parametrize("activations, out_activation, any_activation", [
+    (("tanh", "relu"), None, False), (("sigmoid", "linear"), "tanh", False), (("elu", "tanh"), None, True),
+    (("relu", "gelu"), None, True), (("relu", "relu"), "softmax", True)])  # mse: softmax not fused
 def test_table_step_compiles_the_other_activations_only_for_models_that_use_them(monkeypatch, activations,
-                                                                                  any_activation):
+                                                                                  out_activation, any_activation):
     monkeypatch.setattr(train_step, "PREFER_TABLE_STEP", True)
     loaded = []
     real = _stepgen.load_table_step
     monkeypatch.setattr(_stepgen, "load_table_step", lambda *a: loaded.append(a) or real(*a))
-    model = model_for("numba", "mse", activations=activations)
+    model = model_for("numba", "mse", activations=activations, out_activation=out_activation)
     model.build(5)
     step = make_train_step(model)
     assert isinstance(step, train_step.TableStep)

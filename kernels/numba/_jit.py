@@ -370,7 +370,7 @@ column_sum = _column_sum
 # per step, float32, in one process (us, the per-op bodies / these): W1 9.6 / 6.9, W2 31.8 / 25.8.
 @_jit
 def layer_forward(a, b, y, has_bias, code):
-    """a += b where has_bias, then y = f(a) for relu, tanh, sigmoid and softmax, row by row while
+    """a += b where has_bias, then y = f(a) for relu, tanh and sigmoid, row by row while
     the row is in cache (y unused for linear: the layer hands on a; others: layer_forward_any)."""
     m = a.shape[1]
     for i in range(a.shape[0]):
@@ -386,13 +386,11 @@ def layer_forward(a, b, y, has_bias, code):
         elif code == SIGMOID:
             for j in range(m):
                 y[i, j] = sigmoid_scalar(a[i, j])
-        elif code == SOFTMAX:
-            _softmax_row(a, y, i)
 
 
 @_jit
 def layer_backward(d, a, y, db, has_bias, code):
-    """d = d * f'(a) in place (given y = f(a)) for relu, tanh, sigmoid, softmax and linear and,
+    """d = d * f'(a) in place (given y = f(a)) for relu, tanh, sigmoid and linear and,
     where has_bias, db = its column sums, rows added in order (as the per-op kernels add them)."""
     m = a.shape[1]
     if has_bias:
@@ -407,24 +405,26 @@ def layer_backward(d, a, y, db, has_bias, code):
         elif code == SIGMOID:
             for j in range(m):
                 d[i, j] = sigmoid_backward_scalar(d[i, j], a[i, j], y[i, j])
-        elif code == SOFTMAX:
-            _softmax_grad_row(d, y, d, i)
         if has_bias:
             for j in range(m):
                 db[j] += d[i, j]
 
 
-# The other activations (leaky relu, elu, softplus, gelu, silu, step) in a pass of their own
-# around the common epilogue, which treats them as linear: only steps of models that use one
-# compile them (the switch over their scalars is a quarter of a cold step's compile time)
-COMMON_CODES = (RELU, TANH, SIGMOID, SOFTMAX, LINEAR)
+# The other activations (softmax, which a fused loss takes over in most models, leaky relu, elu,
+# softplus, gelu, silu, step) in a pass of their own around the common epilogue, which treats
+# them as linear: only steps of models that use one compile them (they were a third of a cold
+# step's compile time)
+COMMON_CODES = (RELU, TANH, SIGMOID, LINEAR)
 
 
 @_jit
 def layer_forward_any(a, b, y, has_bias, code):
     """layer_forward for every activation code."""
     layer_forward(a, b, y, has_bias, code)
-    if code not in COMMON_CODES:
+    if code == SOFTMAX:
+        for i in range(a.shape[0]):
+            _softmax_row(a, y, i)
+    elif code not in COMMON_CODES:
         for i in range(a.shape[0]):
             for j in range(a.shape[1]):
                 y[i, j] = _act(a[i, j], code)
@@ -433,7 +433,10 @@ def layer_forward_any(a, b, y, has_bias, code):
 @_jit
 def layer_backward_any(d, a, y, db, has_bias, code):
     """layer_backward for every activation code."""
-    if code not in COMMON_CODES:
+    if code == SOFTMAX:
+        for i in range(a.shape[0]):
+            _softmax_grad_row(d, y, d, i)
+    elif code not in COMMON_CODES:
         for i in range(a.shape[0]):
             for j in range(a.shape[1]):
                 d[i, j] = _act_grad(d[i, j], a[i, j], y[i, j], code)

@@ -364,7 +364,7 @@ def step(x, target, hp, table, w, g, {states}, a_buf, y_buf, d_buf, no_bias):
 
 def load_table_step(loss, optimizer, any_activation=False):
     """The table step's module for this loss op and optimizer kernel (see TABLE_STEP): its layer
-    epilogues take relu, tanh, sigmoid, softmax and linear, or every activation where
+    epilogues take relu, tanh, sigmoid and linear, or every activation where
     ``any_activation``."""
     kernel, n_used, hyper = OPTIMIZERS[optimizer]
     states = ", ".join(f"s{i}" for i in range(n_used))
