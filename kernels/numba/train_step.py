@@ -49,7 +49,9 @@ MAX_MACS_PER_SAMPLE = 300_000
 # K.layer_backward), so it runs as fast as the generated step: measured under the cpu lock,
 # float32, SGD, one process interleaved, median of 11 blocks (us per step, table / generated):
 # W1 7.01 / 7.51, W2 26.9 / 27.8; first fit of a new architecture on a warm cache 0.35-0.5 s
-# against 3.3-3.5 s. The generated step remains for what the table does not hold (Dropout,
+# against 3.3-3.5 s. Cold (empty NUMBA_CACHE_DIR), the first fit of a 2-8-8-1 tanh / sigmoid-BCE
+# model: 3.27 s (median of 5; 4.71 s while the epilogues held the other activations' loops).
+# The generated step remains for what the table does not hold (Dropout,
 # Maxout, Residual blocks, kernel penalties).
 PREFER_TABLE_STEP = True
 
@@ -259,8 +261,9 @@ class CompiledStep:
 class TableStep(CompiledStep):
     """The one-call step of a plain Dense stack (no Dropout, Maxout, Residual or penalty) whose
     parameters live in one flat buffer: the compiled step walks a table of the layers (see
-    ``_stepgen.TABLE_STEP``), one module per (loss, optimizer) and dtype, so a new architecture
-    compiles nothing; each layer's update runs on its slice of the buffer."""
+    ``_stepgen.TABLE_STEP``), one module per (loss, optimizer) and whether a layer's activation
+    is one of the less common ones (``_jit.layer_forward_any``), compiled once per dtype, so a new
+    architecture compiles nothing; each layer's update runs on its slice of the buffer."""
 
     path = "one call walking a table of its Dense layers (compiled once per loss and optimizer)"
 
