@@ -10,8 +10,8 @@ Anything else (other namespaces, integer or mixed dtypes, other activations) run
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import sys
 import threading
 
 import numpy as np
@@ -36,6 +36,35 @@ def _scratch(name: str, shape: tuple, dtype):
     return a
 
 
+def _zeros(shape: tuple, dtype):
+    """A block of zeros kept per (shape, dtype) and thread: the kernels only read it."""
+    a = _scratch("zeros", shape, dtype)
+    a[...] = 0  # cheap (one (N, units) block) and safe should anything have written it
+    return a
+
+
+_POOL_DEPTH = 4  # arrays kept per (name, shape, dtype) and thread; beyond, a fresh one each call
+_UNUSED_REFS = 3  # sys.getrefcount of a pooled array nobody else holds: the pool, the loop, the call
+
+
+def _reusable(name: str, shape: tuple, dtype):
+    """An array for a result (the states the backward takes back) that no one holds any more: a
+    pooled one whose only reference is the pool's (views of it count, they hold it as their base),
+    else a new one. A 4 MB np.empty costs its page faults on every first touch, 1-2 ms of W6's
+    step, because glibc hands freed blocks that large back to the OS (PERF.md item 8)."""
+    pools = getattr(_local, "pools", None)
+    if pools is None:
+        pools = _local.pools = {}
+    pool = pools.setdefault((name, shape, dtype), [])
+    for a in pool:
+        if sys.getrefcount(a) <= _UNUSED_REFS:
+            return a
+    a = np.empty(shape, dtype=dtype)
+    if len(pool) < _POOL_DEPTH:
+        pool.append(a)
+    return a
+
+
 @functools.cache
 def _loop_blas():
     """threadpoolctl's controller of the BLAS that np.dot inside @njit calls (SciPy's OpenBLAS, not
@@ -51,23 +80,20 @@ def _loop_blas():
     return libs[0] if len(libs) == 1 else None
 
 
-@contextlib.contextmanager
-def _one_blas_thread():
-    """The time loops' small per-step products run on one thread of SciPy's OpenBLAS: with two,
-    its pool spins against NumPy's (which the projections use) on a 2-core machine, 15x slower
-    (PERF.md item 9); on one core the step's product is still fast and NumPy's pool stays warm."""
+@functools.cache
+def _pin_loop_blas() -> None:
+    """Set SciPy's OpenBLAS (the one np.dot inside @njit calls) to one thread, once, and leave it.
+
+    The time loops' small per-step products are fast on one core (64x128x512 fp32: 52 us, 160
+    GFLOP/s), and with two threads SciPy's pool spins against NumPy's (which the projections and
+    weight gradients use) on a 2-core machine, 15x slower (PERF.md item 9). Setting one thread
+    around each call and two again after it was measured too: the best times are the same but the
+    medians of a W6 step's LSTM forward + backward were 20-116 ms against 16-43 ms pinned. The
+    price: SciPy's own BLAS calls in this process run on one thread after the first time loop.
+    """
     lib = _loop_blas()
-    if lib is None:
-        yield
-        return
-    before = lib.num_threads
-    if before != 1:
+    if lib is not None and lib.num_threads != 1:
         lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            lib.set_num_threads(before)
 
 
 def _takes(*arrays) -> bool:
@@ -91,11 +117,13 @@ def _batch_major(a_tm):
 
 
 def _project(x_tm, kernel, bias):
-    """zx = X W + b for every step at once: (T, N, F) -> (T, N, G)."""
+    """zx = X W + b for every step at once: (T, N, F) -> (T, N, G), into a pooled array."""
     steps, n, features = x_tm.shape
-    z = x_tm.reshape(steps * n, features) @ kernel
-    z += bias
-    return z.reshape(steps, n, kernel.shape[1])
+    z = _reusable("zx", (steps, n, kernel.shape[1]), x_tm.dtype)
+    z2 = z.reshape(steps * n, kernel.shape[1])
+    np.matmul(x_tm.reshape(steps * n, features), kernel, out=z2)
+    z2 += bias
+    return z
 
 
 def _weight_grads(x_tm, hs_tm, dz_tm, kernel, need_dx):
@@ -120,9 +148,9 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
     if code is None or x.ndim != 3 or not _takes(x, kernel, recurrent_kernel, bias):
         return _generic.simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, xp=xp)
     zx = _project(_time_major(x), kernel, bias)
-    hs, zs = np.empty_like(zx), np.empty_like(zx)
-    with _one_blas_thread():
-        _jit.simple_rnn_forward(zx, recurrent_kernel, hs, zs, code)
+    hs, zs = _reusable("hs", zx.shape, zx.dtype), _reusable("zs", zx.shape, zx.dtype)
+    _pin_loop_blas()
+    _jit.simple_rnn_forward(zx, recurrent_kernel, hs, zs, code)
     return _batch_major(hs), _batch_major(zs)
 
 
@@ -132,10 +160,10 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
     if code is None or x.ndim != 3 or not _takes(dhs, x, hs, zs, kernel, recurrent_kernel):
         return _generic.simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx, xp=xp)
     dhs_tm, hs_tm, zs_tm = _time_major(dhs), _time_major(hs), _time_major(zs)
-    dz = np.empty_like(zs_tm)
+    dz = _reusable("dz", zs_tm.shape, zs_tm.dtype)
     carry = _scratch("carry", dhs_tm.shape[1:], dhs.dtype)
-    with _one_blas_thread():
-        _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code)
+    _pin_loop_blas()
+    _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code)
     return _weight_grads(_time_major(x), hs_tm, dz, kernel, need_dx)
 
 
@@ -147,10 +175,11 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
         return _generic.lstm_forward(x, kernel, recurrent_kernel, bias, xp=xp)
     gates = _project(_time_major(x), kernel, bias)
     steps, n, width = gates.shape
-    hs = np.empty((steps, n, width // 4), dtype=x.dtype)
-    cs = np.empty_like(hs)
-    with _one_blas_thread():
-        _jit.lstm_forward(gates, recurrent_kernel, hs, cs, _scratch("z", (n, width), x.dtype))
+    hs = _reusable("hs", (steps, n, width // 4), x.dtype)
+    cs = _reusable("cs", hs.shape, x.dtype)
+    _pin_loop_blas()
+    _jit.lstm_forward(gates, recurrent_kernel, hs, cs, _scratch("z", (n, width), x.dtype),
+                      _zeros((n, width // 4), x.dtype))
     return _batch_major(hs), _batch_major(cs), _batch_major(gates)
 
 
@@ -160,11 +189,12 @@ def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True,
     if x.ndim != 3 or not _takes(dhs, x, hs, cs, gates, kernel, recurrent_kernel):
         return _generic.lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, xp=xp)
     dhs_tm, cs_tm, gates_tm = _time_major(dhs), _time_major(cs), _time_major(gates)
-    dz = np.empty_like(gates_tm)
+    dz = _reusable("dz", gates_tm.shape, gates_tm.dtype)
     shape = dhs_tm.shape[1:]
     carry, dc = _scratch("carry", shape, dhs.dtype), _scratch("dc", shape, dhs.dtype)
-    with _one_blas_thread():
-        _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, dc)
+    _pin_loop_blas()
+    _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, dc,
+                       _zeros(shape, dhs.dtype))
     return _weight_grads(_time_major(x), _time_major(hs), dz, kernel, need_dx)
 
 
@@ -176,11 +206,12 @@ def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
     zx = _project(_time_major(x), kernel, bias[0])
     steps, n, width = zx.shape
     units = width // 3
-    hs = np.empty((steps, n, units), dtype=x.dtype)
-    gates = np.empty((steps, n, 4 * units), dtype=x.dtype)
+    hs = _reusable("hs", (steps, n, units), x.dtype)
+    gates = _reusable("gates", (steps, n, 4 * units), x.dtype)
     zh = _scratch("zh", (n, width), x.dtype)
-    with _one_blas_thread():
-        _jit.gru_forward(zx, recurrent_kernel, np.ascontiguousarray(bias[1]), hs, gates, zh)
+    _pin_loop_blas()
+    _jit.gru_forward(zx, recurrent_kernel, np.ascontiguousarray(bias[1]), hs, gates, zh,
+                     _zeros((n, units), x.dtype))
     return _batch_major(hs), _batch_major(gates)
 
 
@@ -190,11 +221,12 @@ def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, x
         return _generic.gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, xp=xp)
     dhs_tm, hs_tm, gates_tm = _time_major(dhs), _time_major(hs), _time_major(gates)
     steps, n, units = dhs_tm.shape
-    dzx = np.empty((steps, n, 3 * units), dtype=dhs.dtype)
-    dzh = np.empty_like(dzx)
+    dzx = _reusable("dzx", (steps, n, 3 * units), dhs.dtype)
+    dzh = _reusable("dzh", dzx.shape, dhs.dtype)
     carry, direct = _scratch("carry", (n, units), dhs.dtype), _scratch("direct", (n, units), dhs.dtype)
-    with _one_blas_thread():
-        _jit.gru_backward(dhs_tm, hs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dzx, dzh, carry, direct)
+    _pin_loop_blas()
+    _jit.gru_backward(dhs_tm, hs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dzx, dzh, carry,
+                      direct, _zeros((n, units), dhs.dtype))
     dx, dw, _, db_x = _weight_grads(_time_major(x), hs_tm, dzx, kernel, need_dx)
     _, _, du, db_h = _weight_grads(hs_tm, hs_tm, dzh, recurrent_kernel, False)
     return dx, dw, du, np.stack([db_x, db_h])
