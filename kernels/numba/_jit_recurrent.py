@@ -115,6 +115,19 @@ def _vsigmoid_for(x):
     return lambda x: _sigmoid(x)
 
 
+# -- the big products, on the BLAS the loops use ----------------------------------------------
+@_jit
+def matmul(a, b, out):
+    """out = a @ b (C-contiguous 2-D arrays)."""
+    np.dot(a, b, out)
+
+
+@_jit
+def matmul_tn(a, b, out):
+    """out = a^T @ b (the weight gradients)."""
+    np.dot(a.T, b, out)
+
+
 # -- SimpleRNN ----------------------------------------------------------------------------------
 @_jit
 def simple_rnn_forward(zx, u, hs, zs, code):

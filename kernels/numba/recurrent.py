@@ -4,8 +4,16 @@ Each wrapper has its generic op's signature (nnkit/ops/recurrent.py). It turns t
 sequence time-major once, projects every step's input with one matmul, and runs the whole
 recurrence in one @njit call (``_jit_recurrent``); the weight gradients are one matmul each over
 all steps. The states it returns are time-major arrays seen batch-major (a transposed view), which
-the backward takes back without a copy. Scratch buffers are allocated once per shape and thread.
-Anything else (other namespaces, integer or mixed dtypes, other activations) runs the generic op.
+the backward takes back without a copy. Scratch buffers are allocated once per shape and thread,
+results come from a pool (``_reusable``). Anything else (other namespaces, integer or mixed dtypes,
+other activations) runs the generic op.
+
+Every product here, the projections and weight gradients included, runs on one BLAS: SciPy's
+OpenBLAS, the one np.dot inside @njit binds (``_jit_recurrent.matmul``), never NumPy's. With
+NumPy's pool for the big products and SciPy's for the per-step ones, each pool's idle threads
+spin while the other works, and on 2 cores a W6 step took 9-38 ms; with SciPy's pinned to one
+thread (the loops single-threaded) 6.3-6.7 ms; with one pool of two threads for all 5.3-6.2 ms
+(Zen 5, load 1.7, one run, medians of 10 epochs).
 """
 
 from __future__ import annotations
@@ -65,37 +73,6 @@ def _reusable(name: str, shape: tuple, dtype):
     return a
 
 
-@functools.cache
-def _loop_blas():
-    """threadpoolctl's controller of the BLAS that np.dot inside @njit calls (SciPy's OpenBLAS, not
-    NumPy's), or None where it cannot be told apart."""
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba binds)
-        from threadpoolctl import ThreadpoolController
-
-        libs = [lib for lib in ThreadpoolController().lib_controllers
-                if lib.user_api == "blas" and "scipy" in lib.filepath and "numpy" not in lib.filepath]
-    except Exception:  # no SciPy or no threadpoolctl: the loops run as they are
-        return None
-    return libs[0] if len(libs) == 1 else None
-
-
-@functools.cache
-def _pin_loop_blas() -> None:
-    """Set SciPy's OpenBLAS (the one np.dot inside @njit calls) to one thread, once, and leave it.
-
-    The time loops' small per-step products are fast on one core (64x128x512 fp32: 52 us, 160
-    GFLOP/s), and with two threads SciPy's pool spins against NumPy's (which the projections and
-    weight gradients use) on a 2-core machine, 15x slower (PERF.md item 9). Setting one thread
-    around each call and two again after it was measured too: the best times are the same but the
-    medians of a W6 step's LSTM forward + backward were 20-116 ms against 16-43 ms pinned. The
-    price: SciPy's own BLAS calls in this process run on one thread after the first time loop.
-    """
-    lib = _loop_blas()
-    if lib is not None and lib.num_threads != 1:
-        lib.set_num_threads(1)
-
-
 def _takes(*arrays) -> bool:
     """Whether every array is a float NumPy array of the first one's dtype, 2-D/3-D and not empty."""
     first = arrays[0]
@@ -121,7 +98,7 @@ def _project(x_tm, kernel, bias):
     steps, n, features = x_tm.shape
     z = _reusable("zx", (steps, n, kernel.shape[1]), x_tm.dtype)
     z2 = z.reshape(steps * n, kernel.shape[1])
-    np.matmul(x_tm.reshape(steps * n, features), kernel, out=z2)
+    _jit.matmul(x_tm.reshape(steps * n, features), np.ascontiguousarray(kernel), z2)
     z2 += bias
     return z
 
@@ -130,14 +107,20 @@ def _weight_grads(x_tm, hs_tm, dz_tm, kernel, need_dx):
     """(dx, dW, dU, db) from the pre-activation gradients of every step, one matmul each."""
     steps, n, width = dz_tm.shape
     dz = dz_tm.reshape(steps * n, width)
-    dw = x_tm.reshape(steps * n, x_tm.shape[2]).T @ dz
-    units = hs_tm.shape[2]
+    features, units = x_tm.shape[2], hs_tm.shape[2]
+    dw = np.empty((features, width), dtype=dz.dtype)
+    _jit.matmul_tn(x_tm.reshape(steps * n, features), dz, dw)
+    du = np.empty((units, width), dtype=dz.dtype)
     if steps > 1:
-        du = hs_tm[:-1].reshape((steps - 1) * n, units).T @ dz_tm[1:].reshape((steps - 1) * n, width)
+        _jit.matmul_tn(hs_tm[:-1].reshape((steps - 1) * n, units), dz_tm[1:].reshape((steps - 1) * n, width), du)
     else:
-        du = np.zeros((units, width), dtype=dz.dtype)  # h_(-1) = 0
+        du[...] = 0  # h_(-1) = 0
     db = dz.sum(axis=0)
-    dx = _batch_major((dz @ kernel.T).reshape(steps, n, kernel.shape[0])) if need_dx else None
+    dx = None
+    if need_dx:
+        dx = np.empty((steps * n, features), dtype=dz.dtype)
+        _jit.matmul(dz, np.ascontiguousarray(kernel.T), dx)
+        dx = _batch_major(dx.reshape(steps, n, features))
     return dx, dw, du, db
 
 
@@ -149,7 +132,6 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
         return _generic.simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, xp=xp)
     zx = _project(_time_major(x), kernel, bias)
     hs, zs = _reusable("hs", zx.shape, zx.dtype), _reusable("zs", zx.shape, zx.dtype)
-    _pin_loop_blas()
     _jit.simple_rnn_forward(zx, recurrent_kernel, hs, zs, code)
     return _batch_major(hs), _batch_major(zs)
 
@@ -162,7 +144,6 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
     dhs_tm, hs_tm, zs_tm = _time_major(dhs), _time_major(hs), _time_major(zs)
     dz = _reusable("dz", zs_tm.shape, zs_tm.dtype)
     carry = _scratch("carry", dhs_tm.shape[1:], dhs.dtype)
-    _pin_loop_blas()
     _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code)
     return _weight_grads(_time_major(x), hs_tm, dz, kernel, need_dx)
 
@@ -177,7 +158,6 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
     steps, n, width = gates.shape
     hs = _reusable("hs", (steps, n, width // 4), x.dtype)
     cs = _reusable("cs", hs.shape, x.dtype)
-    _pin_loop_blas()
     _jit.lstm_forward(gates, recurrent_kernel, hs, cs, _scratch("z", (n, width), x.dtype),
                       _zeros((n, width // 4), x.dtype))
     return _batch_major(hs), _batch_major(cs), _batch_major(gates)
@@ -192,7 +172,6 @@ def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True,
     dz = _reusable("dz", gates_tm.shape, gates_tm.dtype)
     shape = dhs_tm.shape[1:]
     carry, dc = _scratch("carry", shape, dhs.dtype), _scratch("dc", shape, dhs.dtype)
-    _pin_loop_blas()
     _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, dc,
                        _zeros(shape, dhs.dtype))
     return _weight_grads(_time_major(x), _time_major(hs), dz, kernel, need_dx)
@@ -209,7 +188,6 @@ def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
     hs = _reusable("hs", (steps, n, units), x.dtype)
     gates = _reusable("gates", (steps, n, 4 * units), x.dtype)
     zh = _scratch("zh", (n, width), x.dtype)
-    _pin_loop_blas()
     _jit.gru_forward(zx, recurrent_kernel, np.ascontiguousarray(bias[1]), hs, gates, zh,
                      _zeros((n, units), x.dtype))
     return _batch_major(hs), _batch_major(gates)
@@ -224,7 +202,6 @@ def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, x
     dzx = _reusable("dzx", (steps, n, 3 * units), dhs.dtype)
     dzh = _reusable("dzh", dzx.shape, dhs.dtype)
     carry, direct = _scratch("carry", (n, units), dhs.dtype), _scratch("direct", (n, units), dhs.dtype)
-    _pin_loop_blas()
     _jit.gru_backward(dhs_tm, hs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dzx, dzh, carry,
                       direct, _zeros((n, units), dhs.dtype))
     dx, dw, _, db_x = _weight_grads(_time_major(x), hs_tm, dzx, kernel, need_dx)
