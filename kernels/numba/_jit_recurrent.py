@@ -128,6 +128,12 @@ def matmul_tn(a, b, out):
     np.dot(a.T, b, out)
 
 
+@_jit
+def _cuts(t, cut):
+    """Whether truncated BPTT stops the gradient between step t - 1 and step t."""
+    return cut > 0 and t % cut == 0
+
+
 # -- SimpleRNN ----------------------------------------------------------------------------------
 @_jit
 def simple_rnn_forward(zx, u, hs, zs, code):
@@ -147,8 +153,9 @@ def simple_rnn_forward(zx, u, hs, zs, code):
 
 
 @_jit
-def simple_rnn_backward(dhs, hs, zs, ut, dz, carry, code):
-    """dz[t] = f'(zs[t]) (dhs[t] + dz[t+1] @ U^T), from the last step back; ``ut`` is U^T."""
+def simple_rnn_backward(dhs, hs, zs, ut, dz, carry, code, cut):
+    """dz[t] = f'(zs[t]) (dhs[t] + dz[t+1] @ U^T), from the last step back; ``ut`` is U^T; the
+    term carried to step t - 1 is zero where t is a multiple of ``cut`` (0: never)."""
     steps, n, units = dhs.shape
     for t in range(steps - 1, -1, -1):
         d = dz[t]
@@ -160,7 +167,10 @@ def simple_rnn_backward(dhs, hs, zs, ut, dz, carry, code):
                     g += carry[i, j]
                 d[i, j] = _act_grad(g, z[i, j], h[i, j], code)
         if t > 0:
-            np.dot(d, ut, carry)
+            if _cuts(t, cut):
+                carry[:, :] = 0.0
+            else:
+                np.dot(d, ut, carry)
 
 
 # -- LSTM ----------------------------------------------------------------------------------------
@@ -202,12 +212,12 @@ def lstm_forward(gates, u, hs, cs, zbuf, zero):
 
 
 @_jit
-def lstm_backward(dhs, cs, gates, ut, dz, carry, dc, zero):
-    """BPTT through the cells: dh = dhs[t] + dz[t+1] @ U^T, dc carried; dz[t] the gates'
-    pre-activation gradients (``ut`` is U^T; ``zero`` an (N, units) block of zeros)."""
+def lstm_backward(dhs, cs, gates, ut, dz, carry, dc, zero, cut):
+    """BPTT through the cells: dh = dhs[t] + dz[t+1] @ U^T, dc carried (``dc`` comes holding the
+    last cell state's gradient); dz[t] the gates' pre-activation gradients (``ut`` is U^T;
+    ``zero`` an (N, units) block of zeros). Both carries are cut at multiples of ``cut``."""
     steps, n, units = dhs.shape
     carry[:, :] = 0.0
-    dc[:, :] = 0.0
     for t in range(steps - 1, -1, -1):
         d, g, c, dh = dz[t], gates[t], cs[t], dhs[t]
         c_prev = cs[t - 1] if t > 0 else zero
@@ -228,7 +238,11 @@ def lstm_backward(dhs, cs, gates, ut, dz, carry, dc, zero):
                 do[j] = dhv * tc * og * (T(1.0) - og)
                 dcr[j] = dct * fg
         if t > 0:
-            np.dot(d, ut, carry)
+            if _cuts(t, cut):
+                carry[:, :] = 0.0
+                dc[:, :] = 0.0
+            else:
+                np.dot(d, ut, carry)
 
 
 # -- GRU ----------------------------------------------------------------------------------------
@@ -267,9 +281,10 @@ def gru_forward(zx, u, b1, hs, gates, zh, zero):
 
 
 @_jit
-def gru_backward(dhs, hs, gates, ut, dzx, dzh, carry, direct, zero):
+def gru_backward(dhs, hs, gates, ut, dzx, dzh, carry, direct, zero, cut):
     """BPTT through the cells: dh = dhs[t] + carry, then dzx[t], dzh[t] and
-    carry = dh z + dzh[t] @ U^T (``ut`` is U^T; ``direct`` is scratch for dh z)."""
+    carry = dh z + dzh[t] @ U^T, zero at multiples of ``cut`` (``ut`` is U^T; ``direct`` is scratch
+    for dh z)."""
     steps, n, units = dhs.shape
     carry[:, :] = 0.0
     for t in range(steps - 1, -1, -1):
@@ -296,8 +311,11 @@ def gru_backward(dhs, hs, gates, ut, dzx, dzh, carry, direct, zero):
                 rh[j] = dah * rg
                 dir_[j] = dhv * zg
         if t > 0:
-            np.dot(dr, ut, carry)
-            carry += direct
+            if _cuts(t, cut):
+                carry[:, :] = 0.0
+            else:
+                np.dot(dr, ut, carry)
+                carry += direct
 
 
 # -- Embedding ----------------------------------------------------------------------------------

@@ -136,15 +136,18 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
     return _batch_major(hs), _batch_major(zs)
 
 
-def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, *, xp):
-    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T); returns (dx, dW, dU, db)."""
+def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T), the carried term cut at
+    multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
     code = ACTIVATION_CODES.get(activation)
     if code is None or x.ndim != 3 or not _takes(dhs, x, hs, zs, kernel, recurrent_kernel):
-        return _generic.simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx, xp=xp)
+        return _generic.simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx,
+                                            bptt_steps, xp=xp)
     dhs_tm, hs_tm, zs_tm = _time_major(dhs), _time_major(hs), _time_major(zs)
     dz = _reusable("dz", zs_tm.shape, zs_tm.dtype)
     carry = _scratch("carry", dhs_tm.shape[1:], dhs.dtype)
-    _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code)
+    _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code,
+                             bptt_steps or 0)
     return _weight_grads(_time_major(x), hs_tm, dz, kernel, need_dx)
 
 
@@ -163,17 +166,21 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
     return _batch_major(hs), _batch_major(cs), _batch_major(gates)
 
 
-def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells;
-    returns (dx, dW, dU, db)."""
-    if x.ndim != 3 or not _takes(dhs, x, hs, cs, gates, kernel, recurrent_kernel):
-        return _generic.lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, xp=xp)
+def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, dc_last=None,
+                  *, xp):
+    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells (from
+    ``dc_last`` or zero), both cut at multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
+    if x.ndim != 3 or not _takes(dhs, x, hs, cs, gates, kernel, recurrent_kernel) \
+            or (dc_last is not None and not _takes(dhs, dc_last)):
+        return _generic.lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, bptt_steps,
+                                      dc_last, xp=xp)
     dhs_tm, cs_tm, gates_tm = _time_major(dhs), _time_major(cs), _time_major(gates)
     dz = _reusable("dz", gates_tm.shape, gates_tm.dtype)
     shape = dhs_tm.shape[1:]
     carry, dc = _scratch("carry", shape, dhs.dtype), _scratch("dc", shape, dhs.dtype)
+    dc[...] = 0 if dc_last is None else dc_last
     _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, dc,
-                       _zeros(shape, dhs.dtype))
+                       _zeros(shape, dhs.dtype), bptt_steps or 0)
     return _weight_grads(_time_major(x), _time_major(hs), dz, kernel, need_dx)
 
 
@@ -193,17 +200,18 @@ def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
     return _batch_major(hs), _batch_major(gates)
 
 
-def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T; returns (dx, dW, dU, db (2, 3u))."""
+def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T, cut at multiples of ``bptt_steps``;
+    returns (dx, dW, dU, db (2, 3u))."""
     if x.ndim != 3 or not _takes(dhs, x, hs, gates, kernel, recurrent_kernel):
-        return _generic.gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, xp=xp)
+        return _generic.gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, bptt_steps, xp=xp)
     dhs_tm, hs_tm, gates_tm = _time_major(dhs), _time_major(hs), _time_major(gates)
     steps, n, units = dhs_tm.shape
     dzx = _reusable("dzx", (steps, n, 3 * units), dhs.dtype)
     dzh = _reusable("dzh", dzx.shape, dhs.dtype)
     carry, direct = _scratch("carry", (n, units), dhs.dtype), _scratch("direct", (n, units), dhs.dtype)
     _jit.gru_backward(dhs_tm, hs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dzx, dzh, carry,
-                      direct, _zeros((n, units), dhs.dtype))
+                      direct, _zeros((n, units), dhs.dtype), bptt_steps or 0)
     dx, dw, _, db_x = _weight_grads(_time_major(x), hs_tm, dzx, kernel, need_dx)
     _, _, du, db_h = _weight_grads(hs_tm, hs_tm, dzh, recurrent_kernel, False)
     return dx, dw, du, np.stack([db_x, db_h])

@@ -6,6 +6,9 @@ runs the recurrence in reverse (backpropagation through time), collecting the pe
 of the pre-activations so that the weight gradients are again one matmul each. ``dhs`` is the
 gradient of the loss with respect to every step's hidden state (zeros where a step has no output
 of its own). The initial state is zero. Gate layouts are Keras's: LSTM i, f, c, o; GRU z, r, h.
+``bptt_steps = k`` truncates backpropagation through time as PyTorch users do by detaching the
+state every k steps: the gradient of step t does not reach step t - 1 where t is a multiple of k
+(the forward is unchanged).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ def _shifted(hs, xp):
     return xp.concat([zero, hs[:, :-1, :]], axis=1)
 
 
+def _cut(t, bptt_steps) -> bool:
+    """Whether backpropagation stops between step t - 1 and step t (the state detached at t)."""
+    return bool(bptt_steps) and t % bptt_steps == 0
+
+
 def _dx(dz, kernel, need_dx, xp):
     """dX = dZ @ W^T for every step at once (None unless need_dx)."""
     return xp.matmul(dz, kernel.T) if need_dx else None
@@ -51,8 +59,9 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
     return xp.stack(hs, axis=1), xp.stack(zs, axis=1)
 
 
-def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, *, xp):
-    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T); returns (dx, dW, dU, db)."""
+def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T), the carried term cut at
+    multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
     steps = x.shape[1]
     dzs = [None] * steps
     carry = None
@@ -60,7 +69,7 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
         dh = dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
         dz = _act.activation_backward(dh, zs[:, t, :], hs[:, t, :], activation, xp=xp)
         dzs[t] = dz
-        carry = xp.matmul(dz, recurrent_kernel.T)
+        carry = None if _cut(t, bptt_steps) else xp.matmul(dz, recurrent_kernel.T)
     dz = xp.stack(dzs, axis=1)
     dw, du, db = _param_grads(x, dz, _shifted(hs, xp), xp)
     return _dx(dz, kernel, need_dx, xp), dw, du, db
@@ -114,25 +123,31 @@ def _lstm_forward(x, kernel, recurrent_kernel, bias, cell, xp):
     return xp.stack(hs, axis=1), xp.stack(cs, axis=1), xp.stack(gs, axis=1)
 
 
-def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells;
-    returns (dx, dW, dU, db)."""
-    return _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, lstm_cell_backward, xp)
+def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, dc_last=None,
+                  *, xp):
+    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells (starting
+    from ``dc_last``, the gradient of the last cell state, or zero), both cut at multiples of
+    ``bptt_steps``; returns (dx, dW, dU, db)."""
+    return _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, lstm_cell_backward, xp,
+                          bptt_steps, dc_last)
 
 
-def _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, cell_backward, xp):
+def _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, cell_backward, xp,
+                   bptt_steps=None, dc_last=None):
     """lstm_backward with the cell's backward given."""
     n, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
     zero = xp.zeros((n, units), dtype=x.dtype)
     dzs = [None] * steps
-    dh_carry, dc = None, zero
+    dh_carry, dc = None, zero if dc_last is None else dc_last
     for t in range(steps - 1, -1, -1):
         dh = dhs[:, t, :] if dh_carry is None else dhs[:, t, :] + dh_carry
         c_prev = cs[:, t - 1, :] if t > 0 else zero
         dz, dc = cell_backward(dh, dc, gates[:, t, :], c_prev, cs[:, t, :], xp=xp)
         dzs[t] = dz
         dh_carry = xp.matmul(dz, recurrent_kernel.T)
+        if _cut(t, bptt_steps):
+            dh_carry, dc = None, zero
     dz = xp.stack(dzs, axis=1)
     dw, du, db = _param_grads(x, dz, _shifted(hs, xp), xp)
     return _dx(dz, kernel, need_dx, xp), dw, du, db
@@ -182,12 +197,13 @@ def _gru_forward(x, kernel, recurrent_kernel, bias, cell, xp):
     return xp.stack(hs, axis=1), xp.stack(gs, axis=1)
 
 
-def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T; returns (dx, dW, dU, db (2, 3u))."""
-    return _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, gru_cell_backward, xp)
+def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T, cut at multiples of ``bptt_steps``;
+    returns (dx, dW, dU, db (2, 3u))."""
+    return _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, gru_cell_backward, xp, bptt_steps)
 
 
-def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_backward, xp):
+def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_backward, xp, bptt_steps=None):
     """gru_backward with the cell's backward given."""
     n, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
@@ -199,7 +215,7 @@ def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_bac
         h_prev = hs[:, t - 1, :] if t > 0 else zero
         dzx, dzh, direct = cell_backward(dh, gates[:, t, :], h_prev, xp=xp)
         dzxs[t], dzhs[t] = dzx, dzh
-        carry = direct + xp.matmul(dzh, recurrent_kernel.T)
+        carry = None if _cut(t, bptt_steps) else direct + xp.matmul(dzh, recurrent_kernel.T)
     dzx, dzh = xp.stack(dzxs, axis=1), xp.stack(dzhs, axis=1)
     dzxf, dzhf = _flat(dzx, xp), _flat(dzh, xp)
     dw = xp.matmul(_flat(x, xp).T, dzxf)
