@@ -16,7 +16,14 @@ from nnkit.ops import recurrent as generic
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 RECURRENT = {"SimpleRNN": nk.layers.SimpleRNN, "LSTM": nk.layers.LSTM, "GRU": nk.layers.GRU}
-GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3, "GRU1": 3}
+
+
+def _layer(kind, units, **args):
+    """The layer of ``kind``; "GRU1" is the GRU with reset_after=False."""
+    if kind == "GRU1":
+        return nk.layers.GRU(units, reset_after=False, **args)
+    return RECURRENT[kind](units, **args)
 
 
 def _sigmoid(x):
@@ -42,6 +49,14 @@ def reference_forward(kind, x, kernel, recurrent, bias, h0=None, c0=None, cells=
             i, f, g, o = _sigmoid(blocks[0]), _sigmoid(blocks[1]), np.tanh(blocks[2]), _sigmoid(blocks[3])
             c = f * c + i * g
             h = o * np.tanh(c)
+        elif kind == "GRU1":  # Keras 2's reset_after=False: r applied to h before U_h, one bias
+            wz, wr, wh = (kernel[:, k * u:(k + 1) * u] for k in range(3))
+            uz, ur, uh = (recurrent[:, k * u:(k + 1) * u] for k in range(3))
+            bz, br, bh = (bias[k * u:(k + 1) * u] for k in range(3))
+            z = _sigmoid(xt @ wz + h @ uz + bz)
+            r = _sigmoid(xt @ wr + h @ ur + br)
+            hh = np.tanh(xt @ wh + (r * h) @ uh + bh)
+            h = z * h + (1.0 - z) * hh
         else:
             wz, wr, wh = (kernel[:, k * u:(k + 1) * u] for k in range(3))
             uz, ur, uh = (recurrent[:, k * u:(k + 1) * u] for k in range(3))
@@ -76,7 +91,7 @@ def reference_gradients(kind, x, kernel, recurrent, bias, dhs):
 
 def _weights(kind, rng, features, units, scale=0.5):
     g = GATES[kind]
-    bias_shape = (2, 3 * units) if kind == "GRU" else (g * units,)
+    bias_shape = (2, 3 * units) if kind == "GRU" else (g * units,)  # GRU1: (3 units,)
     return (rng.normal(0, scale, (features, g * units)), rng.normal(0, scale, (units, g * units)),
             rng.normal(0, scale, bias_shape))
 
@@ -297,8 +312,8 @@ def test_lstm_without_unit_forget_bias_and_shapes():
     y = layer(np.ones((2, 4, 2)))
     assert y.shape == (2, 4, 3)
     assert nk.layers.GRU(3).build((4, 2), "numpy", "float64") == (3,)
-    with pytest.raises(ValueError, match="reset_after"):
-        nk.layers.GRU(3, reset_after=False)
+    with pytest.raises(TypeError, match="reset_after"):
+        nk.layers.GRU(3, reset_after="no")
     with pytest.raises(ValueError, match="units"):
         nk.layers.LSTM(0)
 
@@ -396,7 +411,7 @@ def truncated_reference_gradients(kind, x, kernel, recurrent, bias, dhs, k):
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
-@pytest.mark.parametrize("kind", list(RECURRENT))
+@pytest.mark.parametrize("kind", list(RECURRENT) + ["GRU1"])
 def test_truncated_bptt_matches_a_hand_truncated_reference(kind, k, backend, rng):
     """bptt_steps=k: the gradient equals the one of a loop that detaches the state every k steps."""
     n, steps, features, units = 2, 7, 3, 4
@@ -404,7 +419,7 @@ def test_truncated_bptt_matches_a_hand_truncated_reference(kind, k, backend, rng
     weights = list(_weights(kind, rng, features, units))
     dhs = rng.normal(size=(n, steps, units))
     want = truncated_reference_gradients(kind, x, *weights, dhs, k)
-    layer = RECURRENT[kind](units, return_sequences=True, bptt_steps=k)
+    layer = _layer(kind, units, return_sequences=True, bptt_steps=k)
     layer.build((steps, features), backend, "float64", rng=0)
     for p, w in zip(layer.parameters(), weights):
         p.value = backend.asarray(w, dtype="float64")
@@ -414,7 +429,7 @@ def test_truncated_bptt_matches_a_hand_truncated_reference(kind, k, backend, rng
     got = [dx] + [p.grad for p in layer.parameters()]
     for name, a, b in zip(["dx", "dW", "dU", "db"], got, want):
         np.testing.assert_allclose(backend.to_numpy(a), b, rtol=1e-6, atol=1e-8, err_msg=f"{kind} k={k} {name}")
-    full = RECURRENT[kind](units, return_sequences=True)
+    full = _layer(kind, units, return_sequences=True)
     full.build((steps, features), backend, "float64", rng=0)
     for p, w in zip(full.parameters(), weights):
         p.value = backend.asarray(w, dtype="float64")
@@ -512,6 +527,49 @@ def test_numba_results_held_by_a_caller_are_never_reused(rng):
     del first, second, copies
     again = KERNELS["lstm_forward"](x2, w, u, b, xp=np_xp)  # hs of the first call still held
     assert not np.shares_memory(again[0], hs)
+
+
+# -- GRU(reset_after=False), Keras 2's formulation ------------------------------------------------
+def test_gru_reset_before_ops_match_the_reference_on_every_backend(backend, rng):
+    """Forward against the gate-by-gate reference, backward against its central differences."""
+    n, steps, features, units = 3, 5, 2, 4
+    x = rng.normal(size=(n, steps, features))
+    weights = list(_weights("GRU1", rng, features, units))
+    assert weights[2].shape == (3 * units,)
+    dhs = rng.normal(size=(n, steps, units))
+    hs, grads = _run_layer("GRU1", backend, x, weights, dhs)
+    np.testing.assert_allclose(hs, reference_forward("GRU1", x, *weights), rtol=1e-12, atol=1e-13)
+    for got, want in zip(grads, reference_gradients("GRU1", x, *weights, dhs)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+    # it is another network than reset_after=True with the same weights
+    gru3 = reference_forward("GRU", x, weights[0], weights[1], np.stack([weights[2], np.zeros_like(weights[2])]))
+    assert np.abs(gru3 - hs).max() > 1e-3
+
+
+def _run_layer(kind, backend, x, weights, dhs):
+    """(hs, [dx, dW, dU, db]) of a return_sequences layer of ``kind`` with ``weights``, in float64."""
+    layer = _layer(kind, dhs.shape[2], return_sequences=True)
+    layer.build(x.shape[1:], backend, "float64", rng=0)
+    for p, w in zip(layer.parameters(), weights):
+        p.value = backend.asarray(w, dtype="float64")
+    hs = layer.forward(backend.asarray(x, dtype="float64"), training=True)
+    dx = layer.backward(backend.asarray(dhs, dtype="float64"))
+    return backend.to_numpy(hs), [backend.to_numpy(a) for a in [dx] + [p.grad for p in layer.parameters()]]
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_gru_reset_before_layer_gradients_and_training_on_every_backend(return_sequences, backend, rng):
+    X, y = rng.normal(size=(24, 5, 3)), rng.integers(0, 3, 24)
+    ref = _model("GRU", return_sequences, "numpy", reset_after=False)
+    ref.build((5, 3))
+    assert ref.layers[0].bias.shape == (12,) and ref.layers[0].get_config()["reset_after"] is False
+    assert nk.gradcheck.check_gradients(ref, X[:5], y[:5], max_entries=None) < 1e-6
+    ref.fit(X, y, epochs=2, batch_size=8, verbose=0, seed=0)
+    model = _model("GRU", return_sequences, backend, reset_after=False)
+    history = model.fit(X, y, epochs=2, batch_size=8, verbose=0, seed=0)
+    np.testing.assert_allclose(history.history["loss"], ref.history.history["loss"], rtol=1e-10)
+    for a, b in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
 # -- bad input ----------------------------------------------------------------------------------

@@ -237,6 +237,8 @@ class GRU(_Recurrent):
     applied after the recurrent matmul (as Keras 3 and PyTorch): with zx = x_t W + b_0 and
     zh = h_(t-1) U + b_1, z, r = sigmoid(zx + zh), hh = tanh(zx_h + r zh_h),
     h_t = z h_(t-1) + (1 - z) hh. The bias is (2, 3 units): input and recurrent.
+    reset_after=False: Keras 2's original formulation, the reset gate applied to h before the
+    recurrent matmul, hh = tanh(x W_h + (r h_(t-1)) U_h + b_h), with one bias (3 units,).
     return_state: ``layer(x)`` gives (output, last h), as Keras; bptt_steps: truncated BPTT.
     """
 
@@ -247,22 +249,26 @@ class GRU(_Recurrent):
                  bias_initializer="zeros", name=None, return_state=False, bptt_steps=None):
         super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer,
                          bias_initializer, name, return_state, bptt_steps)
-        if reset_after is not True:
-            raise ValueError(f"GRU: only reset_after=True (Keras 3's and PyTorch's GRU) is implemented, "
-                             f"got {reset_after!r}")
-        self.reset_after = True
+        if not isinstance(reset_after, bool):
+            raise TypeError(f"GRU: reset_after must be True or False, got {reset_after!r}")
+        self.reset_after = reset_after
 
     def _bias_shape(self):
-        return (2, 3 * self.units)
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _ops(self):
+        """(forward, backward) of this GRU's formulation."""
+        ops = self.backend.ops
+        if self.reset_after:
+            return ops.gru_forward, ops.gru_backward
+        return ops.gru_reset_before_forward, ops.gru_reset_before_backward
 
     def _run(self, x):
-        hs, gates = self.backend.ops.gru_forward(x, self.kernel.value, self.recurrent_kernel.value,
-                                                 self.bias.value)
-        return hs, gates
+        return self._ops()[0](x, self.kernel.value, self.recurrent_kernel.value, self.bias.value)
 
     def _grads(self, dhs, x, hs, gates, need_dx, d_cell=None):
-        return self.backend.ops.gru_backward(dhs, x, hs, gates, self.kernel.value,
-                                             self.recurrent_kernel.value, need_dx, self.bptt_steps)
+        return self._ops()[1](dhs, x, hs, gates, self.kernel.value, self.recurrent_kernel.value, need_dx,
+                              self.bptt_steps)
 
     def get_config(self):
         return {"reset_after": self.reset_after, **super().get_config()}

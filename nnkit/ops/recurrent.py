@@ -224,6 +224,57 @@ def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_bac
     return _dx(dzx, kernel, need_dx, xp), dw, du, db
 
 
+# -- GRU with the reset before the recurrent matmul (Keras 2's reset_after=False, Cho et al.) -----
+def gru_reset_before_forward(x, kernel, recurrent_kernel, bias, *, xp):
+    """z = sigmoid(x W_z + h U_z + b_z), r = sigmoid(x W_r + h U_r + b_r),
+    hh = tanh(x W_h + (r h) U_h + b_h), h_t = z h_(t-1) + (1 - z) hh, with h = h_(t-1) and one bias
+    (3u,); returns (hs, gates) with gates = [z, r, hh] of shape (N, T, 3u)."""
+    n, steps, _ = x.shape
+    u = recurrent_kernel.shape[0]
+    zx = xp.matmul(x, kernel) + bias
+    h = xp.zeros((n, u), dtype=x.dtype)
+    hs, gs = [], []
+    for t in range(steps):
+        zr = zx[:, t, :2 * u] + xp.matmul(h, recurrent_kernel[:, :2 * u])
+        z = _act.sigmoid(zr[:, :u], xp=xp)
+        r = _act.sigmoid(zr[:, u:], xp=xp)
+        hh = xp.tanh(zx[:, t, 2 * u:] + xp.matmul(r * h, recurrent_kernel[:, 2 * u:]))
+        h = z * h + (1.0 - z) * hh
+        hs.append(h)
+        gs.append(xp.concat([z, r, hh], axis=1))
+    return xp.stack(hs, axis=1), xp.stack(gs, axis=1)
+
+
+def gru_reset_before_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of gru_reset_before_forward: da_h = dh (1 - z)(1 - hh^2), d(r h) = da_h U_h^T,
+    da_z = dh (h - hh) z(1-z), da_r = d(r h) h r(1-r), dh_(t-1) = dh z + d(r h) r + [da_z, da_r] U_zr^T
+    (cut at multiples of ``bptt_steps``); returns (dx, dW, dU, db (3u,))."""
+    n, steps, _ = x.shape
+    u = recurrent_kernel.shape[0]
+    u_zr, u_h = recurrent_kernel[:, :2 * u], recurrent_kernel[:, 2 * u:]
+    h_prev_all = _shifted(hs, xp)
+    das = [None] * steps
+    carry = None
+    for t in range(steps - 1, -1, -1):
+        dh = dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+        g, h_prev = gates[:, t, :], h_prev_all[:, t, :]
+        z, r, hh = g[:, :u], g[:, u:2 * u], g[:, 2 * u:]
+        dah = dh * (1.0 - z) * (1.0 - hh * hh)
+        drh = xp.matmul(dah, u_h.T)
+        daz = dh * (h_prev - hh) * z * (1.0 - z)
+        dar = drh * h_prev * r * (1.0 - r)
+        das[t] = xp.concat([daz, dar, dah], axis=1)
+        carry = None if _cut(t, bptt_steps) else (
+            dh * z + drh * r + xp.matmul(das[t][:, :2 * u], u_zr.T))
+    da = xp.stack(das, axis=1)
+    daf = _flat(da, xp)
+    dw = xp.matmul(_flat(x, xp).T, daf)
+    r_all = gates[:, :, u:2 * u]
+    du = xp.concat([xp.matmul(_flat(h_prev_all, xp).T, daf[:, :2 * u]),
+                    xp.matmul(_flat(r_all * h_prev_all, xp).T, daf[:, 2 * u:])], axis=1)
+    return _dx(da, kernel, need_dx, xp), dw, du, xp.sum(daf, axis=0)
+
+
 # -- Embedding ----------------------------------------------------------------------------------
 EMBEDDING_CHUNK = 4096  # tokens per one-hot block of the backward: bounds its memory
 
