@@ -33,6 +33,17 @@ def _shifted(hs, xp):
     return xp.concat([zero, hs[:, :-1, :]], axis=1)
 
 
+def _projection_and_zero_state(x, kernel, recurrent_kernel, bias, xp):
+    """(zx = x W + b for every step at once, h_(-1) = 0)."""
+    h = xp.zeros((x.shape[0], recurrent_kernel.shape[0]), dtype=x.dtype)
+    return xp.matmul(x, kernel) + bias, h
+
+
+def _with_carry(dhs, t, carry):
+    """The gradient reaching step t's state: its own dhs[:, t] plus what flows back from t + 1."""
+    return dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+
+
 def _cut(t, bptt_steps) -> bool:
     """Whether backpropagation stops between step t - 1 and step t (the state detached at t)."""
     return bool(bptt_steps) and t % bptt_steps == 0
@@ -46,12 +57,9 @@ def _dx(dz, kernel, need_dx, xp):
 # -- SimpleRNN ----------------------------------------------------------------------------------
 def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
     """h_t = f(x_t W + h_(t-1) U + b), h_(-1) = 0; returns (hs, zs): states and pre-activations."""
-    n, steps, _ = x.shape
-    units = recurrent_kernel.shape[0]
-    zx = xp.matmul(x, kernel) + bias
-    h = xp.zeros((n, units), dtype=x.dtype)
+    zx, h = _projection_and_zero_state(x, kernel, recurrent_kernel, bias, xp)
     hs, zs = [], []
-    for t in range(steps):
+    for t in range(x.shape[1]):
         z = zx[:, t, :] + xp.matmul(h, recurrent_kernel)
         h = _act.activation(z, activation, xp=xp)
         hs.append(h)
@@ -66,7 +74,7 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
     dzs = [None] * steps
     carry = None
     for t in range(steps - 1, -1, -1):
-        dh = dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+        dh = _with_carry(dhs, t, carry)
         dz = _act.activation_backward(dh, zs[:, t, :], hs[:, t, :], activation, xp=xp)
         dzs[t] = dz
         carry = None if _cut(t, bptt_steps) else xp.matmul(dz, recurrent_kernel.T)
@@ -141,7 +149,7 @@ def _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, cel
     dzs = [None] * steps
     dh_carry, dc = None, zero if dc_last is None else dc_last
     for t in range(steps - 1, -1, -1):
-        dh = dhs[:, t, :] if dh_carry is None else dhs[:, t, :] + dh_carry
+        dh = _with_carry(dhs, t, dh_carry)
         c_prev = cs[:, t - 1, :] if t > 0 else zero
         dz, dc = cell_backward(dh, dc, gates[:, t, :], c_prev, cs[:, t, :], xp=xp)
         dzs[t] = dz
@@ -211,7 +219,7 @@ def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_bac
     dzxs, dzhs = [None] * steps, [None] * steps
     carry = None
     for t in range(steps - 1, -1, -1):
-        dh = dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+        dh = _with_carry(dhs, t, carry)
         h_prev = hs[:, t - 1, :] if t > 0 else zero
         dzx, dzh, direct = cell_backward(dh, gates[:, t, :], h_prev, xp=xp)
         dzxs[t], dzhs[t] = dzx, dzh
@@ -229,12 +237,10 @@ def gru_reset_before_forward(x, kernel, recurrent_kernel, bias, *, xp):
     """z = sigmoid(x W_z + h U_z + b_z), r = sigmoid(x W_r + h U_r + b_r),
     hh = tanh(x W_h + (r h) U_h + b_h), h_t = z h_(t-1) + (1 - z) hh, with h = h_(t-1) and one bias
     (3u,); returns (hs, gates) with gates = [z, r, hh] of shape (N, T, 3u)."""
-    n, steps, _ = x.shape
     u = recurrent_kernel.shape[0]
-    zx = xp.matmul(x, kernel) + bias
-    h = xp.zeros((n, u), dtype=x.dtype)
+    zx, h = _projection_and_zero_state(x, kernel, recurrent_kernel, bias, xp)
     hs, gs = [], []
-    for t in range(steps):
+    for t in range(x.shape[1]):
         zr = zx[:, t, :2 * u] + xp.matmul(h, recurrent_kernel[:, :2 * u])
         z = _act.sigmoid(zr[:, :u], xp=xp)
         r = _act.sigmoid(zr[:, u:], xp=xp)
@@ -256,7 +262,7 @@ def gru_reset_before_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_
     das = [None] * steps
     carry = None
     for t in range(steps - 1, -1, -1):
-        dh = dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+        dh = _with_carry(dhs, t, carry)
         g, h_prev = gates[:, t, :], h_prev_all[:, t, :]
         z, r, hh = g[:, :u], g[:, u:2 * u], g[:, 2 * u:]
         dah = dh * (1.0 - z) * (1.0 - hh * hh)
