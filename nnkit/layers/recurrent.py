@@ -105,7 +105,6 @@ class _Recurrent(Layer):
     def _forward(self, x, training=False):
         """(y, backward): y the last state (or every state), with return_state a tuple (y, h[, c]);
         backward(dy, need_dx) adds the weights' gradients to their grads and returns dx."""
-        xp = self.backend.xp
         hs, saved = self._run(x)
         y = hs if self.return_sequences else hs[:, -1, :]
         params = (self.kernel, self.recurrent_kernel, self.bias)
@@ -116,12 +115,7 @@ class _Recurrent(Layer):
             if self.return_state:
                 dy, d_h, *rest = dy
                 d_cell = rest[0] if rest else None
-            n, steps, units = hs.shape
-            last = dy[:, -1, :] if self.return_sequences else dy
-            if d_h is not None:
-                last = last + d_h
-            earlier = dy[:, :-1, :] if self.return_sequences else xp.zeros((n, steps - 1, units), dtype=dy.dtype)
-            dhs = xp.concat([earlier, xp.reshape(last, (n, 1, units))], axis=1)
+            dhs = dy if self.return_sequences and d_h is None else self._step_gradients(dy, d_h, hs.shape)
             dx, *grads = self._grads(dhs, x, hs, saved, need_dx, d_cell)
             for p, g in zip(params, grads):
                 p.inc_grad(g)
@@ -131,6 +125,17 @@ class _Recurrent(Layer):
             return y, backward
         states = (hs[:, -1, :], self._cell_state(saved)) if has_cell else (hs[:, -1, :],)
         return (y, *states), backward
+
+    def _step_gradients(self, dy, d_h, shape):
+        """d loss / d every step's state (N, T, u): dy where the layer outputs every step (else
+        zeros before the last), the last state's own gradient ``d_h`` (or None) added at the end."""
+        xp = self.backend.xp
+        n, steps, units = shape
+        last = dy[:, -1, :] if self.return_sequences else dy
+        if d_h is not None:
+            last = last + d_h
+        earlier = dy[:, :-1, :] if self.return_sequences else xp.zeros((n, steps - 1, units), dtype=dy.dtype)
+        return xp.concat([earlier, xp.reshape(last, (n, 1, units))], axis=1)
 
     def _cell_state(self, saved):
         """The last cell state of a layer whose state has more than h (None here)."""
