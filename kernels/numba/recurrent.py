@@ -52,7 +52,17 @@ def _zeros(shape: tuple, dtype):
 
 
 _POOL_DEPTH = 4  # arrays kept per (name, shape, dtype) and thread; beyond, a fresh one each call
-_UNUSED_REFS = 3  # sys.getrefcount of a pooled array nobody else holds: the pool, the loop, the call
+
+
+def _refs_of_unused() -> int:
+    """sys.getrefcount of a pooled array nobody else holds, seen from a loop over its pool as in
+    _reusable (3 on CPython 3.11: the pool, the loop variable, the call's argument), measured
+    rather than assumed, since interpreters count borrowed references differently."""
+    for a in [np.empty(0)]:
+        return sys.getrefcount(a)
+
+
+_UNUSED_REFS = _refs_of_unused()
 
 
 def _reusable(name: str, shape: tuple, dtype):
