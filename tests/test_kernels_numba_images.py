@@ -11,7 +11,7 @@ from nnkit.ops._geometry import window_geometry
 numba = pytest.importorskip("numba")
 from nnkit._kernels.numba import KERNELS  # noqa: E402
 
-IMAGE_OPS = ["conv_patches_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
+IMAGE_OPS = ["conv2d_activation", "conv2d_activation_backward", "conv_patches_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
              "avg_pool2d_backward", "batch_norm", "batch_norm_backward"]
 # (n, h, w, c), window (kh, kw, sh, sw, dh, dw), padding
 GEOMETRIES = [((2, 7, 7, 3), (3, 3, 1, 1, 1, 1), "valid"), ((3, 8, 7, 2), (3, 2, 2, 1, 1, 1), "same"),
@@ -44,6 +44,54 @@ def test_patches_and_adjoint_match_generic(rng, dtype, shape, window, padding):
     dp = rng.normal(size=GENERIC_OPS["conv_patches"](x, window, pads, xp=np).shape).astype(dtype)
     close(KERNELS["conv_patches_backward"](dp, shape, window, pads, xp=np),
           GENERIC_OPS["conv_patches_backward"](dp, shape, window, pads, xp=np), dtype, 10)
+
+
+def conv_case(rng, dtype, shape, window, padding, filters=3, use_bias=True):
+    x = rng.normal(size=shape).astype(dtype)
+    kernel = rng.normal(size=window[:2] + (shape[3], filters)).astype(dtype)
+    bias = rng.normal(size=filters).astype(dtype) if use_bias else None
+    return x, kernel, bias, window_geometry(shape[1], shape[2], window, padding)[1]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape,window,padding", GEOMETRIES)
+@pytest.mark.parametrize("activation,use_bias", [("relu", True), ("relu", False), ("linear", True),
+                                                 ("linear", False), ("tanh", True)])
+def test_conv2d_activation_matches_generic(rng, dtype, shape, window, padding, activation, use_bias):
+    x, kernel, bias, pads = conv_case(rng, dtype, shape, window, padding, use_bias=use_bias)
+    y, tape = KERNELS["conv2d_activation"](x, kernel, bias, window, pads, activation, xp=np)
+    y_ref, tape_ref = GENERIC_OPS["conv2d_activation"](x, kernel, bias, window, pads, activation, xp=np)
+    close(y, y_ref, dtype, 10)
+    assert y.shape == y_ref.shape == shape[:1] + y.shape[1:3] + (3,)
+    dy = rng.normal(size=y.shape).astype(dtype)
+    for need_dx in (True, False):
+        got = KERNELS["conv2d_activation_backward"](dy, tape, kernel, window, pads, activation, use_bias, need_dx,
+                                                    xp=np)
+        want = GENERIC_OPS["conv2d_activation_backward"](dy, tape_ref, kernel, window, pads, activation, use_bias,
+                                                         need_dx, xp=np)
+        for a, b in zip(got, want):
+            assert (a is None) == (b is None)
+            if b is not None:
+                close(a, b, dtype, 30)
+        assert (got[0] is None) == (not need_dx) and (got[2] is None) == (not use_bias)
+
+
+def test_conv2d_activation_falls_back_for_views_and_mixed_dtypes(rng):
+    x, kernel, bias, pads = conv_case(rng, "float64", (2, 7, 7, 6), (3, 3, 1, 1, 1, 1), "valid")
+    xv, kv = x[..., ::2], kernel[:, :, ::2]  # strided views
+    y, tape = KERNELS["conv2d_activation"](xv, kv, bias, (3, 3, 1, 1, 1, 1), pads, "relu", xp=np)
+    y_ref, tape_ref = GENERIC_OPS["conv2d_activation"](xv, kv, bias, (3, 3, 1, 1, 1, 1), pads, "relu", xp=np)
+    np.testing.assert_array_equal(y, y_ref)
+    # a fused tape with a strided (or float32) dy still gives the generic op's gradients
+    y, tape = KERNELS["conv2d_activation"](x, kernel, bias, (3, 3, 1, 1, 1, 1), pads, "relu", xp=np)
+    y_ref, tape_ref = GENERIC_OPS["conv2d_activation"](x, kernel, bias, (3, 3, 1, 1, 1, 1), pads, "relu", xp=np)
+    for dy in (rng.normal(size=y.shape + (2,))[..., 0], rng.normal(size=y.shape).astype(np.float32)):
+        got = KERNELS["conv2d_activation_backward"](dy, tape, kernel, (3, 3, 1, 1, 1, 1), pads, "relu", xp=np)
+        want = GENERIC_OPS["conv2d_activation_backward"](dy, tape_ref, kernel, (3, 3, 1, 1, 1, 1), pads, "relu",
+                                                         xp=np)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

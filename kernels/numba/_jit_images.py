@@ -18,22 +18,55 @@ _jit = njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
 
 @_jit
 def patches_backward(dp, kh, kw, sh, sw, dh, dw, top, left, dx):
-    """dx = 0, then each dp entry added to the pixel its patch entry was read from."""
+    """dx[pixel] = the sum of the dp entries read from it, gathered pixel by pixel (each dx pixel
+    written once, its channels summed in registers)."""
     n, h, w, c = dx.shape
     ho, wo = dp.shape[1], dp.shape[2]
-    dx[...] = 0
+    acc = np.empty(c, dtype=dx.dtype)
     for m in range(n):
-        for i in range(ho):
-            for j in range(wo):
-                col = 0
+        for r in range(h):
+            for s in range(w):
+                acc[:] = 0
                 for a in range(kh):
-                    r = i * sh + a * dh - top
+                    ti = r + top - a * dh
+                    if ti < 0 or ti % sh != 0 or ti // sh >= ho:
+                        continue
+                    i = ti // sh
                     for b in range(kw):
-                        s = j * sw + b * dw - left
-                        if 0 <= r < h and 0 <= s < w:
-                            for k in range(c):
-                                dx[m, r, s, k] += dp[m, i, j, col + k]
-                        col += c
+                        tj = s + left - b * dw
+                        if tj < 0 or tj % sw != 0 or tj // sw >= wo:
+                            continue
+                        j = tj // sw
+                        col = (a * kw + b) * c
+                        for k in range(c):
+                            acc[k] += dp[m, i, j, col + k]
+                for k in range(c):
+                    dx[m, r, s, k] = acc[k]
+
+
+@_jit
+def bias_relu_rows(z, bias, has_bias, relu):
+    """z = f(z + b) in place, row by row (f: relu or the identity)."""
+    rows, f = z.shape
+    T = z.dtype.type
+    for i in range(rows):
+        for q in range(f):
+            v = z[i, q] + bias[q] if has_bias else z[i, q]
+            z[i, q] = T(0.0) if (relu and v <= T(0.0)) else v
+
+
+@_jit
+def relu_backward_rows(dy, y, da, db):
+    """da = dy where y > 0 (relu's a > 0), else 0, and db = its column sums, in one pass."""
+    rows, f = dy.shape
+    T = dy.dtype.type
+    acc = np.zeros(f, dtype=dy.dtype)
+    for i in range(rows):
+        for q in range(f):
+            g = dy[i, q] * T(y[i, q] > T(0.0))
+            da[i, q] = g
+            acc[q] += g
+    db[:] = acc
 
 
 @_jit

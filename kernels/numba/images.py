@@ -1,6 +1,6 @@
-"""Image kernels: the adjoint of patch extraction (Conv2D's matmuls stay in NumPy's BLAS, on the
-contiguous patch matrix), pooling forward/backward and batch norm forward/backward, each one
-compiled call.
+"""Image kernels: Conv2D's forward and backward (patch matrix + NumPy's BLAS, or a direct loop for
+narrow windows), the adjoint of patch extraction, pooling forward/backward and batch norm
+forward/backward, each one compiled call.
 
 Patch extraction itself stays the generic op: its kh kw strided copies (np.stack of slices) ran
 faster than a compiled loop, measured on (64, 13, 13, 32) with 3x3 windows, 0.44-0.53 ms against
@@ -17,6 +17,7 @@ from nnkit.ops import conv as _conv
 from nnkit.ops import normalization as _norm
 from nnkit.ops import pooling as _pool
 from nnkit._kernels.numba import _jit_images as _jit
+from nnkit._kernels.numba import activations as _activations
 from nnkit._kernels.numba._arrays import all_plain, is_plain
 
 
@@ -39,6 +40,78 @@ def conv_patches_backward(dp, x_shape, window, pads, *, xp):
     dx = np.empty(tuple(x_shape), dtype=dp.dtype)
     _jit.patches_backward(dp, kh, kw, sh, sw, dh, dw, pads[0], pads[2], dx)
     return dx
+
+
+# the activations the conv kernels fuse (relu's derivative is read from y: a > 0 is y > 0)
+_FUSED = ("relu", "linear")
+
+
+class _ConvTape:
+    """What the conv kernels keep for the backward: the patch matrix, y and x's shape."""
+
+    __slots__ = ("p2", "y", "x_shape")
+
+    def __init__(self, p2, y, x_shape):
+        self.p2, self.y, self.x_shape = p2, y, x_shape
+
+
+def _no_bias(dtype):
+    return np.empty(0, dtype=dtype)
+
+
+def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
+    """Conv2D's forward, y = f(P(x) K + b) (``bias`` may be None); returns (y, tape), the tape
+    what conv2d_activation_backward needs (opaque: each kernel family keeps its own)."""
+    if not (_image(x) and is_plain(kernel) and kernel.ndim == 4 and kernel.dtype == x.dtype
+            and kernel.shape[2] == x.shape[3] and _vector(bias, kernel.shape[3], x.dtype)):
+        return _conv.conv2d_activation(x, kernel, bias, window, pads, activation, xp=xp)
+    if activation not in _FUSED:
+        return _conv._conv2d_activation_composed(x, kernel, bias, window, pads, activation,
+                                                 _conv.conv_patches, _activations.bias_activation, xp)
+    n, h, w, c = x.shape
+    ho, wo = _out_hw(h, w, window, pads)
+    filters = kernel.shape[3]
+    k2 = kernel.reshape(-1, filters)
+    relu, b = activation == "relu", _no_bias(x.dtype) if bias is None else bias
+    p2 = _conv.conv_patches(x, window, pads, xp=xp).reshape(n * ho * wo, k2.shape[0])
+    z = p2 @ k2
+    if relu or bias is not None:
+        _jit.bias_relu_rows(z, b, bias is not None, relu)
+    y = z.reshape(n, ho, wo, filters)
+    return y, _ConvTape(p2, y, x.shape)
+
+
+def _composed_tape(tape):
+    """The generic op's tape (patch matrix, a, y, x's shape) of a conv kernel's tape: a = y serves
+    relu (whose derivative reads only a > 0) and the identity."""
+    y2 = tape.y.reshape(tape.p2.shape[0], -1)
+    return tape.p2, y2, y2, tape.x_shape
+
+
+def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias=True, need_dx=True,
+                               *, xp):
+    """Conv2D's backward from conv2d_activation's tape: da = dy f'(a), dK = P^T da, db = sum of da
+    over every pixel, dx = P^T(da K^T) (None unless need_dx); returns (dx, dK, db)."""
+    if isinstance(tape, _ConvTape) and not all_plain(dy, tape.y):
+        tape = _composed_tape(tape)
+    if not isinstance(tape, _ConvTape):
+        return _conv._conv2d_activation_backward_composed(
+            dy, tape, kernel, window, pads, activation, with_bias, need_dx, conv_patches_backward,
+            _activations.bias_activation_backward, xp)
+    n, ho, wo, filters = dy.shape
+    k2 = kernel.reshape(-1, filters)
+    dy2 = dy.reshape(-1, filters)
+    if activation == "relu":
+        da, db = np.empty_like(dy2), np.empty(filters, dtype=dy.dtype)
+        _jit.relu_backward_rows(dy2, tape.y.reshape(-1, filters), da, db)
+    else:
+        da, db = dy2, dy2.sum(axis=0)
+    dk = (tape.p2.T @ da).reshape(kernel.shape)
+    dx = None
+    if need_dx:
+        dx = conv_patches_backward((da @ k2.T).reshape(n, ho, wo, k2.shape[0]), tape.x_shape, window,
+                                   pads, xp=xp)
+    return dx, dk, db if with_bias else None
 
 
 def max_pool2d(x, window, pads, *, xp):
@@ -120,5 +193,5 @@ def batch_norm_backward(dy, xhat, inv_std, gamma, *, xp):
     return dx, dgamma, dbeta
 
 
-KERNELS = {f.__name__: f for f in (conv_patches_backward, max_pool2d, max_pool2d_backward,
+KERNELS = {f.__name__: f for f in (conv2d_activation, conv2d_activation_backward, conv_patches_backward, max_pool2d, max_pool2d_backward,
                                     avg_pool2d, avg_pool2d_backward, batch_norm, batch_norm_backward)}
