@@ -152,3 +152,29 @@ def test_kernels_fall_back_for_views_and_mixed_dtypes(rng):
     got = KERNELS["batch_norm"](x32, np.ones(3), None, 1e-3, xp=np)  # float64 gamma: the generic op
     want = GENERIC_OPS["batch_norm"](x32, np.ones(3), None, 1e-3, xp=np)
     np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_scratch_arrays_are_reused_only_once_nothing_holds_them():
+    from nnkit._kernels.numba import _scratch
+
+    shape = (4, 128, 129)  # above MIN_BYTES in float32
+    held = _scratch.empty(shape, np.float32)
+    view = _scratch.empty(shape, np.float32).reshape(-1)  # a view keeps its base in use
+    assert view.base is not held
+    fresh = _scratch.empty(shape, np.float32)
+    assert fresh is not held and fresh is not view.base
+    address = fresh.__array_interface__["data"][0]
+    del fresh
+    again = _scratch.empty(shape, np.float32)
+    assert again.__array_interface__["data"][0] == address
+    assert _scratch.empty((3, 3), np.float32).base is None  # small arrays are plain np.empty
+
+
+def test_pooled_outputs_a_caller_keeps_are_not_overwritten(rng):
+    x = rng.normal(size=(8, 20, 20, 16)).astype(np.float32)  # outputs above _scratch.MIN_BYTES
+    window, pads = (2, 2, 1, 1, 1, 1), (0, 0, 0, 0)
+    first, _ = KERNELS["max_pool2d"](x, window, pads, xp=np)
+    kept = first.copy()
+    second, _ = KERNELS["max_pool2d"](-x, window, pads, xp=np)
+    np.testing.assert_array_equal(first, kept)
+    assert not np.shares_memory(first, second)

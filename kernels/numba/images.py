@@ -5,8 +5,9 @@ forward/backward, each one compiled call.
 Patch extraction itself stays the generic op: its kh kw strided copies (np.stack of slices) ran
 faster than a compiled loop, measured on (64, 13, 13, 32) with 3x3 windows, 0.44-0.53 ms against
 2.8-3.1 ms (and 0.8-0.9 ms for a per-channel loop), and on (64, 28, 28, 1) 0.18 against 0.9 ms.
-A fresh np.empty for the 8.9 MB patch matrix cost nothing over reusing one (0.91 against
-0.90 ms per extraction): glibc hands the freed block back, so no per-shape buffers are kept.
+A fresh np.empty for the 8.9 MB patch matrix cost nothing over reusing one in a loop of
+extractions (0.91 against 0.90 ms), but inside a training step the fresh arrays page-faulted
+(_scratch.py): the large arrays here come from the _scratch pool.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from nnkit.ops import conv as _conv
 from nnkit.ops import normalization as _norm
 from nnkit.ops import pooling as _pool
 from nnkit._kernels.numba import _jit_images as _jit
+from nnkit._kernels.numba import _scratch
 from nnkit._kernels.numba import activations as _activations
 from nnkit._kernels.numba._arrays import all_plain, is_plain
 
@@ -37,7 +39,7 @@ def conv_patches_backward(dp, x_shape, window, pads, *, xp):
     if not _image(dp):
         return _conv.conv_patches_backward(dp, x_shape, window, pads, xp=xp)
     kh, kw, sh, sw, dh, dw = window
-    dx = np.empty(tuple(x_shape), dtype=dp.dtype)
+    dx = _scratch.empty(x_shape, dp.dtype)
     _jit.patches_backward(dp, kh, kw, sh, sw, dh, dw, pads[0], pads[2], dx)
     return dx
 
@@ -73,12 +75,22 @@ def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
     filters = kernel.shape[3]
     k2 = kernel.reshape(-1, filters)
     relu, b = activation == "relu", _no_bias(x.dtype) if bias is None else bias
-    p2 = _conv.conv_patches(x, window, pads, xp=xp).reshape(n * ho * wo, k2.shape[0])
-    z = p2 @ k2
+    p2 = _patch_matrix(x, window, pads, (ho, wo))
+    z = np.matmul(p2, k2, out=_scratch.empty((p2.shape[0], filters), x.dtype))
     if relu or bias is not None:
         _jit.bias_relu_rows(z, b, bias is not None, relu)
     y = z.reshape(n, ho, wo, filters)
     return y, _ConvTape(p2, y, x.shape)
+
+
+def _patch_matrix(x, window, pads, out_hw):
+    """The generic op's patches as (n ho wo, kh kw c), stacked straight into a kept array."""
+    n, c = x.shape[0], x.shape[3]
+    taps = _conv._taps(window, out_hw)
+    out = _scratch.empty((n,) + tuple(out_hw) + (len(taps), c), x.dtype)
+    padded = _conv._pad(x, pads, 0.0, np)
+    np.stack([padded[t] for t in taps], axis=3, out=out)
+    return out.reshape(-1, len(taps) * c)
 
 
 def _composed_tape(tape):
@@ -102,15 +114,15 @@ def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_
     k2 = kernel.reshape(-1, filters)
     dy2 = dy.reshape(-1, filters)
     if activation == "relu":
-        da, db = np.empty_like(dy2), np.empty(filters, dtype=dy.dtype)
+        da, db = _scratch.empty(dy2.shape, dy.dtype), np.empty(filters, dtype=dy.dtype)
         _jit.relu_backward_rows(dy2, tape.y.reshape(-1, filters), da, db)
     else:
         da, db = dy2, dy2.sum(axis=0)
     dk = (tape.p2.T @ da).reshape(kernel.shape)
     dx = None
     if need_dx:
-        dx = conv_patches_backward((da @ k2.T).reshape(n, ho, wo, k2.shape[0]), tape.x_shape, window,
-                                   pads, xp=xp)
+        dp = np.matmul(da, k2.T, out=_scratch.empty((da.shape[0], k2.shape[0]), dy.dtype))
+        dx = conv_patches_backward(dp.reshape(n, ho, wo, k2.shape[0]), tape.x_shape, window, pads, xp=xp)
     return dx, dk, db if with_bias else None
 
 
@@ -121,8 +133,7 @@ def max_pool2d(x, window, pads, *, xp):
         return _pool.max_pool2d(x, window, pads, xp=xp)
     n, h, w, c = x.shape
     ho, wo = _out_hw(h, w, window, pads)
-    y = np.empty((n, ho, wo, c), dtype=x.dtype)
-    idx = np.empty((n, ho, wo, c), dtype=np.int64)
+    y, idx = _scratch.empty((n, ho, wo, c), x.dtype), _scratch.empty((n, ho, wo, c), np.int64)
     _jit.max_pool(x, window[0], window[1], window[2], window[3], pads[0], pads[2], y, idx)
     return y, idx
 
@@ -132,8 +143,8 @@ def max_pool2d_backward(dy, idx, x_shape, window, pads, *, xp):
     if not (_image(dy) and type(idx) is np.ndarray and idx.dtype == np.int64
             and idx.flags.c_contiguous and idx.shape == dy.shape):
         return _pool.max_pool2d_backward(dy, idx, x_shape, window, pads, xp=xp)
-    dx = np.empty(tuple(x_shape), dtype=dy.dtype)
-    _jit.max_pool_backward(dy, idx, window[1], window[2], window[3], pads[0], pads[2], dx)
+    dx = _scratch.empty(x_shape, dy.dtype)
+    _jit.max_pool_backward(dy, idx, window[0], window[1], window[2], window[3], pads[0], pads[2], dx)
     return dx
 
 
@@ -143,7 +154,7 @@ def avg_pool2d(x, window, pads, *, xp):
         return _pool.avg_pool2d(x, window, pads, xp=xp)
     n, h, w, c = x.shape
     ho, wo = _out_hw(h, w, window, pads)
-    y = np.empty((n, ho, wo, c), dtype=x.dtype)
+    y = _scratch.empty((n, ho, wo, c), x.dtype)
     _jit.avg_pool(x, window[0], window[1], window[2], window[3], pads[0], pads[2], y)
     return y
 
@@ -152,7 +163,7 @@ def avg_pool2d_backward(dy, x_shape, window, pads, *, xp):
     """dx = the sum over the windows holding a pixel of dy / (the window's real pixel count)."""
     if not _image(dy):
         return _pool.avg_pool2d_backward(dy, x_shape, window, pads, xp=xp)
-    dx = np.empty(tuple(x_shape), dtype=dy.dtype)
+    dx = _scratch.empty(x_shape, dy.dtype)
     _jit.avg_pool_backward(dy, window[0], window[1], window[2], window[3], pads[0], pads[2], dx)
     return dx
 
