@@ -315,6 +315,24 @@ def test_every_image_layer_saves_and_loads(tmp_path, rng):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+def test_a_frozen_batch_norm_stays_frozen_after_loading(tmp_path, rng):
+    model = nk.Sequential([Dense(4, input_dim=3), BatchNormalization(), BatchNormalization(), Dense(1)],
+                          seed=0, dtype="float64").compile("sgd", "mse")
+    X, y = rng.normal(2.0, 1.0, size=(16, 3)), rng.normal(size=(16, 1))
+    model.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    model.layers[2].trainable = False
+    model.save(tmp_path / "frozen.nnk")
+    loaded = nk.load_model(tmp_path / "frozen.nnk")
+    assert [layer.trainable for layer in loaded.layers[1:3]] == [True, False]
+    moving = loaded.layers[2].moving_mean.value.copy()
+    loaded.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(loaded.layers[2].moving_mean.value, moving)  # inference mode in training
+    assert np.abs(loaded.layers[1].moving_mean.value - model.layers[1].moving_mean.value).max() > 1e-6
+    model.layers[2].trainable = True
+    model.save(tmp_path / "thawed.nnk")
+    assert nk.load_model(tmp_path / "thawed.nnk").layers[2].trainable
+
+
 # -- Dense on N-D input, the digits as images ----------------------------------------------------
 def test_dense_acts_on_the_last_axis(backend, rng):
     x = rng.normal(size=(2, 3, 4, 5))
