@@ -431,7 +431,7 @@ def step_capture() -> None:
         m.build(784)
         models.append(m)
     eager, graphed = models
-    step = GraphStep(lambda xb, yb: graphed._train_step(xb, yb), graphed.backend)
+    step = GraphStep(lambda xb, yb: graphed._train_step(xb, yb), graphed.backend, graphed)
     for start in range(0, X.shape[0], wl.batch):
         xb, yb = cp.asarray(X[start:start + wl.batch]), cp.asarray(y[start:start + wl.batch])
         eager._train_step(xb, yb)
@@ -440,8 +440,29 @@ def step_capture() -> None:
         print(f"W3's step is not captured; it runs uncaptured: {step.reason}")
     else:
         gap = max(float(np.max(np.abs(a - b))) for a, b in zip(graphed.get_weights(), eager.get_weights()))
-        print(f"W3's step captured: {step.graph.launches} replays; weights within {gap:.2e} of running it")
+        print(f"W3's step captured: {step.graph.nodes} nodes, {step.graph.launches} replays; weights within "
+              f"{gap:.2e} of running it")
         assert gap <= 1e-6, "the replayed graph trained differently from the step it captured"
+        if os.environ.get("NNKIT_GPU_QUICK_SIMULATED") == "1":
+            # what each step asks of the device, counted by the simulated GPU
+            xb, yb = cp.asarray(X[:wl.batch]), cp.asarray(y[:wl.batch])
+            for name, run in (("eager", lambda: eager._train_step(xb, yb)), ("graph", lambda: step(xb, yb))):
+                cp.reset_transfers()
+                run()
+                print(f"W3 step, {name}: {cp.calls['kernels']} kernel launches, {cp.calls['allocations']} "
+                      f"allocations, {cp.calls['graph_launches']} graph launches, {cp.syncs()} waits")
+            print("W3 step timing skipped: the simulated GPU's kernels run on the CPU emulator")
+            return
+        # the same batch stepped many times each way: ms per step, eager and replayed
+        xb, yb = cp.asarray(X[:wl.batch]), cp.asarray(y[:wl.batch])
+        for name, run in (("eager", lambda: eager._train_step(xb, yb)), ("graph", lambda: step(xb, yb))):
+            run()
+            cp.cuda.Device().synchronize()
+            t0 = time.perf_counter()
+            for _ in range(500):
+                run()
+            cp.cuda.Device().synchronize()
+            print(f"W3 step, {name}: {(time.perf_counter() - t0) / 500 * 1e3:.4f} ms")
     for a, b in zip(graphed.get_weights(), eager.get_weights()):
         assert np.all(np.isfinite(a)) and a.shape == b.shape
 

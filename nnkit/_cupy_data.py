@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["device_nbytes", "fits", "EpochShuffle"]
+__all__ = ["device_nbytes", "fits", "host_checked", "EpochShuffle"]
 
 LABEL_BYTES = 8  # sparse labels become int64 on the device
 
@@ -40,6 +40,18 @@ def fits(model, arrays) -> bool:
     return nbytes == 0 or model.backend.fits_on_device(nbytes)
 
 
+def host_checked(model, *arrays):
+    """The host backend where a device model is handed host arrays for one step (train_on_batch):
+    they are checked there, where reading a value costs no wait for the device, then moved; None
+    otherwise (a first layer with its own data check, Embedding's, checks on the device)."""
+    from nnkit.backend import get_backend
+
+    first = model.layers[0] if getattr(model, "layers", None) else None
+    if model.backend.is_host or hasattr(first, "check_input") or not all(map(_is_host_array, arrays)):
+        return None
+    return get_backend("numpy")
+
+
 class EpochShuffle:
     """``shuffle(rows) -> (X[rows], y[rows])`` on the device: into two buffers made at the first
     epoch and reused by every later one (CuPy's take with out=); other backends gather afresh."""
@@ -50,10 +62,10 @@ class EpochShuffle:
 
     def __call__(self, rows):
         be = self.backend
-        if be.name != "cupy":
+        cp = be.array_module
+        if be.is_host or cp is None:
             xp = be.xp
             return xp.take(self.X, rows, axis=0), xp.take(self.y, rows, axis=0)
-        cp = be._device_module
         if self._buffers is None:
             self._buffers = (cp.empty_like(self.X), cp.empty_like(self.y))
         Xs, ys = self._buffers

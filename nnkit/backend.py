@@ -1,8 +1,9 @@
 """Backends: the one place that imports numpy, numba and cupy by name, lazily.
 
-A backend is a value: ``Backend(name, xp, ops, rng)``. ``xp`` is an array-API namespace, ``ops``
-holds every op of :mod:`nnkit.ops` bound once to the backend's kernel where its kernel table has
-one, else to the generic op, and ``rng`` is the backend's random generator for dropout masks.
+A backend is a value: ``Backend(name, xp, arrays, table)``. ``xp`` is an array-API namespace,
+``ops`` holds every op of :mod:`nnkit.ops` bound once to the kernel of the kernel family ``table``
+where it has one, else to the generic op, and ``arrays`` says what the backend's arrays can do (no
+code asks a backend for its name to know). Random streams belong to their callers (``generator``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib
 import importlib.util
 import logging
 import threading
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ from nnkit import ops as _ops
 
 __all__ = [
     "Backend",
+    "HostArrays",
+    "NamespaceArrays",
     "get_backend",
     "available_backends",
     "use_backend",
@@ -72,8 +75,100 @@ class _NumPyNamespace:
 NUMPY_NAMESPACE = _NumPyNamespace()
 
 
+def _is_cupy(a) -> bool:
+    return type(a).__module__.startswith("cupy")
+
+
+def _host_copy(a) -> np.ndarray:
+    """A NumPy array of any array: through DLPack where the namespace exports it."""
+    if isinstance(a, np.ndarray):
+        return a
+    if hasattr(a, "__dlpack__"):
+        try:
+            return np.from_dlpack(a)
+        except Exception:  # some namespaces refuse DLPack export of 0-d or bool arrays
+            pass
+    return np.asarray(a)
+
+
+class HostArrays:
+    """Where the numpy and numba backends keep arrays: host memory, NumPy arrays (views, out=)."""
+
+    is_host = True
+    has_views = True  # a slice, reshaped, is a view writes go through: parameters in flat buffers
+    module = np  # the array library with out= and in-place slices
+
+    def asarray(self, a, dtype):
+        if _is_cupy(a):
+            a = a.get()
+        return np.asarray(a, dtype=dtype, order="C")
+
+    def to_numpy(self, a) -> np.ndarray:
+        return a.get() if _is_cupy(a) else _host_copy(a)
+
+    def is_array(self, a) -> bool:
+        return isinstance(a, np.ndarray)
+
+    def generator(self, seed):
+        return np.random.default_rng(seed)
+
+    def uniform(self, stream, shape, dtype_name: str):
+        return stream.random(shape, dtype=np.float32 if dtype_name == "float32" else np.float64)
+
+    def synchronize(self) -> None:
+        """Host work is done when it returns: nothing to wait for."""
+
+    def fits_on_device(self, nbytes: int) -> bool:
+        return True
+
+    def device_key(self):
+        """Which device this process computes on (None: the host)."""
+        return None
+
+    def communicator(self, comm):
+        """A device collective's communicator over ``comm``'s ranks (None: MPI on these arrays)."""
+        return None
+
+    def allreduce(self, comm, flat, communicator=None, staging=None) -> None:
+        """``flat`` summed over ``comm``'s ranks, in place."""
+        from mpi4py import MPI
+
+        comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+
+
+class NamespaceArrays(HostArrays):
+    """Arrays of any other array-API namespace: converted through NumPy (DLPack), no views, no
+    out=, random numbers drawn on the host; not for data-parallel training."""
+
+    is_host = False
+    has_views = False
+    module = None
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def asarray(self, a, dtype):
+        if not hasattr(a, "__array_namespace__"):
+            a = np.asarray(a)
+        return self.xp.asarray(a, dtype=dtype)
+
+    def is_array(self, a) -> bool:
+        try:
+            from array_api_compat import array_namespace
+            return array_namespace(a) is self.xp
+        except TypeError:
+            return False
+
+    def uniform(self, stream, shape, dtype_name: str):
+        return self.asarray(super().uniform(stream, shape, dtype_name), None)
+
+    def allreduce(self, comm, flat, communicator=None, staging=None) -> None:
+        raise ValueError(f"distributed: arrays of {getattr(self.xp, '__name__', self.xp)!r} cannot be reduced "
+                         "over ranks; use the numpy, numba or cupy backend")
+
+
 class Backend:
-    """An array namespace with its ops bound once, plus host <-> device conversion and an RNG.
+    """An array namespace with its ops bound once, and what its arrays can do: a value.
 
     Parameters
     ----------
@@ -81,66 +176,72 @@ class Backend:
         "numpy", "numba", "cupy", or the namespace's own name for any other array-API namespace.
     xp:
         The array-API namespace arrays of this backend belong to.
-    kernels:
-        Op name -> kernel with the op's signature; ops missing here fall back to the generic op.
+    arrays:
+        Where the arrays live and what they can do (HostArrays, NamespaceArrays, the cupy
+        backend's CuPyArrays): conversion to and from NumPy, waiting for the device, whether a data
+        set fits there, random numbers from a stream the caller owns, the ranks' all-reduce.
+    table:
+        The kernel family (a module of nnkit._kernels): ``KERNELS`` (op name -> kernel with the
+        op's signature; missing ops run the generic op) and what else it provides, each optional:
+        ``make_train_step``/``refusal`` (a compiled whole step and why a model has none),
+        ``DEVICE_UPDATES`` (updates with their scalars on the device), ``StepBuffers``.
+
+    Nothing of a Backend is reassigned after it is made; the random stream of code that passes
+    none (``rng``, ``seed``) is the process's per backend, kept outside it.
     """
 
-    def __init__(self, name: str, xp: Any, kernels: dict | None = None, *, host: bool = True,
-                 device_module: Any = None, train_step=(None, None)):
-        self.name = name
-        self.xp = xp
-        self.kernels = dict(kernels or {})
-        self.is_host = host
-        # whether a slice of an array, reshaped, is a view writes go through (NumPy, CuPy): then
-        # a model's parameters live in one flat buffer per dtype
-        self.has_views = host or device_module is not None
-        # the library whose arrays these are, with its out= and in-place slices: NumPy on the
-        # host, the device module (CuPy) on a GPU, None for other array-API namespaces
-        self.array_module = np if host else device_module
-        self._device_module = device_module
+    __slots__ = ("name", "xp", "arrays", "table", "kernels", "ops", "_key")
+
+    def __init__(self, name: str, xp: Any, arrays: HostArrays | None = None, table: Any = None):
+        kernels = dict(getattr(table, "KERNELS", None) or {})
         bound = {}
         for op_name, generic in _ops.GENERIC_OPS.items():
-            fn = self.kernels.get(op_name, generic)
-            bound[op_name] = functools.partial(fn, xp=xp)
-        self.ops = SimpleNamespace(**bound)
-        self.rng = None
-        self.seed(None)
-        # from the kernel family: model -> callable(xb, yb) -> (loss, out) running a whole
-        # training step, or None; and model -> why it has none
-        self.train_step_factory, self.train_step_refusal = train_step
+            bound[op_name] = functools.partial(kernels.get(op_name, generic), xp=xp)
+        for key, value in (("name", name), ("xp", xp), ("arrays", arrays or HostArrays()), ("table", table),
+                           ("kernels", MappingProxyType(kernels)), ("ops", SimpleNamespace(**bound)),
+                           ("_key", (name, id(xp)))):
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Backend is a value: {name!r} cannot be reassigned (make another Backend)")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"Backend is a value: {name!r} cannot be deleted")
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self  # a value: copies of a model share it
+
+    def __reduce__(self):
+        return (get_backend, (self.name,)) if self.name in BACKEND_NAMES else super().__reduce__()
+
+    # -- what the arrays and the kernel family can do -------------------------------------------
+    is_host = property(lambda self: self.arrays.is_host, doc="Whether arrays live in host memory (NumPy).")
+    has_views = property(lambda self: self.arrays.has_views,
+                         doc="Whether a slice, reshaped, is a view writes go through (then a model's "
+                             "parameters live in one flat buffer per dtype).")
+    array_module = property(lambda self: self.arrays.module,
+                            doc="The library of these arrays with out= and in-place slices (NumPy, CuPy), or None.")
+    train_step_factory = property(lambda self: getattr(self.table, "make_train_step", None),
+                                  doc="model -> a compiled whole training step or None (the kernel family's).")
+    train_step_refusal = property(lambda self: getattr(self.table, "refusal", None),
+                                  doc="model -> why the kernel family has no compiled step for it.")
+    device_updates = property(lambda self: getattr(self.table, "DEVICE_UPDATES", None) or {},
+                              doc="Optimizer updates keeping their per-step scalars on the device.")
+    step_buffers = property(lambda self: getattr(self.table, "StepBuffers", None),
+                            doc="() -> a context in which the kernels take their outputs from one "
+                                "step's own buffers (what a captured step needs), or None.")
 
     # -- arrays -------------------------------------------------------------------------------
     def asarray(self, a, dtype=None):
         """An array of this backend (C-contiguous, on the device), of ``dtype`` when given."""
-        xp = self.xp
-        if dtype is not None:
-            dtype = self.dtype(dtype)
-        if self.name == "cupy":
-            if type(a).__module__.startswith("cupy"):
-                out = a if dtype is None or a.dtype == dtype else a.astype(dtype)
-            else:
-                out = self._device_module.asarray(np.asarray(a), dtype=dtype)
-            return self._device_module.ascontiguousarray(out)
-        if self.is_host:
-            if type(a).__module__.startswith("cupy"):
-                a = a.get()
-            return np.asarray(a, dtype=dtype, order="C")
-        if not hasattr(a, "__array_namespace__"):
-            a = np.asarray(a)
-        return xp.asarray(np.asarray(a) if isinstance(a, np.ndarray) else a, dtype=dtype)
+        return self.arrays.asarray(a, None if dtype is None else self.dtype(dtype))
 
     def to_numpy(self, a) -> np.ndarray:
         """A NumPy copy (or view on the host) of ``a``."""
-        if isinstance(a, np.ndarray):
-            return a
-        if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
-            return a.get()
-        if hasattr(a, "__dlpack__"):
-            try:
-                return np.from_dlpack(a)
-            except Exception:  # some namespaces refuse DLPack export of 0-d or bool arrays
-                pass
-        return np.asarray(a)
+        return self.arrays.to_numpy(a)
 
     def dtype(self, name) -> Any:
         """The namespace's dtype object for "float32"/"float64" (or a dtype object of either)."""
@@ -165,36 +266,30 @@ class Backend:
         return str(dtype)
 
     def is_array(self, a) -> bool:
-        if self.is_host:
-            return isinstance(a, np.ndarray)
-        if self.name == "cupy":
-            return type(a).__module__.startswith("cupy")
-        try:
-            from array_api_compat import array_namespace
-            return array_namespace(a) is self.xp
-        except TypeError:
-            return False
+        return self.arrays.is_array(a)
 
     # -- randomness ---------------------------------------------------------------------------
     def generator(self, seed=None):
-        """A new random generator of this backend's kind, seeded with ``seed`` (a model's stream)."""
-        if self.name == "cupy":
-            return self._device_module.random.default_rng(seed)
-        return np.random.default_rng(seed)
+        """A new random generator of this backend's kind, seeded with ``seed``: a stream the caller
+        owns (each model keeps its own)."""
+        return self.arrays.generator(seed)
+
+    @property
+    def rng(self):
+        """The process's stream for this backend, which layers outside a model draw from."""
+        stream = _default_streams.get(self._key)
+        if stream is None:
+            stream = _default_streams[self._key] = self.generator(None)
+        return stream
 
     def seed(self, seed) -> None:
-        """Reseed the backend's random generator (what layers outside a model draw from)."""
-        self.rng = self.generator(seed)
+        """Reseed the process's stream for this backend (``rng``)."""
+        _default_streams[self._key] = self.generator(seed)
 
     def random_uniform(self, shape, dtype, stream=None):
         """Uniform [0, 1) numbers of ``shape`` and ``dtype`` on this backend, drawn from
-        ``stream`` (a generator from ``generator()``), else from the backend's own."""
-        dtype_name = self.dtype_name(dtype)
-        rng = self.rng if stream is None else stream
-        if self.name == "cupy":
-            return rng.random(shape, dtype=dtype_name)
-        u = rng.random(shape, dtype=np.float32 if dtype_name == "float32" else np.float64)
-        return u if self.is_host else self.asarray(u)
+        ``stream`` (a generator from ``generator()``), else from ``rng``."""
+        return self.arrays.uniform(self.rng if stream is None else stream, shape, self.dtype_name(dtype))
 
     # -- device -------------------------------------------------------------------------------
     def fits_on_device(self, nbytes: int) -> bool:
@@ -204,27 +299,29 @@ class Backend:
         activations: a data set may take DEVICE_DATA_FRACTION of the memory free on the device
         (``nbytes`` as it is on the device: nnkit._cupy_data.device_nbytes).
         """
-        if self.name != "cupy":
-            return True
-        cp = self._device_module
-        free, _total = cp.cuda.Device().mem_info
-        free += cp.get_default_memory_pool().free_bytes()  # held by CuPy's pool, reusable
-        return nbytes <= DEVICE_DATA_FRACTION * free
+        return self.arrays.fits_on_device(nbytes)
 
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the host)."""
-        if self.name == "cupy":
-            self._device_module.cuda.get_current_stream().synchronize()
+        self.arrays.synchronize()
+
+    def allreduce(self, comm, flat, communicator=None, staging=None) -> None:
+        """``flat`` summed over the ranks of ``comm`` in place: by ``communicator`` (a device
+        collective's, from ``arrays.communicator``) where given, else by MPI (on a device through
+        the host buffer ``staging``)."""
+        self.arrays.allreduce(comm, flat, communicator, staging)
 
     def __repr__(self) -> str:
-        fused = sorted(self.kernels)
-        return f"Backend({self.name!r}, kernels={len(fused)})"
+        return f"Backend({self.name!r}, kernels={len(self.kernels)})"
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Backend) and other.name == self.name and other.xp is self.xp
 
     def __hash__(self) -> int:
-        return hash((self.name, id(self.xp)))
+        return hash(self._key)
+
+
+_default_streams: dict = {}  # (name, id(xp)) -> the process's generator for that backend
 
 
 def host_rng(seed=None):
@@ -269,12 +366,11 @@ def _gpu_usable() -> tuple[bool, str]:
 
 def _make(name: str) -> Backend:
     if name == "numpy":
-        return Backend("numpy", NUMPY_NAMESPACE, {})
+        return Backend("numpy", NUMPY_NAMESPACE)
     if name == "numba":
         if not _has_module("numba"):
             raise ValueError(_unavailable("numba", "numba is not installed (pip install nnkit[numba])"))
-        module = importlib.import_module("nnkit._kernels.numba")
-        return Backend("numba", NUMPY_NAMESPACE, module.KERNELS, train_step=module.TRAIN_STEP)
+        return Backend("numba", NUMPY_NAMESPACE, table=importlib.import_module("nnkit._kernels.numba"))
     if name == "cupy":
         ok, why = _gpu_usable()
         if not ok:
@@ -282,8 +378,9 @@ def _make(name: str) -> Backend:
         import cupy
         from array_api_compat import cupy as cupy_xp
 
-        kernels = importlib.import_module("nnkit._kernels.cuda").KERNELS
-        return Backend("cupy", cupy_xp, kernels, host=False, device_module=cupy)
+        from nnkit._cupy_arrays import CuPyArrays
+
+        return Backend("cupy", cupy_xp, CuPyArrays(cupy), table=importlib.import_module("nnkit._kernels.cuda"))
     raise ValueError(
         f"backend: unknown name {name!r}; expected one of {list(BACKEND_NAMES) + ['auto']} "
         f"or an array-API namespace (available here: {available_backends()})"
@@ -321,7 +418,7 @@ def _from_namespace(xp) -> Backend:
     key = f"namespace:{name}:{id(xp)}"
     with _lock:
         if key not in _cache:
-            _cache[key] = Backend(name, xp, {}, host=False)
+            _cache[key] = Backend(name, xp, NamespaceArrays(xp))
     return _cache[key]
 
 

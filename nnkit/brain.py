@@ -31,6 +31,7 @@ __all__ = [
     "mlp_weights",
     "mlp_macs_per_sample",
     "scale",
+    "network_scale",
     "measured_row",
     "brain_table",
     "format_markdown",
@@ -181,23 +182,36 @@ def mlp_macs_per_sample(widths, training: bool = True) -> int:
     return mlp_weights(widths) * (3 if training else 1)
 
 
-def scale(widths) -> dict:
-    """Neurons (units that compute: every width but the input's) and inputs per neuron (each
-    layer's fan-in) of an MLP, beside the lecture's NN and brain and the measured brain."""
-    widths = _check_widths(widths)
-    fan_in = widths[:-1]
-    neurons = sum(widths[1:])
+def network_scale(label: str, layers) -> dict:
+    """Neurons (Σ units), inputs per neuron (each layer's fan-in) and synapses (Σ units × fan-in,
+    every connection: a convolution's shared weight counts at each place it connects) of a network
+    given as (units, fan-in) per computing layer, beside the lecture's NN and brain and the
+    measured brain."""
+    layers = [(int(u), int(f)) for u, f in layers]
+    if not layers or any(u <= 0 or f <= 0 for u, f in layers):
+        raise ValueError(f"layers: expected (units, fan-in) pairs, all > 0, got {layers}")
+    neurons = sum(u for u, _ in layers)
+    fan_in = [f for _, f in layers]
     return {
-        "widths": widths,
+        "label": label,
         "neurons": neurons,
         "inputs_per_neuron": (min(fan_in), max(fan_in)),
-        "synapses": mlp_weights(widths),
+        "synapses": sum(u * f for u, f in layers),
         "lecture_nn": LECTURE_NN,
         "lecture_brain": LECTURE_BRAIN,
         "measured_brain": MEASURED_BRAIN,
         "brain_neurons_over_mlp": (MEASURED_BRAIN["neurons"] / neurons,
                                    LECTURE_BRAIN["neurons"] / neurons),
     }
+
+
+def scale(widths) -> dict:
+    """``network_scale`` of an MLP of widths [n_in, h1, ..., n_out]: neurons are every width but
+    the input's, synapses its weights."""
+    widths = _check_widths(widths)
+    out = network_scale(f"this MLP {'-'.join(map(str, widths))}", list(zip(widths[1:], widths[:-1])))
+    out["widths"] = widths
+    return out
 
 
 # -- the table -------------------------------------------------------------------------------
@@ -355,9 +369,10 @@ def format_markdown(rows) -> str:
 
 
 def format_scale_markdown(widths) -> str:
-    """A Markdown table of an MLP's scale against the lecture's NN and brain and the measured
-    brain: neurons, inputs per neuron, synapses."""
-    s = scale(widths)
+    """A Markdown table of a network's scale against the lecture's NN and brain and the measured
+    brain: neurons, inputs per neuron, synapses. ``widths``: an MLP's widths, or a
+    ``network_scale`` dict for any other network."""
+    s = widths if isinstance(widths, dict) else scale(widths)
 
     def ins(pair):
         return _span(pair, lambda x: f"{x:,.0f}")
@@ -366,7 +381,7 @@ def format_scale_markdown(widths) -> str:
         return _span((neurons * pair[0], neurons * pair[1]), _sci)
 
     rows = [
-        (f"this MLP {'-'.join(map(str, s['widths']))}", f"{s['neurons']:,}",
+        (s["label"], f"{s['neurons']:,}",
          ins(s["inputs_per_neuron"]), f"{s['synapses']:,}"),
         ("NN, lecture", "~1,000", ins(LECTURE_NN["inputs_per_neuron"]),
          syn(LECTURE_NN["neurons"], LECTURE_NN["inputs_per_neuron"])),
@@ -375,11 +390,13 @@ def format_scale_markdown(widths) -> str:
         ("brain, measured", "8.61e10", ins(MEASURED_BRAIN["inputs_per_neuron"]),
          syn(MEASURED_BRAIN["neurons"], MEASURED_BRAIN["inputs_per_neuron"])),
     ]
-    lines = ["| | neurons | inputs per neuron | synapses (weights) |", "|---|---|---|---|"]
+    lines = ["| | neurons | inputs per neuron | synapses (connections) |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     lo, hi = s["brain_neurons_over_mlp"]
-    lines += ["", f"The brain has {_sci(lo)}–{_sci(hi)} times this MLP's neurons "
+    lines += ["", f"The brain has {_sci(lo)}–{_sci(hi)} times this network's neurons "
               "(measured–lecture). "
               "Neurons count computing units (not the inputs); inputs per neuron is each layer's "
-              f"fan-in, bias not counted. Measured brain: {MEASURED_BRAIN['source']}."]
+              "fan-in, bias not counted; synapses count connections (an MLP's weights; a "
+              "convolution's shared weights at every place they connect; a recurrent layer's "
+              f"per time step). Measured brain: {MEASURED_BRAIN['source']}."]
     return "\n".join(lines) + "\n"

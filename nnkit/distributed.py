@@ -210,10 +210,10 @@ class DataParallelEngine:
             "epochs, batch_size, shuffle": (epochs, batch_size, bool(shuffle)),
             "seed": _describe_seed(seed),
         }
-        local["cupy device"] = _device_key() if be.name == "cupy" else None
+        local["device"] = be.arrays.device_key()  # None on the host
         infos = self.comm.allgather(local)
         for key in local:
-            if key == "cupy device":
+            if key == "device":
                 continue
             values = [info[key] for info in infos]
             if any(v != values[0] for v in values[1:]):
@@ -232,7 +232,7 @@ class DataParallelEngine:
                     cb.enabled = False
                 if isinstance(getattr(cb, "verbose", None), (bool, int)):
                     cb.verbose = 0
-        self._choose_path(be, [info["cupy device"] for info in infos])
+        self._choose_path(be, [info["device"] for info in infos])
         message = f"data-parallel over {self.size} rank(s); gradients reduced with {self.path}"
         if self.path_reason:
             message += f" ({self.path_reason})"
@@ -290,11 +290,7 @@ class DataParallelEngine:
                 raise ValueError(f"gradient_path='nccl': cannot use NCCL: {reason}")
             self.path, self.path_reason = PATH_STAGED, reason
             return
-        import cupy
-
-        from nnkit._cupy_comm import nccl_communicator
-
-        self._nccl = nccl_communicator(self.comm, cupy.cuda.runtime.getDevice())  # made once, reused
+        self._nccl = be.arrays.communicator(self.comm)  # made once per process, reused
         self.path = PATH_NCCL
 
     # -- per step -----------------------------------------------------------------------------
@@ -415,22 +411,8 @@ class DataParallelEngine:
         return self._flat, self._segments
 
     def _allreduce(self, flat, be):
-        MPI = _mpi()
-        if be.is_host:
-            self.comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
-        elif self._nccl is not None:
-            import cupy
-            from cupy.cuda import nccl
-
-            kind = nccl.NCCL_FLOAT64 if flat.dtype == cupy.float64 else nccl.NCCL_FLOAT32
-            stream = cupy.cuda.get_current_stream()
-            # queued on the stream the step's kernels use, so the optimizer reads the sum without
-            # the host waiting for it
-            self._nccl.allReduce(flat.data.ptr, flat.data.ptr, flat.size, kind, nccl.NCCL_SUM, stream.ptr)
-        else:
-            flat.get(out=self._host)  # waits for the gradients to be computed
-            self.comm.Allreduce(MPI.IN_PLACE, self._host, op=MPI.SUM)
-            flat.set(self._host)
+        # by NCCL where the path chose it, else by MPI (on a device through the host buffer)
+        be.allreduce(self.comm, flat, self._nccl, self._host)
 
     # -- per epoch ----------------------------------------------------------------------------
     def reduce_epoch(self, loss_sum, metric_sums):
@@ -463,20 +445,6 @@ def _describe_seed(seed):
     if isinstance(seed, np.random.Generator):
         return repr(seed.bit_generator.state)
     return repr(seed)
-
-
-def _device_key():
-    """(nccl available, host name, PCI bus id) of this rank's current GPU."""
-    import cupy
-
-    try:
-        from cupy.cuda import nccl
-
-        available = bool(getattr(nccl, "available", True))
-    except ImportError:
-        available = False
-    MPI = _mpi()
-    return (True if available else None, MPI.Get_processor_name(), cupy.cuda.Device().pci_bus_id)
 
 
 def data_parallel(distributed, model) -> DataParallelEngine:

@@ -1,8 +1,8 @@
 """Divergence: fit stops at the first NaN or inf loss or weight and keeps the last finite state.
 
-The guard costs one copy of the weights and optimizer state at each epoch's start and one check
-of the step's loss, the number every step already returns: the compiled numba step keeps its fast
-path. On the host each batch's loss is checked as it comes; on a device the epoch's summed loss
+The guard costs one copy of the weights and optimizer state at each epoch's start (of the flat
+buffers that hold them, where they do) and one check of the step's loss, the number every step
+already returns: the compiled numba step keeps its fast path. On the host each batch's loss is checked as it comes; on a device the epoch's summed loss
 is, so no step waits for a read-back. When something went non-finite the epoch is replayed from
 its snapshot, step by step and checked after each, to find the batch where it happened and to
 stop there with the weights and optimizer state from just before it.
@@ -53,11 +53,14 @@ def _set_stream_state(stream, saved):
 
 
 def _arrays(model, params):
-    """[(key, array)] of every parameter and optimizer state array, in one fixed order."""
-    out = [(("w", i), p.value) for i, p in enumerate(params)]
-    for pid, state in model.optimizer._state.items():
-        out += [((pid, name), a) for name, a in state.items()]
-    return out
+    """[(key, array)] of every parameter and optimizer state array, in one fixed order: a flat
+    buffer's value and state arrays where the parameters live in one, a few arrays in all."""
+    flat = params[0].flat if params else None
+    if flat is not None and flat.holds(params):
+        out = [(("flat", "value"), flat.value)]
+    else:
+        out = [(("w", i), p.value) for i, p in enumerate(params)]
+    return out + model.optimizer.state_arrays(params)
 
 
 def _flat(xp, arrays):

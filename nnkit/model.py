@@ -336,10 +336,15 @@ class Model:
     def train_step(self, x, y) -> float:
         """One gradient-descent step on the batch (x, y): loss_and_grad, then the optimizer's
         update; returns the batch's loss (penalties included)."""
+        from nnkit._cupy_data import host_checked
+
         self._require_compiled("train_step")
+        host = host_checked(self, x, y)  # host batches of a device model: checked without a wait
         with validation.rollback_build(self):
-            x = self._check_input(x, "x")
-            y = self._check_target(y, x.shape[0], "y")
+            x = self._check_input(x, "x", host)
+            y = self._check_target(y, x.shape[0], "y", host)
+        if host is not None:
+            x, y = self.backend.asarray(x), self.backend.asarray(y)
         return float(self._train_step(x, y)[0])
 
     def train_on_batch(self, x, y) -> float:

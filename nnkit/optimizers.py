@@ -149,7 +149,7 @@ class Optimizer:
         _clipping.clip_parameter_gradients(self, params, backend.xp)
         flat = params[0].flat if params else None
         if flat is not None and flat.holds(params):  # multi-tensor: one update over the buffer
-            update(ops, flat.value, flat.grad, self.flat_states(flat, params, backend.xp), lr, t)
+            self._flat_update(backend, flat.value, flat.grad, self.flat_states(flat, params, backend.xp), lr, t)
             self.iterations = t
             return
         for p in params:
@@ -212,6 +212,17 @@ class Optimizer:
         self.state_version += 1
         return arrays
 
+    def state_arrays(self, params) -> list:
+        """[(key, array)] of every state array: the flat buffer's few when the state of
+        ``params`` lives in one (a multi-tensor update made it), else each parameter's."""
+        cached = self._flat_state
+        flat = params[0].flat if params else None
+        if cached is not None and flat is not None and cached[0] is flat and flat.holds(params) \
+                and all(self._state.get(p.id) is d for p, d in zip(params, cached[2])) \
+                and len(self._state) == len(params):
+            return [(("flat", name), a) for name, a in cached[1].items()]
+        return [((pid, name), a) for pid, state in self._state.items() for name, a in state.items()]
+
     def __deepcopy__(self, memo):
         import copy
 
@@ -219,11 +230,34 @@ class Optimizer:
         memo[id(self)] = new
         for key, value in self.__dict__.items():
             # a copy's per-parameter states are arrays of their own: its flat state is remade
-            new.__dict__[key] = None if key == "_flat_state" else copy.deepcopy(value, memo)
+            # (and its device scalars are made afresh from its step count)
+            new.__dict__[key] = None if key in ("_flat_state", "_on_device") else copy.deepcopy(value, memo)
         return new
 
     def _update(self, ops, w, g, state, lr: float, t: int) -> None:
         raise NotImplementedError
+
+    def _flat_update(self, backend, w, g, state, lr: float, t: int) -> None:
+        """The update of a whole flat buffer (Adam's keeps its scalars on a device)."""
+        self._update(backend.ops, w, g, state, lr, t)
+
+    # -- a step replayed from a CUDA graph (nnkit._cupy_graph) --------------------------------
+    _takes_step_count = False  # whether the update reads t from the host (Adagrad's decay)
+
+    def replay_refusal(self, backend) -> str | None:
+        """Why a captured step would replay stale host scalars of this optimizer, else None."""
+        if self._takes_step_count:
+            return f"{type(self).__name__}'s update takes the step count from the host"
+        if callable(self._lr):
+            return f"{type(self).__name__}'s scheduled learning rate is a host scalar a graph would freeze"
+        return None
+
+    def replay_begin(self, backend) -> None:
+        """Before a replayed step: bring the scalars the graph reads up to date (none here)."""
+
+    def replay_end(self) -> None:
+        """After a replayed step: count it, as step() does."""
+        self.iterations += 1
 
     def reset(self) -> None:
         """Forget every state array and the step count."""
@@ -390,6 +424,7 @@ class Adagrad(Optimizer):
     """
 
     _state_names = ("s",)
+    _takes_step_count = True
     _checks = {**Optimizer._checks, "lr_decay": dict(low=0.0), "eps": dict(low=0.0),
                "initial_accumulator_value": dict(low=0.0)}
     kernel_name = "adagrad"
@@ -478,10 +513,55 @@ class Adam(Optimizer):
         self.beta1 = _number("beta1", beta1, low=0.0, high=1.0, high_open=True)
         self.beta2 = _number("beta2", beta2, low=0.0, high=1.0, high_open=True)
         self.eps = _number("eps", eps, low=0.0)
+        # on a device: [backend, the scalars array (kernels' adam_state), the t and lr it holds]
+        self._on_device = None
+
+    _decoupled = False  # AdamW's decay
 
     def _update(self, ops, w, g, state, lr, t):
         ops.adam_update(w, g, state["m"], state["v"], lr=lr, step=t, beta1=self.beta1,
                         beta2=self.beta2, eps=self.eps, weight_decay=self.weight_decay)
+
+    def _flat_update(self, backend, w, g, state, lr, t):
+        """On a backend with a device Adam (cupy): t, lr / (1 - b1^t) and sqrt(1 - b2^t) are
+        counted and combined on the device, so a step captured in a graph replays the current step
+        count, not the one it was captured at; elsewhere the host's scalars as in step()."""
+        update = backend.device_updates.get("adam")
+        if update is None:
+            return super()._flat_update(backend, w, g, state, lr, t)
+        scalars = self._device_scalars(backend, lr)
+        update(w, g, state["m"], state["v"], scalars, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+               weight_decay=self.weight_decay, decoupled=self._decoupled)
+        self._on_device[2] = t  # the device counted the step
+
+    def _device_scalars(self, backend, lr):
+        """The device's [t, lr, ...], rewritten from the host where they differ from iterations
+        and lr (a reset, set_state, a restored snapshot, a schedule); never inside a capture: the
+        replayed step calls replay_begin before it launches."""
+        held = self._on_device
+        if held is None or held[0] is not backend:
+            held = self._on_device = [backend, backend.device_updates["adam_state"](lr, self.iterations),
+                                      self.iterations, lr]
+            self.state_version += 1  # a new array a captured step must take up
+        if held[2] != self.iterations:
+            held[1][0] = float(self.iterations)
+            held[2] = self.iterations
+        if held[3] != lr:
+            held[1][1] = float(lr)
+            held[3] = lr
+        return held[1]
+
+    def replay_refusal(self, backend):
+        if "adam" in backend.device_updates:
+            return None  # t and lr are read on the device
+        return f"{type(self).__name__}'s step count is a host scalar a graph would freeze on this backend"
+
+    def replay_begin(self, backend) -> None:
+        self._device_scalars(backend, self.current_lr)
+
+    def replay_end(self) -> None:
+        self.iterations += 1
+        self._on_device[2] = self.iterations
 
     def _args(self) -> dict:
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "weight_decay": self.weight_decay}
@@ -502,6 +582,7 @@ class AdamW(Adam):
     """
 
     kernel_name = "adamw"
+    _decoupled = True
 
     def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                  weight_decay: float = 0.01):

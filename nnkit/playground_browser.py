@@ -97,6 +97,13 @@ def _dist(ax: float, ay: float, bx: float, by: float) -> float:
     return _platform_math.sqrt(dx * dx + dy * dy)
 
 
+def _square_point(random, half: float, noise: float):
+    """x, y ~ U(-half, half), then their noise U(-half, half) * noise: four draws in that order."""
+    x = _uniform(random, -half, half)
+    y = _uniform(random, -half, half)
+    return x, y, _uniform(random, -half, half) * noise, _uniform(random, -half, half) * noise
+
+
 def _spiral(n_samples, noise, random, m):
     points = []
     n = n_samples / 2
@@ -135,12 +142,9 @@ def _xor(n_samples, noise, random, m):
     padding = 0.3
     i = 0
     while i < n_samples:
-        x = _uniform(random, -5, 5)
+        x, y, noise_x, noise_y = _square_point(random, 5, noise)
         x += padding if x > 0 else -padding
-        y = _uniform(random, -5, 5)
         y += padding if y > 0 else -padding
-        noise_x = _uniform(random, -5, 5) * noise
-        noise_y = _uniform(random, -5, 5) * noise
         label = 1.0 if (x + noise_x) * (y + noise_y) >= 0 else -1.0
         points.append((x, y, label))
         i += 1
@@ -166,10 +170,7 @@ def _reg_plane(n_samples, noise, random, m):
     radius = 6
     i = 0
     while i < n_samples:
-        x = _uniform(random, -radius, radius)
-        y = _uniform(random, -radius, radius)
-        noise_x = _uniform(random, -radius, radius) * noise
-        noise_y = _uniform(random, -radius, radius) * noise
+        x, y, noise_x, noise_y = _square_point(random, radius, noise)
         t = ((x + noise_x) + (y + noise_y) - -10) / 20  # d3 domain [-10, 10] -> range [-1, 1]
         points.append((x, y, -1 * (1 - t) + 1 * t))
         i += 1
@@ -194,10 +195,7 @@ def _reg_gauss(n_samples, noise, random, m):
     radius = 6
     i = 0
     while i < n_samples:
-        x = _uniform(random, -radius, radius)
-        y = _uniform(random, -radius, radius)
-        noise_x = _uniform(random, -radius, radius) * noise
-        noise_y = _uniform(random, -radius, radius) * noise
+        x, y, noise_x, noise_y = _square_point(random, radius, noise)
         points.append((x, y, _reg_gauss_label(x + noise_x, y + noise_y)))
         i += 1
     return points

@@ -234,7 +234,7 @@ def _choose_step(model, dp, weighted=False):
     from nnkit._cupy_graph import graph_step
 
     # NNKIT_CUDA_GRAPH=1 on the cupy backend: replayed from a CUDA graph
-    return graph_step(compiled if compiled is not None else model._train_step, model.backend)
+    return graph_step(compiled if compiled is not None else model._train_step, model.backend, model)
 
 
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,

@@ -194,7 +194,7 @@ def check_labels(xp, y, argument: str, n_classes: int) -> None:
                 raise ValueError(f"{argument}: sparse labels must be integers, got non-integer values "
                                  f"near row {start}")
     low, high = xp.min(y), xp.max(y)
-    if bool(low < 0) or bool(high >= n_classes):
+    if bool((low < 0) | (high >= n_classes)):  # one read of the device, not two
         fmt = (lambda v: f"{float(v):g}") if xp.isdtype(y.dtype, "real floating") else (lambda v: str(int(v)))
         raise ValueError(f"{argument}: labels must lie in [0, {n_classes}) for {n_classes} outputs, "
                          f"got range [{fmt(low)}, {fmt(high)}]")

@@ -229,6 +229,31 @@ def test_divergence_stops_with_epoch_and_batch_and_keeps_the_last_finite_state(t
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_the_divergence_snapshot_is_one_copy_of_the_flat_buffers_and_restores_exactly(train_backend):
+    from nnkit import divergence
+
+    model = nk.Sequential([Dense(8, activation="relu", input_dim=3), Dense(2)], backend=train_backend,
+                          dtype="float64", seed=0)
+    model.compile(nk.optimizers.Adam(lr=0.01), "mse").build()
+    params = model.parameters()
+    model.train_step(X, X[:, :2])
+    arrays = divergence._arrays(model, params)
+    if train_backend.has_views:  # the parameters' flat buffer and Adam's two flat state arrays
+        assert [key for key, _ in arrays] == [("flat", "value"), ("flat", "m"), ("flat", "v")]
+    snapshot = divergence._Snapshot(model, params)
+    weights, state = model.get_weights(), model.optimizer.get_state(params)
+    model.train_step(X, X[:, :2])
+    assert not np.array_equal(weights[0], model.get_weights()[0])
+    snapshot.restore(model, params)
+    for a, b in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    after = model.optimizer.get_state(params)
+    assert after.keys() == state.keys()
+    for key in state:
+        np.testing.assert_array_equal(np.asarray(state[key]), np.asarray(after[key]))
+    assert model.optimizer.iterations == 1
+
+
 def test_momentum_set_to_5_never_trains_and_the_cli_refuses_it(tmp_path, capsys):
     opt = nk.optimizers.SGD(lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="momentum"):

@@ -8,7 +8,7 @@ import pytest
 from nnkit import brain
 from nnkit.brain import (GEFORCE, GPU_PEAKS, SCENARIOS, brain_table, format_markdown,
                          format_scale_markdown, measured_row, mlp_macs_per_sample, mlp_weights,
-                         scale, synaptic_updates_per_joule)
+                         network_scale, scale, synaptic_updates_per_joule)
 
 LECTURE, A, B, C = SCENARIOS
 
@@ -80,6 +80,23 @@ def test_mlp_counts_and_scale():
         scale([5])
     with pytest.raises(TypeError, match="widths"):
         scale(["a", 2])
+
+
+def test_network_scale_of_the_cnn_and_lstm_workloads_counts_their_own_units():
+    from nnkit.bench.workloads import get_workload
+
+    # W5: conv1 26x26x32 units of fan-in 3x3x1, conv2 11x11x64 of 3x3x32, Dense 1600-128-10
+    s = get_workload("W5").scale()
+    assert s["neurons"] == 26 * 26 * 32 + 11 * 11 * 64 + 128 + 10
+    assert s["inputs_per_neuron"] == (9, 1600)
+    assert s["synapses"] == 26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 1600 * 128 + 128 * 10
+    assert "| this CNN 28x28x1 C32-P-C64-P-128-10 | 29,514 | 9 – 1,600 | 2,631,040 |" in format_scale_markdown(s)
+    # W6 per time step: 4 x 128 gate units of fan-in 32 + 128, then Dense 128-10
+    s = get_workload("W6").scale()
+    assert (s["neurons"], s["inputs_per_neuron"], s["synapses"]) == (522, (128, 160), 512 * 160 + 1280)
+    assert scale([784, 256, 10])["synapses"] == get_workload("W3").scale()["synapses"] - 256 * 256
+    with pytest.raises(ValueError, match="layers"):
+        network_scale("x", [(0, 3)])
 
 
 def test_brain_table_rows():

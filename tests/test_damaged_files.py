@@ -122,11 +122,20 @@ def _npy_header(shape, descr="<f8"):
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
 
 
+def _zip_model(z, config, arrays=None):
+    """Write a model's config entry and its arrays (as np.save writes them) into the open zip ``z``."""
+    z.writestr("__nnkit__.npy", _npy_header((len(json.dumps(config)),), "|u1") + json.dumps(config).encode())
+    for key, a in (arrays or {}).items():
+        buf = io.BytesIO()
+        np.save(buf, a)
+        z.writestr(f"{key}.npy", buf.getvalue())
+
+
 def test_a_header_declaring_1e11_elements_is_refused_without_allocating(saved, tmp_path):
     config, _ = _arrays(saved[0])
     path = tmp_path / "huge.npz"
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr("__nnkit__.npy", _npy_header((len(json.dumps(config)),), "|u1") + json.dumps(config).encode())
+        _zip_model(z, config)
         z.writestr("w/0.npy", _npy_header((100000, 1000000)) + b"\0" * 64)
     _assert_refused(path, r"declares shape \(100000, 1000000\)")
 
@@ -135,11 +144,7 @@ def test_a_zip_bomb_is_refused_with_bounded_memory(saved, tmp_path):
     config, arrays = _arrays(saved[0])
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.writestr("__nnkit__.npy", _npy_header((len(json.dumps(config)),), "|u1") + json.dumps(config).encode())
-        for key, a in arrays.items():
-            buf = io.BytesIO()
-            np.save(buf, a)
-            z.writestr(f"{key}.npy", buf.getvalue())
+        _zip_model(z, config, arrays)
         z.writestr("w/9.npy", _npy_header((2**27,)) + b"\0" * 2**30)  # 1 GiB of zeros in ~1 MiB
     assert os.path.getsize(path) < 4 * 2**20
     _assert_refused(path, "zip bomb")
@@ -150,11 +155,7 @@ def test_an_entry_that_inflates_beyond_its_declared_array_is_refused(saved, tmp_
     config, arrays = _arrays(saved[0])
     path = tmp_path / "liar.npz"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.writestr("__nnkit__.npy", _npy_header((len(json.dumps(config)),), "|u1") + json.dumps(config).encode())
-        for key, a in arrays.items():
-            buf = io.BytesIO()
-            np.save(buf, a)
-            z.writestr(f"{key}.npy", buf.getvalue())
+        _zip_model(z, config, arrays)
     data = bytearray(path.read_bytes())
     # rewrite w/0's declared sizes in its local header and the central directory to lie
     with zipfile.ZipFile(path) as z:

@@ -95,7 +95,11 @@ def test_quick_check_runs_end_to_end_on_the_simulated_gpu(tmp_path):
     bench_json = json.loads((tmp_path / "bench.json").read_text())
     w3 = bench_json["results"]["nnkit-cupy W3"]
     assert w3["steps"] >= 8 and np.isfinite(w3["wall_ms"]) and 0 < w3["host_ms"]
-    assert "not captured; it runs uncaptured" in (tmp_path / "capture.log").read_text()
+    capture = (tmp_path / "capture.log").read_text()
+    # W3's step (3 Dense, SGD with momentum) is one graph: 24 nodes, trained as running it does
+    assert re.search(r"W3's step captured: 24 nodes, \d+ replays; weights within 0\.00e\+00", capture), capture
+    assert "W3 step, eager: 24 kernel launches, 18 allocations, 0 graph launches, 0 waits" in capture, capture
+    assert "W3 step, graph: 2 kernel launches, 0 allocations, 1 graph launches, 0 waits" in capture, capture
     nvrtc = (tmp_path / "nvrtc.log").read_text()
     assert re.search(r"(\d+) kernels compiled by the CPU emulator", nvrtc)
     for step in ("kernels", "suite"):

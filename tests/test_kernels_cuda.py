@@ -40,7 +40,8 @@ KERNELS = cuda_kernels.KERNELS
 CU_FILES = sorted(p.name for p in _loader.HERE.glob("*.cu"))
 FUSED = {"bias_activation", "bias_activation_backward", "softmax_cross_entropy",
          "sparse_softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse", "sgd_update",
-         "adagrad_update", "rmsprop_update", "adam_update", "adamw_update", "dropout"}
+         "adagrad_update", "rmsprop_update", "adam_update", "adamw_update", "dropout", "affine",
+         "affine_backward"}
 ELEMENTWISE = list(cuda_activations.ACTIVATION_IDS)
 
 
@@ -140,6 +141,8 @@ def _stand_in_cupy(emulator):
         ndarray=DeviceArray,
         empty=lambda shape, dtype: np.empty(shape, dtype=dtype).view(DeviceArray),
         empty_like=lambda a: np.empty_like(a).view(DeviceArray),
+        matmul=lambda a, b, out=None: np.matmul(a, b, out=out),
+        sum=lambda a, axis=None, out=None: np.sum(a, axis=axis, out=out),
         ascontiguousarray=device,
         RawModule=emulator.raw_module(DeviceArray),
         cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0)),
@@ -230,6 +233,55 @@ def test_bias_activation_matches_generic(device, dtype, rng, shape, name):
     assert device.get(y).dtype == np.dtype(dtype)
     a0, y0 = KERNELS["bias_activation"](device.put(z), None, name, xp=device.xp)
     close(device.get(y0), generic_activations.activation(z, name, xp=np_xp), dtype)
+
+
+def test_bias_activation_computes_a_in_the_buffer_of_z(device, rng):
+    """The op lets a kernel write a = z + b into z (its callers pass a GEMM output they drop)."""
+    z = device.put(rng.normal(size=(5, 3)))
+    a, y = KERNELS["bias_activation"](z, device.put(np.ones(3)), "tanh", xp=device.xp)
+    assert a is z and y is not z
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 5, 3), (37, 70, 9)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_affine_and_its_backward_match_generic(device, dtype, rng, shape, with_bias):
+    from nnkit.ops import linear as generic_linear
+
+    n, d, m = shape
+    x, w = as_dtype(rng.normal(size=(n, d)), dtype), as_dtype(rng.normal(size=(d, m)), dtype)
+    b, dy = as_dtype(rng.normal(size=m), dtype), as_dtype(rng.normal(size=(n, m)), dtype)
+    y = KERNELS["affine"](device.put(x), device.put(w), device.put(b) if with_bias else None, xp=device.xp)
+    close(device.get(y), generic_linear.affine(x, w, b if with_bias else None, xp=np_xp), dtype, scale=d)
+    assert device.get(y).dtype == np.dtype(dtype)
+    for need_dx in (True, False):
+        got = KERNELS["affine_backward"](device.put(dy), device.put(x), device.put(w), with_bias, need_dx,
+                                         xp=device.xp)
+        ref = generic_linear.affine_backward(dy, x, w, with_bias, need_dx, xp=np_xp)
+        for g, r in zip(got, ref):
+            assert (g is None) == (r is None)
+            if r is not None:
+                close(device.get(g), r, dtype, scale=max(n, m))
+
+
+def test_step_buffers_hand_the_first_runs_outputs_to_every_later_run(device, rng):
+    """Inside ``with StepBuffers()`` a kernel's outputs are the step's own: made by the first run,
+    the same arrays in the same order afterwards; a step that changed shape is refused."""
+    z, b = rng.normal(size=(4, 3)), rng.normal(size=3)
+    buffers = _loader.StepBuffers()
+    with buffers:
+        first = KERNELS["affine"](device.put(z), device.put(np.eye(3)), None, xp=device.xp)
+        first_y = KERNELS["bias_activation"](first, device.put(b), "relu", xp=device.xp)[1]
+    assert len(buffers.arrays) == 2 and buffers.nbytes == 2 * 4 * 3 * 8
+    with buffers:
+        again = KERNELS["affine"](device.put(2 * z), device.put(np.eye(3)), None, xp=device.xp)
+        again_y = KERNELS["bias_activation"](again, device.put(b), "relu", xp=device.xp)[1]
+    assert again is first and again_y is first_y
+    np.testing.assert_allclose(device.get(again_y), np.maximum(2 * z + b, 0), rtol=1e-15)
+    with pytest.raises(RuntimeError, match=r"buffer 1 was \(4, 3\) float64 in the first run, now asked for \(2, 3\)"):
+        with buffers:
+            KERNELS["affine"](device.put(z[:2]), device.put(np.eye(3)), None, xp=device.xp)
+    outside = KERNELS["affine"](device.put(z), device.put(np.eye(3)), None, xp=device.xp)
+    assert all(outside is not a for a in buffers.arrays)  # no buffers outside the block
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -424,7 +476,6 @@ def test_cupy_backend_binds_the_cuda_kernels():
     assert be.name == "cupy" and nk.get_backend("auto").name == "cupy"
     for name in FUSED:
         assert be.ops.__dict__[name].func is KERNELS[name]
-    assert be.ops.affine.func is GENERIC_OPS["affine"]
 
 
 def _model(nk, backend, dtype):

@@ -48,7 +48,7 @@ def fit_both(monkeypatch, make, X, y, layered=False, **fit_kwargs):
     monkeypatch.undo()
     per_layer = make("numba")
     with monkeypatch.context() as m:
-        m.setattr(be, "train_step_factory", None)
+        m.setattr(be.table, "make_train_step", None)
         h2 = per_layer.fit(X, y, verbose=0, **fit_kwargs)
     return compiled, per_layer, h1, h2
 
@@ -282,7 +282,7 @@ def test_step_follows_weights_replaced_between_fits(monkeypatch):
         m.set_weights(start)
     h1 = m1.fit(X, y, epochs=1, batch_size=6, verbose=0, seed=1)
     with monkeypatch.context() as mp:
-        mp.setattr(nk.get_backend("numba"), "train_step_factory", None)
+        mp.setattr(nk.get_backend("numba").table, "make_train_step", None)
         h2 = m2.fit(X, y, epochs=1, batch_size=6, verbose=0, seed=1)
     assert_same(m1, m2, h1, h2)
 
@@ -436,7 +436,7 @@ def test_table_step_equals_per_layer_path_for_each_optimizer(monkeypatch, name):
     h1 = table.fit(X, y, epochs=2, batch_size=6, verbose=0, seed=0)
     per_layer = make("numba")
     with monkeypatch.context() as m:
-        m.setattr(be, "train_step_factory", None)
+        m.setattr(be.table, "make_train_step", None)
         h2 = per_layer.fit(X, y, epochs=2, batch_size=6, verbose=0, seed=0)
     assert_same(table, per_layer, h1, h2)
 
@@ -451,6 +451,6 @@ def test_table_step_equals_per_layer_path_for_each_loss(monkeypatch, loss, out_a
     h1 = table.fit(X, y, epochs=2, batch_size=5, verbose=0, seed=0)
     per_layer = model_for("numba", loss, out_activation=out_activation, n_out=n_out)
     with monkeypatch.context() as m:
-        m.setattr(be, "train_step_factory", None)
+        m.setattr(be.table, "make_train_step", None)
         h2 = per_layer.fit(X, y, epochs=2, batch_size=5, verbose=0, seed=0)
     assert_same(table, per_layer, h1, h2)

@@ -162,3 +162,15 @@ def test_the_nnkit_model_holds_the_browser_network(reference, replays):
     np.testing.assert_allclose(out, browser, rtol=1e-12, atol=1e-15)
     loss = float(np.mean(0.5 * (out - result.y_test) ** 2))
     assert math.isclose(loss, reference["history"]["test_loss"][-1], rel_tol=1e-12)
+
+
+def test_the_playground_demo_runs_the_lecture_link_the_browser_ran():
+    from nnkit.demos.playground import LECTURE_URL
+
+    with open(REFERENCE_DIR / "lecture.json") as fh:
+        reference = json.load(fh)
+    assert LECTURE_URL == reference["url"]
+    config = parse_playground_url(LECTURE_URL)
+    assert config.init_zero is True is reference["state"]["initZero"]  # "initZero=f" reads as true
+    run = run_playground(config, epochs=3, verbose=0)
+    assert [_hex(v) for v in run.history["train_loss"]] == [_hex(v) for v in reference["history"]["train_loss"][:4]]

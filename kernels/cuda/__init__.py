@@ -8,8 +8,13 @@ integer or mixed dtypes), runs the generic op.
 """
 
 from . import activations, images, layers, losses, optim, recurrent
+from ._loader import StepBuffers
 
 KERNELS = {**activations.KERNELS, **losses.KERNELS, **optim.KERNELS, **layers.KERNELS, **recurrent.KERNELS,
            **images.KERNELS}
 
-__all__ = ["KERNELS"]
+# updates whose per-step scalars live on the device (so a captured step replays them afresh):
+# "adam" is adam_update_on_device, its state made by "adam_state"
+DEVICE_UPDATES = {"adam": optim.adam_update_on_device, "adam_state": optim.adam_state}
+
+__all__ = ["KERNELS", "DEVICE_UPDATES", "StepBuffers"]

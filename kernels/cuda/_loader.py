@@ -131,6 +131,65 @@ def row_threads(m: int) -> int:
     return 256
 
 
+class StepBuffers:
+    """The output buffers of one training step, made by its first run and handed out again, in the
+    same order, to every later run: a step that allocates only through ``empty`` then writes into
+    the same memory every time, as a CUDA graph replaying it needs (a graph may not allocate).
+
+    ``with buffers:`` routes the kernels' ``empty`` here; the first run records, later runs
+    replay; a request of another shape or dtype than recorded raises (the step changed shape).
+    """
+
+    def __init__(self):
+        self.arrays: list = []
+        self._next = None  # index of the next buffer handed out; None: recording
+
+    def __enter__(self):
+        if _active:
+            raise RuntimeError("StepBuffers: another step's buffers are in use")
+        _active.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _active.pop()
+        self._next = 0  # every later run replays from the first buffer
+
+    def take(self, shape, dtype):
+        shape = tuple(int(n) for n in shape)
+        if self._next is None:
+            a = cupy().empty(shape, dtype=dtype)
+            self.arrays.append(a)
+            return a
+        if self._next >= len(self.arrays):
+            raise RuntimeError(f"StepBuffers: the step asked for buffer {self._next + 1}, its first run made "
+                               f"{len(self.arrays)}")
+        a = self.arrays[self._next]
+        if a.shape != shape or a.dtype != np.dtype(dtype):
+            raise RuntimeError(f"StepBuffers: buffer {self._next + 1} was {a.shape} {a.dtype} in the first "
+                               f"run, now asked for {shape} {np.dtype(dtype)}")
+        self._next += 1
+        return a
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays)
+
+
+_active: list = []  # the StepBuffers in use, at most one
+
+
+def empty(shape, dtype):
+    """An uninitialised device array: from the step's buffers inside ``with StepBuffers()``."""
+    if _active:
+        return _active[0].take(shape, dtype)
+    return cupy().empty(shape, dtype=dtype)
+
+
+def empty_like(a):
+    """``empty(a.shape, a.dtype)``."""
+    return empty(a.shape, a.dtype)
+
+
 def launch_elementwise(kernel, size: int, args: tuple) -> None:
     """Run a grid-stride kernel over ``size`` elements."""
     kernel((blocks(size),), (THREADS,), args)

@@ -39,18 +39,16 @@ def _kernel(template: str, ctype: str, name: str):
 
 def _forward(x, name, ctype):
     """y = f(x) by activation_forward."""
-    cp = _loader.cupy()
     x = _loader.contiguous(x)
-    y = cp.empty_like(x)
+    y = _loader.empty_like(x)
     _loader.launch_elementwise(_kernel("activation_forward", ctype, name), x.size, (x, y, np.int64(x.size)))
     return y
 
 
 def _backward(dy, x, y, name, ctype):
     """dx = dy * f'(x) by activation_backward."""
-    cp = _loader.cupy()
     dy, x, y = _loader.contiguous(dy), _loader.contiguous(x), _loader.contiguous(y)
-    dx = cp.empty_like(dy)
+    dx = _loader.empty_like(dy)
     _loader.launch_elementwise(_kernel("activation_backward", ctype, name), dy.size,
                                (dy, x, y, dx, np.int64(dy.size)))
     return dx
@@ -79,17 +77,17 @@ def activation_backward(dy, x, y, name, *, xp):
 
 
 def bias_activation(z, b, name, *, xp):
-    """a = z + b, y = f(a) in one CUDA pass; returns (a, y). ``b`` may be None (no bias)."""
+    """a = z + b (into z's buffer), y = f(a) in one CUDA pass; returns (a, y). ``b`` may be None
+    (no bias)."""
     if b is None:
         return z, activation(z, name, xp=xp)
     ctype = _loader.c_type(z, b)
     if (ctype is None or not _fused(name) or z.ndim < 1 or z.size == 0
             or b.shape != (z.shape[-1],)):
         return generic.bias_activation(z, b, name, xp=xp)
-    cp = _loader.cupy()
     z, b = _loader.contiguous(z), _loader.contiguous(b)
-    a = cp.empty_like(z)
-    y = a if name == "linear" else cp.empty_like(z)  # linear: y is a, as in the generic op
+    a = z  # in place: the op lets a kernel write a into z, which its callers no longer need
+    y = a if name == "linear" else _loader.empty_like(z)  # linear: y is a, as in the generic op
     _loader.launch_elementwise(_kernel("bias_activation_forward", ctype, name), z.size,
                                (z, b, a, y, np.int64(z.size), np.int64(z.shape[-1])))
     return a, y
@@ -103,11 +101,10 @@ def bias_activation_backward(dy, a, y, name, with_bias=True, *, xp):
     if (ctype is None or not _fused(name) or dy.ndim != 2 or dy.size == 0
             or not dy.shape == a.shape == y.shape or dy.shape[0] >= 2**31):
         return generic.bias_activation_backward(dy, a, y, name, with_bias, xp=xp)
-    cp = _loader.cupy()
     n, m = dy.shape
     dy, a, y = _loader.contiguous(dy), _loader.contiguous(a), _loader.contiguous(y)
-    da = dy if name == "linear" else cp.empty_like(dy)  # linear: da is dy, as in the generic op
-    db = cp.empty((m,), dtype=dy.dtype)
+    da = dy if name == "linear" else _loader.empty_like(dy)  # linear: da is dy, as in the generic op
+    db = _loader.empty((m,), dy.dtype)
     kernel = _kernel("bias_activation_backward", ctype, name)
     kernel(((m + 31) // 32,), (32, BIAS_GRAD_ROWS), (dy, a, y, da, db, np.int32(n), np.int32(m)))
     return da, db

@@ -30,7 +30,7 @@ def _kernel(expression: str):
 
 def _total(partial, ctype: str, scale: float):
     """scale * sum(partial) as a 0-d array, by one block, on the device."""
-    out = _loader.cupy().empty((), dtype=partial.dtype)
+    out = _loader.empty((), partial.dtype)
     _kernel(f"nnkit::sum_partials<{ctype}>")(
         (1,), (_loader.THREADS,), (partial, out, np.int64(partial.size), _loader.REAL[ctype](scale)))
     return out
@@ -47,11 +47,10 @@ def softmax_cross_entropy(logits, target, *, xp):
     ctype = _loader.c_type(logits, target)
     if ctype is None or not _rowwise_ok(logits) or target.shape != logits.shape:
         return generic.softmax_cross_entropy(logits, target, xp=xp)
-    cp = _loader.cupy()
     n, m = logits.shape
     logits, target = _loader.contiguous(logits), _loader.contiguous(target)
-    grad = cp.empty_like(logits)
-    rows = cp.empty((n,), dtype=logits.dtype)
+    grad = _loader.empty_like(logits)
+    rows = _loader.empty((n,), logits.dtype)
     real = _loader.REAL[ctype]
     _kernel(f"nnkit::softmax_cross_entropy<{ctype}>")(
         (n,), (_loader.row_threads(m),), (logits, target, grad, rows, np.int32(m), real(1.0 / n)))
@@ -71,8 +70,8 @@ def sparse_softmax_cross_entropy(logits, labels, *, xp):
         labels = labels.astype(np.int64)  # uint8 ... uint64: the kernel reads int or long long
     labels = _loader.contiguous(labels.reshape(-1))
     logits = _loader.contiguous(logits)
-    grad = cp.empty_like(logits)
-    rows = cp.empty((n,), dtype=logits.dtype)
+    grad = _loader.empty_like(logits)
+    rows = _loader.empty((n,), logits.dtype)
     real = _loader.REAL[ctype]
     _kernel(f"nnkit::sparse_softmax_cross_entropy<{ctype}, {LABEL_TYPES[labels.dtype]}>")(
         (n,), (_loader.row_threads(m),), (logits, labels, grad, rows, np.int32(m), real(1.0 / n)))
@@ -81,12 +80,11 @@ def sparse_softmax_cross_entropy(logits, labels, *, xp):
 
 def _pointwise(template, pred, target, ctype, scale):
     """(scale/N sum of per-element terms, gradient) by a grid-stride kernel and sum_partials."""
-    cp = _loader.cupy()
     n = pred.shape[0]
     pred, target = _loader.contiguous(pred), _loader.contiguous(target)
-    grad = cp.empty_like(pred)
+    grad = _loader.empty_like(pred)
     grid = _loader.blocks(pred.size)
-    partial = cp.empty((grid,), dtype=pred.dtype)
+    partial = _loader.empty((grid,), pred.dtype)
     _kernel(f"nnkit::{template}<{ctype}>")(
         (grid,), (_loader.THREADS,),
         (pred, target, grad, partial, np.int64(pred.size), _loader.REAL[ctype](1.0 / n)))

@@ -123,7 +123,9 @@ def adamw_update(w, g, m, v, *, lr, step, beta1=0.9, beta2=0.999, eps=1e-8, weig
 def adam_state(lr: float, step: int = 0):
     """The device state of adam_update_on_device: [t, lr, step_size, bias_correction2_sqrt, decay]
     (float64); write its entry 1 between steps to change the learning rate."""
-    return _loader.cupy().asarray([float(step), float(lr), 0.0, 0.0, 0.0], dtype="float64")
+    state = _loader.cupy().zeros(5, dtype="float64")
+    state[0], state[1] = float(step), float(lr)  # scalar fills, no host-to-device copy
+    return state
 
 
 def adam_update_on_device(w, g, m, v, state, *, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,

@@ -43,6 +43,17 @@ class SequenceWorkload:
     def widths(self) -> tuple:
         return (self.features, self.units, self.classes)
 
+    @property
+    def architecture(self) -> str:
+        return f"LSTM({self.units}) T={self.steps} F={self.features}-{self.classes}"
+
+    def scale(self) -> dict:
+        """nnkit.brain's scale per time step: 4u gate units of fan-in F + u, then the Dense layer."""
+        from nnkit import brain
+
+        gates = (4 * self.units, self.features + self.units)
+        return brain.network_scale(f"this {self.architecture}", [gates, (self.classes, self.units)])
+
     def supports(self, label: str) -> bool:
         """Whether ``label``'s library has a trainer for this workload (no hand-written NumPy LSTM)."""
         return label in self.libraries

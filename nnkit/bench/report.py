@@ -87,7 +87,7 @@ def brain_rows(rows, energy_detail: bool = True) -> list[dict]:
             continue
         wl = get_workload(row["workload"])
         out.append({
-            "name": f"{row['workload']} {row['library']} ({'-'.join(map(str, wl.widths))})",
+            "name": f"{row['workload']} {row['library']} ({wl.architecture})",
             "synaptic_updates_per_joule": row["synaptic_updates_per_joule"],
             "updates_per_second": row["synaptic_updates_per_s"], "watts": row["watts"],
             "method": row["energy_method"], "is_estimate": row["energy_is_estimate"],
@@ -228,7 +228,7 @@ def format_markdown(bench: dict, rows=None, brain: bool = True) -> str:
                   "The benchmarked networks against the lecture's \"NN: ~1000 neurons, "
                   "100-10000 inputs\" and the brain.", ""]
         for name in dict.fromkeys(r["workload"] for r in rows):
-            lines += [f"{name}:", "", _brain.format_scale_markdown(get_workload(name).widths).rstrip(), ""]
+            lines += [f"{name}:", "", _brain.format_scale_markdown(get_workload(name).scale()).rstrip(), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -58,6 +58,21 @@ class ConvWorkload:
         return (math.prod(self.image),) + tuple(self.dense)
 
     @property
+    def architecture(self) -> str:
+        h, w, c = self.image
+        convs = "-".join(f"C{f}-P" for f in self.filters)
+        return f"CNN {h}x{w}x{c} {convs}-" + "-".join(map(str, self.dense))
+
+    def scale(self) -> dict:
+        """nnkit.brain's scale: each conv output (ho wo filters units of fan-in k k c_in), then
+        the Dense layers; pooling computes no weighted sum."""
+        from nnkit import brain
+
+        stages, _ = self.stages()
+        units = [(ho * wo * f, self.kernel ** 2 * c) for _, _, c, f, ho, wo in stages]
+        return brain.network_scale(f"this {self.architecture}", units + [(b, a) for a, b in self.layers])
+
+    @property
     def weights(self) -> int:
         convs = sum(self.kernel ** 2 * c * f for _, _, c, f, _, _ in self.stages()[0])
         return convs + sum(a * b for a, b in self.layers)

@@ -42,6 +42,16 @@ class Workload:
         return list(zip(self.widths[:-1], self.widths[1:]))
 
     @property
+    def architecture(self) -> str:
+        return "MLP " + "-".join(map(str, self.widths))
+
+    def scale(self) -> dict:
+        """nnkit.brain's neurons, inputs per neuron and synapses of this network."""
+        from nnkit import brain
+
+        return brain.scale(self.widths)
+
+    @property
     def weights(self) -> int:
         """Weights (synapses), bias excluded: sum in x out."""
         return sum(a * b for a, b in self.layers)

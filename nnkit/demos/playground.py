@@ -8,7 +8,7 @@ LECTURE_URL = ("https://playground.tensorflow.org/#activation=sigmoid&batchSize=
                "&regDataSet=reg-plane&learningRate=0.003&regularizationRate=0&noise=20&networkShape=1,2"
                "&seed=0.99530&showTestData=false&discretize=false&percTrainData=70&x=true&y=true"
                "&xTimesY=true&xSquared=false&ySquared=false&cosX=false&sinX=false&cosY=false&sinY=false"
-               "&collectStats=false&problem=classification&initZero=false")
+               "&collectStats=false&problem=classification&initZero=f")
 # the same data set and seed; more units, tanh, a larger rate and every feature the Playground offers
 BIGGER_URL = ("https://playground.tensorflow.org/#activation=tanh&batchSize=8&dataset=spiral"
               "&learningRate=0.03&regularizationRate=0&noise=20&networkShape=8,8,8&seed=0.99530"
@@ -22,7 +22,8 @@ def demo(quick=False, plot_dir=None, backend="numpy", seed=0) -> dict:
     epochs = 20 if quick else 300
     result = {"runs": {}, "figures": []}
     print("The lecture links a Playground experiment: spiral, noise 20, sigmoid, hidden layers 1,2, lr 0.003,")
-    print(f"batch 8, features x, y, xy. nnkit runs it the Playground's way ({epochs} epochs), then a bigger one.\n")
+    print(f"batch 8, features x, y, xy. nnkit runs it the Playground's way ({epochs} epochs), then a bigger one.")
+    print("The link ends with initZero=f, which the browser reads as true: every weight starts at 0.\n")
     for label, url in (("lecture", LECTURE_URL), ("bigger", BIGGER_URL)):
         run = run_playground(url, epochs=epochs, backend=backend, verbose=0)
         entry = {"train_loss": run.train_loss, "test_loss": run.test_loss}

@@ -84,7 +84,8 @@ class Dense(Layer):
         W, b = self.W, self.b
         w = W.value
         name = "linear" if logits else self.activation
-        a, y = ops.bias_activation(self.backend.xp.matmul(x, w), None if b is None else b.value, name)
+        # the GEMM into its output buffer (a step's own on a device), then a = z + b in z's buffer
+        a, y = ops.bias_activation(ops.affine(x, w, None), None if b is None else b.value, name)
 
         def backward(dy, need_dx=True):
             da, db = ops.bias_activation_backward(dy, a, y, name, b is not None)

@@ -20,6 +20,9 @@ where a host program could break them without noticing:
 - The node has ``NNKIT_SIMULATED_GPUS`` devices (default 2); an array lives on the device current
   when it was made, and an op or kernel given arrays of another device raises, as CuPy does.
 - ``cupy.cuda.nccl`` reduces through MPI (mpi4py), and refuses two ranks on one device as NCCL does.
+- What the host asks of the device is counted in ``calls``: "kernels" (every op, ufunc, fill,
+  copy and RawModule kernel run outside a graph: one launch each on a GPU), "allocations" (new
+  device buffers) and "graph_launches" (a graph's replay runs its kernels without counting them).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from . import _names
 
 __version__ = "14.2.0+simulated"
 transfers = {"to_device": 0, "to_host": 0}
+calls = {"kernels": 0, "allocations": 0, "graph_launches": 0}
 _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct "
              "a NumPy array explicitly.")
 
@@ -42,6 +46,8 @@ def reset_transfers() -> None:
     """Zero the transfer counts and the count of the host's waits."""
     transfers["to_device"] = transfers["to_host"] = 0
     cuda.SYNCS["count"] = 0
+    for key in calls:
+        calls[key] = 0
 
 
 def syncs() -> int:
@@ -64,6 +70,7 @@ def _track(host: _np.ndarray) -> int:
     if cuda.graph.capturing():
         cuda.graph.violate(f"a pool allocation of {root.nbytes:,} bytes")
     cuda.device.allocate(root.nbytes, device)
+    calls["allocations"] += 1
     _owned[key] = (_weakref.ref(root, lambda _, key=key: _free(key)), root.nbytes, device)
     return device
 
@@ -124,6 +131,9 @@ def _call(fn, args, kwargs, where):
         cuda.graph.record(fn, raw_args, raw_kwargs)
         return out[0] if isinstance(out, tuple) and len(out) == 1 else out
     result = fn(*raw_args, **raw_kwargs)
+    if out is not None or where.endswith("copyto") or isinstance(result, _np.generic) or (
+            isinstance(result, _np.ndarray) and result.base is None and not where.startswith("cupy.empty")):
+        calls["kernels"] += 1  # wrote a buffer: one launch on a GPU (a view launches nothing)
     if out is not None:
         outs = out if isinstance(out, tuple) else (out,)
         if isinstance(result, tuple):
@@ -255,14 +265,17 @@ class ndarray:
         if cuda.graph.capturing():
             cuda.graph.record(self._a.__setitem__, (_index(key), value), {})
             return
+        calls["kernels"] += 1
         self._a[_index(key)] = value
 
     def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
         if not copy and _np.dtype(dtype) == self.dtype:
             return self
+        calls["kernels"] += 1
         return ndarray._of(self._a.astype(dtype, order=order, copy=True))
 
     def copy(self, order="C"):
+        calls["kernels"] += 1
         return ndarray._of(self._a.copy(order=order))
 
     def __copy__(self):
@@ -480,6 +493,7 @@ class _DeviceFunction:
                 _same_device(a, self._expression)
         if cuda.graph.capturing():
             return cuda.graph.record(self._kernel, (grid, block, args), options)
+        calls["kernels"] += 1
         return self._kernel(grid, block, args, **options)
 
 
@@ -531,4 +545,4 @@ def get_default_pinned_memory_pool():
 
 # what `from cupy import *` gives (array_api_compat.cupy does that): CuPy's names, not this module's helpers
 __all__ = sorted(name for name in globals() if not name.startswith("_")
-                 and name not in {"annotations", "transfers", "reset_transfers", "syncs"})
+                 and name not in {"annotations", "transfers", "reset_transfers", "syncs", "calls"})
