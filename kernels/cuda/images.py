@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnkit.ops import conv as generic_conv
+from nnkit.ops.conv import _conv2d_activation_backward_composed, _conv2d_activation_composed
 from nnkit.ops import normalization as generic_norm
 from nnkit.ops import pooling as generic_pool
 
@@ -193,14 +194,14 @@ def batch_norm_backward(dy, xhat, inv_std, gamma, *, xp):
 
 def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
     """Conv2D's forward, y = f(P(x) K + b): this family's patches and epilogue around cuBLAS."""
-    return generic_conv._conv2d_activation_composed(x, kernel, bias, window, pads, activation, conv_patches,
-                                                    _activations.bias_activation, xp)
+    return _conv2d_activation_composed(x, kernel, bias, window, pads, activation, conv_patches,
+                                       _activations.bias_activation, xp)
 
 
 def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias=True, need_dx=True,
                                *, xp):
     """Conv2D's backward from conv2d_activation's tape, with this family's epilogue and adjoint."""
-    return generic_conv._conv2d_activation_backward_composed(
+    return _conv2d_activation_backward_composed(
         dy, tape, kernel, window, pads, activation, with_bias, need_dx, conv_patches_backward,
         _activations.bias_activation_backward, xp)
 

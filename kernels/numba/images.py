@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnkit.ops import conv as _conv
+from nnkit.ops.conv import _conv2d_activation_backward_composed, _conv2d_activation_composed, _pad, _taps
 from nnkit.ops import normalization as _norm
 from nnkit.ops import pooling as _pool
 from nnkit._kernels.numba import _jit_images as _jit
@@ -72,8 +73,8 @@ def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
             and kernel.shape[2] == x.shape[3] and _vector(bias, kernel.shape[3], x.dtype)):
         return _conv.conv2d_activation(x, kernel, bias, window, pads, activation, xp=xp)
     if activation not in _FUSED:
-        return _conv._conv2d_activation_composed(x, kernel, bias, window, pads, activation,
-                                                 _conv.conv_patches, _activations.bias_activation, xp)
+        return _conv2d_activation_composed(x, kernel, bias, window, pads, activation,
+                                           _conv.conv_patches, _activations.bias_activation, xp)
     n, h, w, c = x.shape
     ho, wo = _out_hw(h, w, window, pads)
     filters = kernel.shape[3]
@@ -90,9 +91,9 @@ def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
 def _patch_matrix(x, window, pads, out_hw):
     """The generic op's patches as (n ho wo, kh kw c), stacked straight into a kept array."""
     n, c = x.shape[0], x.shape[3]
-    taps = _conv._taps(window, out_hw)
+    taps = _taps(window, out_hw)
     out = _scratch.empty((n,) + tuple(out_hw) + (len(taps), c), x.dtype)
-    padded = _conv._pad(x, pads, 0.0, np)
+    padded = _pad(x, pads, 0.0, np)
     np.stack([padded[t] for t in taps], axis=3, out=out)
     return out.reshape(-1, len(taps) * c)
 
@@ -111,7 +112,7 @@ def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_
     if isinstance(tape, _ConvTape) and not all_plain(dy, tape.y):
         tape = _composed_tape(tape)
     if not isinstance(tape, _ConvTape):
-        return _conv._conv2d_activation_backward_composed(
+        return _conv2d_activation_backward_composed(
             dy, tape, kernel, window, pads, activation, with_bias, need_dx, conv_patches_backward,
             _activations.bias_activation_backward, xp)
     n, ho, wo, filters = dy.shape
