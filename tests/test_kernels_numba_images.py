@@ -170,6 +170,22 @@ def test_scratch_arrays_are_reused_only_once_nothing_holds_them():
     assert _scratch.empty((3, 3), np.float32).base is None  # small arrays are plain np.empty
 
 
+def test_scratch_keeps_no_more_than_its_byte_budget(monkeypatch):
+    from nnkit._kernels.numba import _scratch
+
+    _scratch.clear()
+    monkeypatch.setattr(_scratch, "MAX_BYTES", 3 << 20)
+    shape = (1 << 18,)  # 1 MiB in float32
+    first = [_scratch.empty(shape, np.float32) for _ in range(4)]  # held at once: 3 fit the budget
+    addresses = {a.__array_interface__["data"][0] for a in first}
+    assert _scratch._kept[0] == 3 << 20
+    del first
+    again = [_scratch.empty(shape, np.float32) for _ in range(3)]
+    assert {a.__array_interface__["data"][0] for a in again} <= addresses
+    _scratch.clear()
+    assert _scratch._kept[0] == 0
+
+
 def test_pooled_outputs_a_caller_keeps_are_not_overwritten(rng):
     x = rng.normal(size=(8, 20, 20, 16)).astype(np.float32)  # outputs above _scratch.MIN_BYTES
     window, pads = (2, 2, 1, 1, 1, 1), (0, 0, 0, 0)

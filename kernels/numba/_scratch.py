@@ -19,11 +19,13 @@ import numpy as np
 MIN_BYTES = 1 << 18  # smaller arrays come from glibc's heap, where reuse costs nothing
 PER_SHAPE = 4  # arrays kept per (shape, dtype): a step holds a few of one shape at once
 SHAPES = 48  # (shape, dtype) keys kept, least recently used dropped first
+MAX_BYTES = 1 << 30  # beyond this many bytes kept, arrays are handed out without being kept
 # references to a free array while empty() inspects it: the pool's list, the loop variable and
 # getrefcount's own argument
 _FREE_REFS = 3
 
 _arrays: OrderedDict = OrderedDict()
+_kept = [0]  # bytes of the arrays kept
 _lock = threading.Lock()
 
 
@@ -32,7 +34,8 @@ def empty(shape, dtype):
     free (nothing else references it), else a new one it keeps (up to PER_SHAPE per shape)."""
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape)
-    if dtype.itemsize * int(np.prod(shape)) < MIN_BYTES:
+    nbytes = dtype.itemsize * int(np.prod(shape))
+    if nbytes < MIN_BYTES:
         return np.empty(shape, dtype=dtype)
     key = (shape, dtype.str)
     with _lock:
@@ -40,15 +43,16 @@ def empty(shape, dtype):
         if kept is None:
             kept = _arrays[key] = []
             if len(_arrays) > SHAPES:
-                _arrays.popitem(last=False)
+                _kept[0] -= sum(a.nbytes for a in _arrays.popitem(last=False)[1])
         else:
             _arrays.move_to_end(key)
         for a in kept:
             if sys.getrefcount(a) == _FREE_REFS:
                 return a
         a = np.empty(shape, dtype=dtype)
-        if len(kept) < PER_SHAPE:
+        if len(kept) < PER_SHAPE and _kept[0] + nbytes <= MAX_BYTES:
             kept.append(a)
+            _kept[0] += nbytes
         return a
 
 
@@ -56,3 +60,4 @@ def clear() -> None:
     """Forget every kept array (their memory goes back once nothing else holds them)."""
     with _lock:
         _arrays.clear()
+        _kept[0] = 0
