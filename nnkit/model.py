@@ -301,7 +301,8 @@ class Model:
         if step is None:
             refusal = self.backend.train_step_refusal
             return None, (refusal(self) if refusal is not None else None) or "the compiled step refuses it"
-        return step, f"the {self.backend.name} backend compiles this model's whole step"
+        how = getattr(step, "path", None)
+        return step, f"the {self.backend.name} backend compiles this model's whole step" + (f": {how}" if how else "")
 
     # -- public training API --------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,

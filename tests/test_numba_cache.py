@@ -42,14 +42,15 @@ def _trained_weights(X, y):
 def test_a_foreign_step_file_is_rewritten_not_loaded(monkeypatch):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(32, 2)), rng.integers(0, 2, size=32).astype(float)
-    specs = []
-    real = _stepgen.load_step
-    monkeypatch.setattr(_stepgen, "load_step", lambda spec: specs.append(spec) or real(spec))
+    texts = []
+    real = _stepgen._load
+    monkeypatch.setattr(_stepgen, "_load", lambda text: texts.append(text) or real(text))
     expected = _trained_weights(X, y)
-    assert specs, "the numba backend trained through a generated step"
-    text = _stepgen.source(specs[0])
-    path = next(os.path.join(_stepgen._directory(), f) for f in os.listdir(_stepgen._directory())
-                if f.endswith(".py") and open(os.path.join(_stepgen._directory(), f)).read() == text)
+    assert texts, "the numba backend trained through a step module written to the cache folder"
+    text = texts[0]
+    _, path = _stepgen.step_file(text)
+    with open(path) as f:
+        assert f.read() == text, path
     # another version's step under the same name: stale, so it must not be imported
     with open(path, "w") as f:
         f.write("raise RuntimeError('a foreign step was loaded')\n")

@@ -7,6 +7,7 @@ import pytest
 import nnkit as nk
 
 pytest.importorskip("numba")
+from _op_harness import optimizer_cases  # noqa: E402
 from nnkit._kernels.numba import make_train_step, train_step  # noqa: E402
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -34,16 +35,30 @@ def data(loss, n_out, n=23, seed=3):
     return X, rng.normal(size=(n, n_out))
 
 
+# the compiled steps a trajectory test runs: the default one-call step (TableStep for a plain
+# Dense stack, the generated step otherwise), the generated step whatever the stack, and the step
+# of big networks (LayeredStep)
+STEPS = ["one-call", "generated", "layered"]
+
+
 def fit_both(monkeypatch, make, X, y, layered=False, **fit_kwargs):
     """(compiled model, per-layer model, histories) trained alike on the numba backend; layered:
-    the compiled step of big networks (LayeredStep) instead of the one-call step."""
+    True or "layered" for the compiled step of big networks (LayeredStep), "generated" for the
+    step generated for the model even where TableStep would run, else the default one-call step."""
     be = nk.get_backend("numba")
     compiled = make("numba")
     compiled.build(tuple(X.shape[1:]))
-    if layered:
+    if layered in (True, "layered"):
         monkeypatch.setattr(train_step, "MAX_MACS_PER_SAMPLE", 0)
+    if layered == "generated":
+        monkeypatch.setattr(train_step, "PREFER_TABLE_STEP", False)
     step = make_train_step(compiled)
-    assert isinstance(step, train_step.LayeredStep if layered else train_step.CompiledStep)
+    if layered in (True, "layered"):
+        assert isinstance(step, train_step.LayeredStep)
+    elif layered == "generated":
+        assert type(step) is train_step.CompiledStep
+    else:
+        assert isinstance(step, train_step.CompiledStep)
     h1 = compiled.fit(X, y, verbose=0, **fit_kwargs)
     monkeypatch.undo()
     per_layer = make("numba")
@@ -66,32 +81,23 @@ def assert_same(m1, m2, h1, h2):
         np.testing.assert_allclose(s1[key], s2[key], rtol=RTOL, atol=ATOL)
 
 
-OPTIMIZERS = {
-    "sgd": lambda: nk.optimizers.SGD(lr=0.1),
-    "momentum": lambda: nk.optimizers.SGD(lr=0.05, momentum=0.9),
-    "nesterov": lambda: nk.optimizers.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
-    "adagrad": lambda: nk.optimizers.Adagrad(lr=0.1, lr_decay=0.01, weight_decay=0.01),
-    "rmsprop": lambda: nk.optimizers.RMSprop(lr=0.01, momentum=0.5, centered=True),
-    "adam": lambda: nk.optimizers.Adam(lr=0.01, weight_decay=0.01),
-    "adamw": lambda: nk.optimizers.AdamW(lr=0.01, weight_decay=0.1),
-    "adam_schedule": lambda: nk.optimizers.Adam(lr=nk.schedules.ExponentialDecay(0.02, 0.5, 2)),
-}
+TRAINS = optimizer_cases("trains")
 
 
-@pytest.mark.parametrize("layered", [False, True], ids=["one-call", "layered"])
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_compiled_step_equals_per_layer_path_for_each_optimizer(monkeypatch, name, layered):
+@pytest.mark.parametrize("layered", STEPS)
+@pytest.mark.parametrize("case", TRAINS, ids=repr)
+def test_compiled_step_equals_per_layer_path_for_each_optimizer(monkeypatch, case, layered):
     loss = "sparse_categorical_crossentropy"
     X, y = data(loss, 3)
 
     def make(be):
-        return model_for(be, loss, out_activation="softmax", optimizer=OPTIMIZERS[name]())
+        return model_for(be, loss, out_activation="softmax", optimizer=case.make())
 
     m1, m2, h1, h2 = fit_both(monkeypatch, make, X, y, layered, epochs=3, batch_size=5, seed=1)
     assert_same(m1, m2, h1, h2)
 
 
-@pytest.mark.parametrize("layered", [False, True], ids=["one-call", "layered"])
+@pytest.mark.parametrize("layered", STEPS)
 @pytest.mark.parametrize("loss, out_activation, activations", [
     ("mse", None, ("elu", "gelu")),
     ("mse", "softmax", ("silu", "softplus")),  # softmax output, not fused: its own backward
@@ -186,6 +192,8 @@ def test_dropout_trains_like_numpy_backend():
             model.build(5)
             assert isinstance(make_train_step(model), train_step.CompiledStep)
         model.fit(X, y, epochs=3, batch_size=7, verbose=0, seed=4)
+        if be == "numba":  # the step generated for its layers, as summary() says
+            assert model.step_path[1].endswith(train_step.CompiledStep.path)
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
@@ -422,12 +430,12 @@ def test_big_maxout_networks_run_the_per_layer_path(monkeypatch):
     assert make_train_step(model) is None
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_table_step_equals_per_layer_path_for_each_optimizer(monkeypatch, name):
+@pytest.mark.parametrize("case", TRAINS, ids=repr)
+def test_table_step_equals_per_layer_path_for_each_optimizer(monkeypatch, case):
     monkeypatch.setattr(train_step, "PREFER_TABLE_STEP", True)
     loss = "sparse_categorical_crossentropy"
     X, y = data(loss, 3)
-    make = lambda be: model_for(be, loss, optimizer=OPTIMIZERS[name](), use_bias=name != "sgd")  # noqa: E731
+    make = lambda be: model_for(be, loss, optimizer=case.make(), use_bias=case.name != "sgd")  # noqa: E731
     probe = make("numba")
     probe.build(5)
     assert isinstance(make_train_step(probe), train_step.TableStep)
@@ -454,3 +462,7 @@ def test_table_step_equals_per_layer_path_for_each_loss(monkeypatch, loss, out_a
         m.setattr(be.table, "make_train_step", None)
         h2 = per_layer.fit(X, y, epochs=2, batch_size=5, verbose=0, seed=0)
     assert_same(table, per_layer, h1, h2)
+    # summary() and the DEBUG line say which compiled step ran
+    assert table.step_path == ("compiled", "the numba backend compiles this model's whole step: "
+                               + train_step.TableStep.path)
+    assert per_layer.step_path[0] == "per-layer"

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from _op_harness import naive_adam, optimizer_cases, reference_trajectory, torch_trajectory
 from conftest import make_backend
 
 from nnkit import optimizers, schedules
@@ -36,78 +37,18 @@ def _rtol(dtype):
     return 1e-12 if dtype == "float64" else 2e-6
 
 
-# -- first steps by hand: w = 1, g = 0.5 at every step ------------------------------------------
-# Each entry: optimizer, (w after step 1, w after step 2), derivation.
-HAND = [
-    # W -= lr g: 1 - 0.1*0.5 = 0.95; 0.95 - 0.05 = 0.90
-    (lambda: optimizers.SGD(lr=0.1), (0.95, 0.90)),
-    # B1 = 0.5, W1 = 1 - 0.05 = 0.95; B2 = 0.9*0.5 + 0.5 = 0.95, W2 = 0.95 - 0.095 = 0.855
-    (lambda: optimizers.SGD(lr=0.1, momentum=0.9), (0.95, 0.855)),
-    # B1 = 0.5, W1 = 1 - 0.1*(0.5 + 0.9*0.5) = 0.905; B2 = 0.95, W2 = 0.905 - 0.1*(0.5 + 0.855) = 0.7695
-    (lambda: optimizers.SGD(lr=0.1, momentum=0.9, nesterov=True), (0.905, 0.7695)),
-    # g' = 0.5 + 0.1*1 = 0.6, W1 = 0.94; g' = 0.5 + 0.094 = 0.594, W2 = 0.94 - 0.0594 = 0.8806
-    (lambda: optimizers.SGD(lr=0.1, weight_decay=0.1), (0.94, 0.8806)),
-    # S1 = 0.25, W1 = 1 - 0.1*0.5/(0.5 + 1e-10); S2 = 0.5, W2 = W1 - 0.1*0.5/(sqrt(0.5) + 1e-10)
-    (lambda: optimizers.Adagrad(lr=0.1),
-     (1 - 0.05 / (0.5 + 1e-10), 1 - 0.05 / (0.5 + 1e-10) - 0.05 / (0.5**0.5 + 1e-10))),
-    # step 2's rate is 0.1/(1 + 1*0.5) = 0.1/1.5: W2 = W1 - (0.1/1.5)*0.5/sqrt(0.5) ~ W1 - 0.0471405
-    (lambda: optimizers.Adagrad(lr=0.1, lr_decay=0.5),
-     (1 - 0.05 / (0.5 + 1e-10), 1 - 0.05 / (0.5 + 1e-10) - (0.1 / 1.5) * 0.5 / (0.5**0.5 + 1e-10))),
-    # S0 = 0.75: S1 = 1, W1 = 1 - 0.05/(1 + 1e-10); S2 = 1.25, W2 = W1 - 0.05/(sqrt(1.25) + 1e-10)
-    (lambda: optimizers.Adagrad(lr=0.1, initial_accumulator_value=0.75),
-     (1 - 0.05 / (1 + 1e-10), 1 - 0.05 / (1 + 1e-10) - 0.05 / (1.25**0.5 + 1e-10))),
-    # S1 = 0.01*0.25 = 0.0025, W1 = 1 - 0.01*0.5/(0.05 + 1e-8);
-    # S2 = 0.99*0.0025 + 0.0025 = 0.004975, W2 = W1 - 0.005/(sqrt(0.004975) + 1e-8) ~ W1 - 0.0708881
-    (lambda: optimizers.RMSprop(lr=0.01),
-     (1 - 0.005 / (0.05 + 1e-8), 1 - 0.005 / (0.05 + 1e-8) - 0.005 / (0.004975**0.5 + 1e-8))),
-    # G1 = 0.005, D1 = sqrt(0.0025 - 0.000025) + 1e-8; G2 = 0.99*0.005 + 0.005 = 0.00995,
-    # D2 = sqrt(0.004975 - 0.00995^2) + 1e-8
-    (lambda: optimizers.RMSprop(lr=0.01, centered=True),
-     (1 - 0.005 / (0.002475**0.5 + 1e-8),
-      1 - 0.005 / (0.002475**0.5 + 1e-8) - 0.005 / ((0.004975 - 0.00995**2) ** 0.5 + 1e-8))),
-    # B1 = 0.5/D1 ~ 10, W1 = 1 - 0.01 B1; B2 = 0.9 B1 + 0.5/D2, W2 = W1 - 0.01 B2 ~ 0.7391119
-    (lambda: optimizers.RMSprop(lr=0.01, momentum=0.9),
-     (1 - 0.01 * 0.5 / (0.05 + 1e-8),
-      1 - 0.01 * 0.5 / (0.05 + 1e-8)
-      - 0.01 * (0.9 * 0.5 / (0.05 + 1e-8) + 0.5 / (0.004975**0.5 + 1e-8)))),
-    # constant g: M_hat = 0.5, V_hat = 0.25 at every step, so each step is lr*0.5/(0.5 + 1e-8)
-    (lambda: optimizers.Adam(lr=0.1), (1 - 0.05 / (0.5 + 1e-8), 1 - 0.1 / (0.5 + 1e-8))),
-    # g' = 0.6: M_hat = 0.6, V_hat = 0.36, W1 = 1 - 0.1*0.6/(0.6 + 1e-8);
-    # g' = 0.5 + 0.1 W1 ~ 0.59: M2 = 0.9*0.06 + 0.1*g', V2 = 0.999*0.00036 + 0.001 g'^2,
-    # W2 = W1 - 0.1 (M2/0.19) / (sqrt(V2/0.001999) + 1e-8) ~ 0.8000473
-    (lambda: optimizers.Adam(lr=0.1, weight_decay=0.1), "adam_wd"),
-    # W *= 1 - 0.1*0.1 = 0.99 before each Adam step of 0.1*0.5/(0.5 + 1e-8):
-    # W1 = 0.99 - 0.05/(0.5 + 1e-8); W2 = 0.99 W1 - 0.05/(0.5 + 1e-8)
-    (lambda: optimizers.AdamW(lr=0.1, weight_decay=0.1),
-     (0.99 - 0.05 / (0.5 + 1e-8), 0.99 * (0.99 - 0.05 / (0.5 + 1e-8)) - 0.05 / (0.5 + 1e-8))),
-]
-
-
-def _adam_wd_expected():
-    w1 = 1 - 0.1 * 0.6 / (0.6 + 1e-8)
-    g2 = 0.5 + 0.1 * w1
-    m2 = 0.9 * 0.06 + 0.1 * g2
-    v2 = 0.999 * 0.00036 + 0.001 * g2 * g2
-    w2 = w1 - 0.1 * (m2 / 0.19) / ((v2 / 0.001999) ** 0.5 + 1e-8)
-    assert abs(w2 - 0.8000473) < 1e-6  # the hand estimate in the comment above
-    return w1, w2
-
-
-@pytest.mark.parametrize("make, expected", HAND, ids=[
-    "sgd", "sgd-momentum", "sgd-nesterov", "sgd-wd", "adagrad", "adagrad-lr_decay",
-    "adagrad-initial", "rmsprop", "rmsprop-centered", "rmsprop-momentum", "adam", "adam-wd", "adamw"])
-def test_first_two_steps_by_hand(make, expected, backend, dtype):
-    if expected == "adam_wd":
-        expected = _adam_wd_expected()
-    opt = make()
+# -- first steps by hand: w = 1, g = 0.5 at every step (the cases' first_steps) ----------------
+@pytest.mark.parametrize("case", optimizer_cases("first_steps"), ids=repr)
+def test_first_two_steps_by_hand(case, backend, dtype):
+    expected = case.first_steps() if callable(case.first_steps) else case.first_steps
+    opt = case.make()
     traj = _run(opt, backend, [1.0], [[0.5], [0.5]], dtype)
     np.testing.assert_allclose(traj[:, 0], expected, rtol=_rtol(dtype), atol=0)
     assert opt.iterations == 2
 
 
 def test_updates_keep_dtype_and_identity(backend, dtype):
-    for opt in (optimizers.SGD(lr=0.1, momentum=0.9), optimizers.Adagrad(), optimizers.RMSprop(centered=True),
-                optimizers.Adam(), optimizers.AdamW()):
+    for opt in (case.make() for case in optimizer_cases("keeps_dtype")):
         p = _param(backend, [[1.0, -2.0]], dtype)
         value = p.value
         p.grad = backend.asarray(np.array([[0.5, 0.25]], dtype=dtype))
@@ -122,135 +63,24 @@ W0 = np.array([[0.3, -1.2, 2.0], [0.7, -0.05, 1.5]])
 GRADS = np.random.default_rng(1234).normal(size=(10, 2, 3))
 
 
-def naive_sgd(w, grads, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    """The lecture's form: V = gamma V + alpha grad, W -= V; with Nesterov the gradient is taken at
-    the look-ahead point Phi = W - gamma V, which is what the optimizer stores as its parameter."""
-    w, v, out = w.copy(), np.zeros_like(w), []
-    for g in grads:
-        phi = w - momentum * v if nesterov else w
-        g = g + weight_decay * phi
-        v = momentum * v + lr * g
-        w = w - v
-        out.append(w - momentum * v if nesterov else w)
-    return np.array(out)
-
-
-def naive_adagrad(w, grads, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10, initial_accumulator_value=0.0):
-    w, s, out = w.copy(), np.full_like(w, initial_accumulator_value), []
-    for t, g in enumerate(grads, start=1):
-        g = g + weight_decay * w
-        s = s + g**2
-        w = w - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(s) + eps)
-        out.append(w)
-    return np.array(out)
-
-
-def naive_rmsprop(w, grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
-    w, sq, buf, avg, out = w.copy(), np.zeros_like(w), np.zeros_like(w), np.zeros_like(w), []
-    for g in grads:
-        g = g + weight_decay * w
-        sq = alpha * sq + (1 - alpha) * g**2
-        if centered:
-            avg = alpha * avg + (1 - alpha) * g
-            denom = np.sqrt(sq - avg**2) + eps
-        else:
-            denom = np.sqrt(sq) + eps
-        if momentum:
-            buf = momentum * buf + g / denom
-            w = w - lr * buf
-        else:
-            w = w - lr * g / denom
-        out.append(w)
-    return np.array(out)
-
-
-def naive_adam(w, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False):
-    """Adam with torch's eps placement: W -= lr M_hat / (sqrt(V_hat) + eps)."""
-    w, m, v, out = w.copy(), np.zeros_like(w), np.zeros_like(w), []
-    for t, g in enumerate(grads, start=1):
-        if decoupled:
-            w = w * (1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * w
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g**2
-        m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
-        w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
-        out.append(w)
-    return np.array(out)
-
-
-# (nnkit class, kwargs, reference, torch class name, torch kwargs)
-CASES = [
-    ("SGD", dict(lr=0.05)),
-    ("SGD", dict(lr=0.05, momentum=0.9)),
-    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
-    ("SGD", dict(lr=0.05, weight_decay=0.1)),
-    ("SGD", dict(lr=0.05, momentum=0.5, nesterov=True, weight_decay=0.01)),
-    ("Adagrad", dict(lr=0.1)),
-    ("Adagrad", dict(lr=0.1, lr_decay=0.1)),
-    ("Adagrad", dict(lr=0.1, weight_decay=0.1, initial_accumulator_value=0.5)),
-    ("Adagrad", dict(lr=0.1, eps=1e-3)),
-    ("RMSprop", dict(lr=0.01)),
-    ("RMSprop", dict(lr=0.01, centered=True)),
-    ("RMSprop", dict(lr=0.01, momentum=0.9)),
-    ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5, weight_decay=0.1)),
-    ("Adam", dict(lr=0.01)),
-    ("Adam", dict(lr=0.01, weight_decay=0.1)),
-    ("Adam", dict(lr=0.01, beta1=0.5, beta2=0.9, eps=1e-6)),
-    ("AdamW", dict(lr=0.01)),
-    ("AdamW", dict(lr=0.01, weight_decay=0.1, beta1=0.0)),
-]
-CASE_IDS = [f"{name}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for name, kw in CASES]
-
-
-def _reference(name, kw):
-    kw = dict(kw)
-    if name == "SGD":
-        return naive_sgd(W0, GRADS, **kw)
-    if name == "Adagrad":
-        return naive_adagrad(W0, GRADS, **kw)
-    if name == "RMSprop":
-        return naive_rmsprop(W0, GRADS, **kw)
-    if name == "AdamW":
-        kw.setdefault("weight_decay", 0.01)
-        return naive_adam(W0, GRADS, decoupled=True, **kw)
-    return naive_adam(W0, GRADS, **kw)
-
-
-def _torch_trajectory(torch, name, kw):
-    kw = dict(kw)
-    if "beta1" in kw or "beta2" in kw:
-        kw["betas"] = (kw.pop("beta1", 0.9), kw.pop("beta2", 0.999))
-    w = torch.tensor(W0, dtype=torch.float64, requires_grad=True)
-    opt = getattr(torch.optim, name)([w], **kw)
-    out = []
-    for g in GRADS:
-        w.grad = torch.tensor(g, dtype=torch.float64)
-        opt.step()
-        out.append(w.detach().numpy().copy())
-    return np.array(out)
-
-
-@pytest.mark.parametrize("name, kw", CASES, ids=CASE_IDS)
-def test_ten_steps_match_numpy_reference(name, kw, backend, dtype):
-    opt = getattr(optimizers, name)(**kw)
-    traj = _run(opt, backend, W0, GRADS, dtype)
-    expected = _reference(name, kw)
+@pytest.mark.parametrize("case", optimizer_cases("ten_steps"), ids=repr)
+def test_ten_steps_match_numpy_reference(case, backend, dtype):
+    traj = _run(case.make(), backend, W0, GRADS, dtype)
+    expected = reference_trajectory(case, W0, GRADS)
     if dtype == "float64":
         np.testing.assert_allclose(traj, expected, rtol=1e-12, atol=1e-14)
     else:
         np.testing.assert_allclose(traj, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, kw", CASES, ids=CASE_IDS)
-def test_ten_steps_match_torch(name, kw):
+@pytest.mark.parametrize("case", optimizer_cases("ten_steps"), ids=repr)
+def test_ten_steps_match_torch(case):
     torch = pytest.importorskip("torch")
-    expected = _torch_trajectory(torch, name, kw)
-    traj = _run(getattr(optimizers, name)(**kw), get_backend("numpy"), W0, GRADS)
+    expected = torch_trajectory(torch, case, W0, GRADS)
+    traj = _run(case.make(), get_backend("numpy"), W0, GRADS)
     np.testing.assert_allclose(traj, expected, rtol=1e-12, atol=1e-14)
     # the NumPy references that run without torch are themselves torch's trajectory
-    np.testing.assert_allclose(_reference(name, kw), expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(reference_trajectory(case, W0, GRADS), expected, rtol=1e-12, atol=1e-14)
 
 
 def test_schedule_matches_torch_step_lr():
@@ -355,15 +185,6 @@ def test_step_without_backend_is_an_error():
 
 
 # -- state -------------------------------------------------------------------------------------
-RESUMABLE = [
-    lambda: optimizers.SGD(lr=schedules.ExponentialDecay(0.05, 0.9), momentum=0.9, nesterov=True),
-    lambda: optimizers.Adagrad(lr=0.1, lr_decay=0.05),
-    lambda: optimizers.RMSprop(lr=0.01, centered=True, momentum=0.5),
-    lambda: optimizers.Adam(lr=schedules.CosineDecay(0.0, 6, warmup_steps=2, warmup_target=0.01)),
-    lambda: optimizers.AdamW(lr=0.01),
-]
-
-
 def _params_for(backend, dtype, values):
     return [_param(backend, v, dtype, name=f"p{i}") for i, v in enumerate(values)]
 
@@ -375,12 +196,12 @@ def _steps(opt, params, backend, grads, dtype):
         opt.step(params, backend)
 
 
-@pytest.mark.parametrize("make", RESUMABLE, ids=["sgd", "adagrad", "rmsprop", "adam", "adamw"])
-def test_saved_state_resumes_identically(make, backend, dtype):
+@pytest.mark.parametrize("case", optimizer_cases("resumes"), ids=repr)
+def test_saved_state_resumes_identically(case, backend, dtype):
     rng = np.random.default_rng(7)
     values = [rng.normal(size=(3, 2)), rng.normal(size=(2,))]
     grads = [[rng.normal(size=(3, 2)), rng.normal(size=(2,))] for _ in range(8)]
-    opt = make()
+    opt = case.make()
     params = _params_for(backend, dtype, values)
     _steps(opt, params, backend, grads[:4], dtype)
 
@@ -439,7 +260,7 @@ def test_state_restores_onto_another_backend():
 def test_to_moves_state_and_step_follows_the_parameters():
     numpy_be = get_backend("numpy")
     strict = make_backend("array_api_strict")
-    expected = _reference("Adam", dict(lr=0.01))
+    expected = naive_adam(W0, GRADS, lr=0.01)
     opt = optimizers.Adam(lr=0.01)
     p = _param(numpy_be, W0)
     for i, g in enumerate(GRADS):

@@ -324,9 +324,10 @@ def load_step(spec):
 # The step of any plain Dense stack (no Dropout, Maxout, Residual or penalty), walking a table of
 # layers at run time: table[l] = (n_in, n_out, activation code, offset of W, offset of b or -1)
 # into the flat parameter buffer w (gradients in g at the same offsets); a, y, d hold each
-# layer's products, activations and gradients one after the other for a batch of n rows. It
-# calls the per-op kernels' bodies, so it computes what the per-layer path does; one module per
-# (loss, optimizer), so a new architecture compiles nothing.
+# layer's products, activations and gradients one after the other for a batch of n rows (a
+# linear layer hands on its products, so its y is its a). Its layer epilogues call the scalar
+# functions the per-op kernels call (K.layer_forward, K.layer_backward), so it computes what the
+# per-layer path does; one module per (loss, optimizer), so a new architecture compiles nothing.
 TABLE_STEP = """
 @K._jit
 def step(x, target, hp, table, w, g, {states}, a_buf, y_buf, d_buf, no_bias):
@@ -336,9 +337,9 @@ def step(x, target, hp, table, w, g, {states}, a_buf, y_buf, d_buf, no_bias):
     for l in range(table.shape[0]):
         k, m, code, wo, bo = table[l, 0], table[l, 1], table[l, 2], table[l, 3], table[l, 4]
         a = a_buf[off:off + n * m].reshape((n, m))
-        y = y_buf[off:off + n * m].reshape((n, m))
+        y = (a_buf if code == K.LINEAR else y_buf)[off:off + n * m].reshape((n, m))
         K._mm(inp, w[wo:wo + k * m].reshape((k, m)), a)
-        K.bias_activation_serial(a, w[bo:bo + m] if bo >= 0 else no_bias, y, bo >= 0, code)
+        K.layer_forward(a, w[bo:bo + m] if bo >= 0 else no_bias, y, bo >= 0, code)
         inp = y
         off += n * m
     m = table[table.shape[0] - 1, 1]
@@ -347,10 +348,10 @@ def step(x, target, hp, table, w, g, {states}, a_buf, y_buf, d_buf, no_bias):
         k, m, code, wo, bo = table[l, 0], table[l, 1], table[l, 2], table[l, 3], table[l, 4]
         off -= n * m
         a = a_buf[off:off + n * m].reshape((n, m))
-        y = y_buf[off:off + n * m].reshape((n, m))
+        y = (a_buf if code == K.LINEAR else y_buf)[off:off + n * m].reshape((n, m))
         d = d_buf[off:off + n * m].reshape((n, m))
-        K.bias_activation_backward_serial(d, a, y, d, g[bo:bo + m] if bo >= 0 else no_bias, bo >= 0, code)
-        inp = x if l == 0 else y_buf[off - n * k:off].reshape((n, k))
+        K.layer_backward(d, a, y, g[bo:bo + m] if bo >= 0 else no_bias, bo >= 0, code)
+        inp = x if l == 0 else (a_buf if table[l - 1, 2] == K.LINEAR else y_buf)[off - n * k:off].reshape((n, k))
         K._mm_tn(inp, d, g[wo:wo + k * m].reshape((k, m)))
         if l > 0:
             K._mm_nt(d, w[wo:wo + k * m].reshape((k, m)), d_buf[off - n * k:off].reshape((n, k)))
@@ -371,12 +372,17 @@ def load_table_step(loss, optimizer):
     return _load("\n".join(head) + TABLE_STEP.format(states=states, state_slices=state_slices, loss=loss, kernel=kernel, hyper=hyper))
 
 
-def _load(text):
-    """The module of source ``text``, written once to a file named by its hash and _jit.py's."""
+def step_file(text):
+    """(module name, path) of the step module of source ``text``: named by its hash and _jit.py's."""
     name = "nnkit_step_" + hashlib.sha1((text + _jit_hash()).encode()).hexdigest()[:20]
+    return name, os.path.join(_directory(), name + ".py")
+
+
+def _load(text):
+    """The module of source ``text``, written once to its step_file."""
+    name, path = step_file(text)
     module = _LOADED.get(name)
     if module is None:
-        path = os.path.join(_directory(), name + ".py")
         if not _holds(path, text):
             # (re)written when absent or not what this nnkit generates, so Numba's index (keyed on
             # the file's mtime) recompiles; under a temporary name and renamed, as another process

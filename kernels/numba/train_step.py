@@ -6,11 +6,11 @@ loss, the backward pass and the optimizer update, or None where the per-layer pa
 The model is read through its step table (``model.step_table()``) and the optimizer's public
 state API, never through layer classes or private attributes. Small networks (at most
 ``MAX_MACS_PER_SAMPLE``) get one @njit call per batch: there per-step Python overhead, not
-arithmetic, is the cost. They get ``CompiledStep``, code generated for the model's layers, loss
-and optimizer (``_stepgen``), so only those compile; with ``PREFER_TABLE_STEP`` a plain Dense
-stack gets ``TableStep`` instead, one step per (loss, optimizer, dtype) walking a table of its
-layers, so a new architecture compiles nothing (and each step runs 5-20% slower). Bigger ones
-get ``LayeredStep``: np.matmul with the compiled epilogues (Residual and Maxout: the former only).
+arithmetic, is the cost. A plain Dense stack gets ``TableStep``, one step per (loss, optimizer,
+dtype) walking a table of its layers, so a new architecture compiles nothing; the others
+(Dropout, Maxout, Residual, penalties) get ``CompiledStep``, code generated for the model's
+layers, loss and optimizer (``_stepgen``), so only those compile. Bigger ones get
+``LayeredStep``: np.matmul with the compiled epilogues (Residual and Maxout: the former only).
 Every buffer is allocated once per batch shape; none is handed to users except ``out``, which the
 next step overwrites. Dropout's uniforms are drawn into a buffer with the backend's generator
 (``rng.random(out=...)``), the same stream as the per-layer path's ``backend.random_uniform``, so
@@ -45,12 +45,13 @@ LOSSES = ("mse", "softmax_cross_entropy", "sparse_softmax_cross_entropy",
 MAX_MACS_PER_SAMPLE = 300_000
 
 # Whether a plain Dense stack gets TableStep (a new architecture compiles nothing) instead of the
-# step generated for it. Measured under the cpu lock, float32, the same process interleaved,
-# median of 9 (us per step, table / generated): W1 9.25 / 7.79, W2 32.9 / 26.7, W3 991 / 941;
-# first fit of a new architecture on a warm cache 0.31 s / 2.6-3.7 s. The generated step is
-# faster per step, so it stays the default; TableStep is for many short fits of new shapes
-# (searches over widths).
-PREFER_TABLE_STEP = False
+# step generated for it. Its layer epilogues loop per activation (K.layer_forward and
+# K.layer_backward), so it runs as fast as the generated step: measured under the cpu lock,
+# float32, SGD, one process interleaved, median of 11 blocks (us per step, table / generated):
+# W1 7.01 / 7.51, W2 26.9 / 27.8; first fit of a new architecture on a warm cache 0.35-0.5 s
+# against 3.3-3.5 s. The generated step remains for what the table does not hold (Dropout,
+# Maxout, Residual blocks, kernel penalties).
+PREFER_TABLE_STEP = True
 
 
 def _hyper(name, o, T, lr, t):
@@ -103,6 +104,8 @@ class CompiledStep:
     """``step(xb, yb) -> (loss, out)``: one whole training step of ``model`` in one compiled call;
     ``out`` is what the layer stack returns (logits where the model fuses its output activation),
     in a buffer reused by the next batch."""
+
+    path = "one call generated for its layers (Dropout, Maxout, Residual or penalties)"
 
     def __init__(self, model, spec):
         codes, biases, drops, regs, skips, pieces, loss, optimizer, kernel, n_states = spec
@@ -257,7 +260,9 @@ class TableStep(CompiledStep):
     """The one-call step of a plain Dense stack (no Dropout, Maxout, Residual or penalty) whose
     parameters live in one flat buffer: the compiled step walks a table of the layers (see
     ``_stepgen.TABLE_STEP``), one module per (loss, optimizer) and dtype, so a new architecture
-    compiles nothing; the update is one call over the whole buffer."""
+    compiles nothing; each layer's update runs on its slice of the buffer."""
+
+    path = "one call walking a table of its Dense layers (compiled once per loss and optimizer)"
 
     def __init__(self, model, spec):
         codes, biases, _, _, _, _, loss, optimizer, kernel, n_states = spec
@@ -296,14 +301,15 @@ class TableStep(CompiledStep):
                 or self.optimizer.state_version != self.state_version)
 
     def _args_for(self, n):
-        """(a, y, d) buffers for a batch of n rows, and the output: a view of the last y."""
+        """(a, y, d) buffers for a batch of n rows, and the output: a view of the last layer's."""
         args = self.buffers.get(n)
         if args is None:
             size = n * int(self.table[:, 1].sum())
             a, y, d = (np.empty((size,), dtype=self.dtype) for _ in range(3))
-            m = int(self.table[-1, 1])
+            m, code = int(self.table[-1, 1]), int(self.table[-1, 2])
             tail = (self.table, self.flat.value, self.flat.grad) + self.states + (a, y, d, self.no_bias)
-            args = self.buffers[n] = (tail, y[size - n * m:].reshape(n, m))
+            out = a if code == _jit.LINEAR else y  # a linear layer hands on its products
+            args = self.buffers[n] = (tail, out[size - n * m:].reshape(n, m))
         return args
 
     def __call__(self, xb, yb):
@@ -325,6 +331,8 @@ class LayeredStep(CompiledStep):
     allocated once per batch size, and each product's epilogue (bias + activation forward,
     activation backward + bias gradient), the loss and the updates run as compiled kernels. A
     dozen calls per step cost microseconds, nothing next to the products of such networks."""
+
+    path = "np.matmul per layer with compiled epilogues (a big network)"
 
     def _layers_for(self, n):
         """Per layer (W, dW, a, y, d, b, db, fwd, bwd, updates, out, fwd_extra, bwd_extra) for a
