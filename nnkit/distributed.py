@@ -318,7 +318,28 @@ class DataParallelEngine:
         over no rows is undefined) and still joins the Allreduce, with zeros."""
         model = self.model
         loss, out, _ = model._step(xb, yb, loss_op=None if self.n_local else self._no_rows)
-        return self.average_gradients(model.parameters(), loss), out
+        total = self.average_gradients(model.parameters(), loss)
+        self._average_replica_statistics(model)
+        return total, out
+
+    def _average_replica_statistics(self, model):
+        """Layers that normalise each rank's rows (BatchNormalization) leave their batch statistics in
+        ``replica_statistics``: their mean over the ranks, weighted by n_r/n, in one Allreduce, goes
+        to the layers' update_moving_statistics."""
+        layers = [layer for layer in model.sublayers() if getattr(layer, "replica_statistics", None) is not None]
+        if not layers:
+            return
+        be, weight = model.backend, (self.n_local / self.n_global if self.n_global else 0.0)
+        stats = [be.to_numpy(s).astype(np.float64).reshape(-1) for layer in layers for s in layer.replica_statistics]
+        flat = np.concatenate(stats) * weight if weight else np.zeros(sum(s.size for s in stats))
+        self.comm.Allreduce(_mpi().IN_PLACE, flat, op=_mpi().SUM)
+        offset = 0
+        for layer in layers:
+            means = []
+            for s in layer.replica_statistics:
+                means.append(be.asarray(flat[offset:offset + s.size].reshape(s.shape), dtype=model.dtype))
+                offset += s.size
+            layer.update_moving_statistics(*means)
 
     def _no_rows(self, out, yb):
         """(0, zeros): the loss and its gradient on a rank's empty share of a batch."""

@@ -53,6 +53,8 @@ def _config(model) -> dict:
         "backend": model.backend.name,
         "n_weights": len(model.parameters()),
         "compile": None,
+        # layers set to trainable = False (Keras' frozen BatchNormalization), by sublayers() index
+        "frozen": [i for i, layer in enumerate(model.sublayers()) if getattr(layer, "trainable", True) is False],
     }
     if model.loss is not None and model.optimizer is not None:
         config["compile"] = {
@@ -220,6 +222,8 @@ def _check_config(path, config) -> dict:
         ("seed", lambda v: v is None or isinstance(v, int) and not isinstance(v, bool) and v >= 0,
          "null or a non-negative int"),
         ("backend", lambda v: v is None or isinstance(v, str), "null or a backend name"),
+        ("frozen", lambda v: v is None or isinstance(v, list) and all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v), "null or a list of layer indices"),
         ("compile", lambda v: v is None or isinstance(v, dict) and isinstance(v.get("optimizer"), dict)
          and isinstance(v.get("loss"), (str, dict)) and isinstance(v.get("metrics", []), list)
          and all(isinstance(m, str) for m in v.get("metrics", [])),
@@ -336,6 +340,12 @@ def _build(path, config, arrays, backend, n_numbers):
     except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
         raise ValueError(f"load_model: the architecture or compile settings in {path!r} are damaged: "
                          f"{type(exc).__name__}: {exc}") from None
+    sublayers = list(model.sublayers())
+    for i in config.get("frozen") or ():
+        if i >= len(sublayers) or not hasattr(sublayers[i], "trainable"):
+            raise ValueError(f"load_model: {path!r} freezes layer {i}, which the architecture does not "
+                             f"have or cannot freeze")
+        sublayers[i].trainable = False
     params = model.parameters()
     if config["n_weights"] != len(params):
         raise ValueError(f"load_model: {path!r} declares {config['n_weights']} weights, the architecture "

@@ -315,6 +315,24 @@ def test_every_image_layer_saves_and_loads(tmp_path, rng):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+def test_a_frozen_batch_norm_stays_frozen_after_loading(tmp_path, rng):
+    model = nk.Sequential([Dense(4, input_dim=3), BatchNormalization(), BatchNormalization(), Dense(1)],
+                          seed=0, dtype="float64").compile("sgd", "mse")
+    X, y = rng.normal(2.0, 1.0, size=(16, 3)), rng.normal(size=(16, 1))
+    model.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    model.layers[2].trainable = False
+    model.save(tmp_path / "frozen.nnk")
+    loaded = nk.load_model(tmp_path / "frozen.nnk")
+    assert [layer.trainable for layer in loaded.layers[1:3]] == [True, False]
+    moving = loaded.layers[2].moving_mean.value.copy()
+    loaded.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(loaded.layers[2].moving_mean.value, moving)  # inference mode in training
+    assert np.abs(loaded.layers[1].moving_mean.value - model.layers[1].moving_mean.value).max() > 1e-6
+    model.layers[2].trainable = True
+    model.save(tmp_path / "thawed.nnk")
+    assert nk.load_model(tmp_path / "thawed.nnk").layers[2].trainable
+
+
 # -- Dense on N-D input, the digits as images ----------------------------------------------------
 def test_dense_acts_on_the_last_axis(backend, rng):
     x = rng.normal(size=(2, 3, 4, 5))
@@ -383,16 +401,17 @@ def test_wrong_channels_or_rank_leave_the_model_unchanged(rng):
         np.testing.assert_array_equal(a, b)
 
 
-def test_batch_norm_refuses_data_parallel_rows(rng):
+def test_batch_norm_on_a_rank_without_rows_passes_nothing_on(rng):
     layer = BatchNormalization()
     layer.build((3,), "numpy", "float64")
-    layer.global_rows = (8, 0, 4)  # what nnkit.distributed sets on every layer of a rank
+    layer.global_rows = (1, 0, 0)  # the last batch's one row went to the other rank
     before = [p.value.copy() for p in layer.parameters()]
-    with pytest.raises(ValueError, match="BatchNormalization: data-parallel"):
-        layer.forward(rng.normal(size=(4, 3)), training=True)
+    y, backward = layer._forward(np.zeros((0, 3)), training=True)
+    assert y.shape == (0, 3) and backward(np.zeros((0, 3))).shape == (0, 3)
+    np.testing.assert_array_equal(layer.gamma.grad, np.zeros(3))
+    assert all(np.all(s == 0) for s in layer.replica_statistics)
     for p, b in zip(layer.parameters(), before):
         np.testing.assert_array_equal(p.value, b)
-    layer.forward(rng.normal(size=(4, 3)), training=False)  # inference needs no batch statistics
 
 
 def test_dense_on_n_d_input_trains_alike_on_numpy_and_numba(rng):

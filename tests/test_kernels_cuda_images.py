@@ -47,6 +47,26 @@ def test_patches_and_adjoint_match_generic(device, dtype, rng, shape, window, pa
     assert ran("patches", "patches_backward")
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_conv2d_activation_matches_generic(device, dtype, rng, activation):
+    shape, window, padding = (2, 7, 6, 3), (3, 3, 2, 1, 1, 1), "same"
+    x = rng.normal(size=shape).astype(dtype)
+    kernel = rng.normal(size=(3, 3, 3, 4)).astype(dtype)
+    bias = rng.normal(size=4).astype(dtype)
+    _, pads = window_geometry(shape[1], shape[2], window, padding)
+    y, tape = KERNELS["conv2d_activation"](device.put(x), device.put(kernel), device.put(bias), window, pads,
+                                           activation, xp=device.xp)
+    y_ref, tape_ref = GENERIC_OPS["conv2d_activation"](x, kernel, bias, window, pads, activation, xp=np_xp)
+    close(device.get(y), y_ref, dtype, 10)
+    dy = rng.normal(size=y_ref.shape).astype(dtype)
+    got = KERNELS["conv2d_activation_backward"](device.put(dy), tape, device.put(kernel), window, pads, activation,
+                                                xp=device.xp)
+    want = GENERIC_OPS["conv2d_activation_backward"](dy, tape_ref, kernel, window, pads, activation, xp=np_xp)
+    for a, b in zip(got, want):
+        close(device.get(a), b, dtype, 30)
+    assert ran("patches", "patches_backward")
+
+
 def ran(*templates):
     """Whether the .cu kernels ran (the wrappers did not fall back to the generic ops)."""
     names = {k.split("::")[1].split("<")[0] for k in cuda_images._kernels}

@@ -16,7 +16,14 @@ from nnkit.ops import recurrent as generic
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 RECURRENT = {"SimpleRNN": nk.layers.SimpleRNN, "LSTM": nk.layers.LSTM, "GRU": nk.layers.GRU}
-GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3, "GRU1": 3}
+
+
+def _layer(kind, units, **args):
+    """The layer of ``kind``; "GRU1" is the GRU with reset_after=False."""
+    if kind == "GRU1":
+        return nk.layers.GRU(units, reset_after=False, **args)
+    return RECURRENT[kind](units, **args)
 
 
 def _sigmoid(x):
@@ -24,12 +31,14 @@ def _sigmoid(x):
 
 
 # -- an independent reference: one step at a time, one gate at a time, in float64 ----------------
-def reference_forward(kind, x, kernel, recurrent, bias):
-    """Every step's state (N, T, u), written from the papers' equations, gate by gate."""
+def reference_forward(kind, x, kernel, recurrent, bias, h0=None, c0=None, cells=False):
+    """Every step's state (N, T, u), written from the papers' equations, gate by gate, from the
+    state (h0, c0) (zeros by default); with ``cells`` also the LSTM's cell states."""
     n, steps, _ = x.shape
     u = recurrent.shape[0]
-    h, c = np.zeros((n, u)), np.zeros((n, u))
-    out = []
+    h = np.zeros((n, u)) if h0 is None else h0
+    c = np.zeros((n, u)) if c0 is None else c0
+    out, out_c = [], []
     for t in range(steps):
         xt = x[:, t, :]
         if kind == "SimpleRNN":
@@ -40,6 +49,14 @@ def reference_forward(kind, x, kernel, recurrent, bias):
             i, f, g, o = _sigmoid(blocks[0]), _sigmoid(blocks[1]), np.tanh(blocks[2]), _sigmoid(blocks[3])
             c = f * c + i * g
             h = o * np.tanh(c)
+        elif kind == "GRU1":  # Keras 2's reset_after=False: r applied to h before U_h, one bias
+            wz, wr, wh = (kernel[:, k * u:(k + 1) * u] for k in range(3))
+            uz, ur, uh = (recurrent[:, k * u:(k + 1) * u] for k in range(3))
+            bz, br, bh = (bias[k * u:(k + 1) * u] for k in range(3))
+            z = _sigmoid(xt @ wz + h @ uz + bz)
+            r = _sigmoid(xt @ wr + h @ ur + br)
+            hh = np.tanh(xt @ wh + (r * h) @ uh + bh)
+            h = z * h + (1.0 - z) * hh
         else:
             wz, wr, wh = (kernel[:, k * u:(k + 1) * u] for k in range(3))
             uz, ur, uh = (recurrent[:, k * u:(k + 1) * u] for k in range(3))
@@ -50,7 +67,8 @@ def reference_forward(kind, x, kernel, recurrent, bias):
             hh = np.tanh(xt @ wh + bh + r * (h @ uh + rh))
             h = z * h + (1.0 - z) * hh
         out.append(h)
-    return np.stack(out, axis=1)
+        out_c.append(c)
+    return (np.stack(out, axis=1), np.stack(out_c, axis=1)) if cells else np.stack(out, axis=1)
 
 
 def reference_gradients(kind, x, kernel, recurrent, bias, dhs):
@@ -73,7 +91,7 @@ def reference_gradients(kind, x, kernel, recurrent, bias, dhs):
 
 def _weights(kind, rng, features, units, scale=0.5):
     g = GATES[kind]
-    bias_shape = (2, 3 * units) if kind == "GRU" else (g * units,)
+    bias_shape = (2, 3 * units) if kind == "GRU" else (g * units,)  # GRU1: (3 units,)
     return (rng.normal(0, scale, (features, g * units)), rng.normal(0, scale, (units, g * units)),
             rng.normal(0, scale, bias_shape))
 
@@ -294,8 +312,8 @@ def test_lstm_without_unit_forget_bias_and_shapes():
     y = layer(np.ones((2, 4, 2)))
     assert y.shape == (2, 4, 3)
     assert nk.layers.GRU(3).build((4, 2), "numpy", "float64") == (3,)
-    with pytest.raises(ValueError, match="reset_after"):
-        nk.layers.GRU(3, reset_after=False)
+    with pytest.raises(TypeError, match="reset_after"):
+        nk.layers.GRU(3, reset_after="no")
     with pytest.raises(ValueError, match="units"):
         nk.layers.LSTM(0)
 
@@ -354,6 +372,204 @@ def test_simple_rnn_return_state(rng):
     plain.forward(x, training=True)
     np.testing.assert_allclose(dx, plain.backward(combined), rtol=1e-14)
     np.testing.assert_allclose(layer.kernel.grad, plain.kernel.grad, rtol=1e-14)
+
+
+def _central_differences(loss, arrays, eps=1e-6):
+    """d loss() / d every entry of every array (changed in place and restored)."""
+    grads = []
+    for a in arrays:
+        g = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            old = a[idx]
+            a[idx] = old + eps
+            plus = loss()
+            a[idx] = old - eps
+            minus = loss()
+            a[idx] = old
+            g[idx] = (plus - minus) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def truncated_reference_gradients(kind, x, kernel, recurrent, bias, dhs, k):
+    """The gradients of sum(dhs * states) with the state detached every k steps, by hand: each
+    chunk of k steps starts from the full forward's state there, frozen (a constant), so the
+    loss is a sum over chunks of functions whose gradients stop at their chunk's start."""
+    steps = x.shape[1]
+    hs, cs = reference_forward(kind, x, kernel, recurrent, bias, cells=True)
+    frozen = {t: (hs[:, t - 1].copy(), cs[:, t - 1].copy()) for t in range(k, steps, k)}
+
+    def loss():
+        total = 0.0
+        for start in range(0, steps, k):
+            h0, c0 = frozen.get(start, (None, None))
+            chunk = reference_forward(kind, x[:, start:start + k], kernel, recurrent, bias, h0, c0)
+            total += np.sum(dhs[:, start:start + k] * chunk)
+        return total
+
+    return _central_differences(loss, [x, kernel, recurrent, bias])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("kind", list(RECURRENT) + ["GRU1"])
+def test_truncated_bptt_matches_a_hand_truncated_reference(kind, k, backend, rng):
+    """bptt_steps=k: the gradient equals the one of a loop that detaches the state every k steps."""
+    n, steps, features, units = 2, 7, 3, 4
+    x = rng.normal(size=(n, steps, features))
+    weights = list(_weights(kind, rng, features, units))
+    dhs = rng.normal(size=(n, steps, units))
+    want = truncated_reference_gradients(kind, x, *weights, dhs, k)
+    layer = _layer(kind, units, return_sequences=True, bptt_steps=k)
+    layer.build((steps, features), backend, "float64", rng=0)
+    for p, w in zip(layer.parameters(), weights):
+        p.value = backend.asarray(w, dtype="float64")
+    xb = backend.asarray(x, dtype="float64")
+    layer.forward(xb, training=True)
+    dx = layer.backward(backend.asarray(dhs, dtype="float64"))
+    got = [dx] + [p.grad for p in layer.parameters()]
+    for name, a, b in zip(["dx", "dW", "dU", "db"], got, want):
+        np.testing.assert_allclose(backend.to_numpy(a), b, rtol=1e-6, atol=1e-8, err_msg=f"{kind} k={k} {name}")
+    full = _layer(kind, units, return_sequences=True)
+    full.build((steps, features), backend, "float64", rng=0)
+    for p, w in zip(full.parameters(), weights):
+        p.value = backend.asarray(w, dtype="float64")
+    full.forward(xb, training=True)
+    full_dx = backend.to_numpy(full.backward(backend.asarray(dhs, dtype="float64")))
+    assert np.abs(full_dx - backend.to_numpy(dx)).max() > 1e-3  # the truncation changed something
+
+
+def test_bptt_steps_longer_than_the_sequence_is_full_bptt_and_bad_values_are_refused(rng):
+    x, dy = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 5))
+    grads = []
+    for k in (None, 4, 50):
+        layer = nk.layers.LSTM(5, bptt_steps=k)
+        layer.build((4, 3), "numpy", "float64", rng=0)
+        layer.forward(x, training=True)
+        grads.append([layer.backward(dy)] + [p.grad for p in layer.parameters()])
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other):
+            np.testing.assert_array_equal(a, b)
+    for bad in (0, -2, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="LSTM: bptt_steps must be a positive int"):
+            nk.layers.LSTM(5, bptt_steps=bad)
+    layer = nk.layers.GRU(3, bptt_steps=2)
+    assert layer.get_config()["bptt_steps"] == 2
+    assert nk.layers.GRU(**layer.get_config()).bptt_steps == 2
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_return_state_gives_the_last_states_and_their_gradients(kind, return_sequences, backend, rng):
+    """LSTM: (output, h, c); GRU: (output, h), as Keras; the backward takes a gradient for each."""
+    n, steps, features, units = 2, 5, 3, 4
+    x = rng.normal(size=(n, steps, features))
+    weights = list(_weights(kind, rng, features, units))
+    layer = RECURRENT[kind](units, return_sequences=return_sequences, return_state=True)
+    layer.build((steps, features), backend, "float64", rng=0)
+    for p, w in zip(layer.parameters(), weights):
+        p.value = backend.asarray(w, dtype="float64")
+    out = layer.forward(backend.asarray(x, dtype="float64"), training=True)
+    assert isinstance(out, tuple) and len(out) == (3 if kind == "LSTM" else 2)
+    out = [backend.to_numpy(a) for a in out]
+    hs, cs = reference_forward(kind, x, *weights, cells=True)
+    np.testing.assert_allclose(out[0], hs if return_sequences else hs[:, -1], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(out[1], hs[:, -1], rtol=1e-12, atol=1e-13)
+    if kind == "LSTM":
+        np.testing.assert_allclose(out[2], cs[:, -1], rtol=1e-12, atol=1e-13)
+    d_out = [rng.normal(size=a.shape) for a in out]
+
+    def loss():
+        h, c = reference_forward(kind, x, *weights, cells=True)
+        states = [h if return_sequences else h[:, -1], h[:, -1], c[:, -1]]
+        return sum(np.sum(d * s) for d, s in zip(d_out, states))
+
+    want = _central_differences(loss, [x, *weights])
+    dx = layer.backward(tuple(backend.asarray(d, dtype="float64") for d in d_out))
+    for a, b in zip([dx] + [p.grad for p in layer.parameters()], want):
+        np.testing.assert_allclose(backend.to_numpy(a), b, rtol=1e-6, atol=1e-8)
+    # None: a state without a gradient counts as zero
+    layer.forward(backend.asarray(x, dtype="float64"), training=True)
+    dx_none = layer.backward((backend.asarray(d_out[0], dtype="float64"),) + (None,) * (len(d_out) - 1))
+    plain = RECURRENT[kind](units, return_sequences=return_sequences)
+    plain.build((steps, features), backend, "float64", rng=0)
+    for p, w in zip(plain.parameters(), weights):
+        p.value = backend.asarray(w, dtype="float64")
+    plain.forward(backend.asarray(x, dtype="float64"), training=True)
+    np.testing.assert_allclose(backend.to_numpy(dx_none),
+                               backend.to_numpy(plain.backward(backend.asarray(d_out[0], dtype="float64"))),
+                               rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", list(RECURRENT))
+def test_a_sequential_refuses_a_layer_with_return_state(kind):
+    with pytest.raises(ValueError, match="return_state=True"):
+        nk.Sequential([RECURRENT[kind](3, return_state=True), nk.layers.Dense(2)])
+    model = nk.Sequential([nk.layers.Dense(2)])
+    with pytest.raises(ValueError, match="return_state=True"):
+        model.add(RECURRENT[kind](3, return_state=True))
+    assert len(model.layers) == 1
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
+def test_numba_results_held_by_a_caller_are_never_reused(rng):
+    """The kernels take result buffers from a pool: one still held must not be written again."""
+    from nnkit._kernels.numba import KERNELS
+
+    w, u, b = _weights("LSTM", rng, 3, 4)
+    x1, x2 = rng.normal(size=(5, 6, 3)), rng.normal(size=(5, 6, 3))
+    first = KERNELS["lstm_forward"](x1, w, u, b, xp=np_xp)
+    copies = [a.copy() for a in first]
+    second = KERNELS["lstm_forward"](x2, w, u, b, xp=np_xp)
+    for a, c in zip(first, copies):
+        np.testing.assert_array_equal(a, c)
+    np.testing.assert_allclose(second[0], generic.lstm_forward(x2, w, u, b, xp=np_xp)[0], rtol=1e-12, atol=1e-13)
+    hs = first[0]
+    del first, second, copies
+    again = KERNELS["lstm_forward"](x2, w, u, b, xp=np_xp)  # hs of the first call still held
+    assert not np.shares_memory(again[0], hs)
+
+
+# -- GRU(reset_after=False), Keras 2's formulation ------------------------------------------------
+def test_gru_reset_before_ops_match_the_reference_on_every_backend(backend, rng):
+    """Forward against the gate-by-gate reference, backward against its central differences."""
+    n, steps, features, units = 3, 5, 2, 4
+    x = rng.normal(size=(n, steps, features))
+    weights = list(_weights("GRU1", rng, features, units))
+    assert weights[2].shape == (3 * units,)
+    dhs = rng.normal(size=(n, steps, units))
+    hs, grads = _run_layer("GRU1", backend, x, weights, dhs)
+    np.testing.assert_allclose(hs, reference_forward("GRU1", x, *weights), rtol=1e-12, atol=1e-13)
+    for got, want in zip(grads, reference_gradients("GRU1", x, *weights, dhs)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+    # it is another network than reset_after=True with the same weights
+    gru3 = reference_forward("GRU", x, weights[0], weights[1], np.stack([weights[2], np.zeros_like(weights[2])]))
+    assert np.abs(gru3 - hs).max() > 1e-3
+
+
+def _run_layer(kind, backend, x, weights, dhs):
+    """(hs, [dx, dW, dU, db]) of a return_sequences layer of ``kind`` with ``weights``, in float64."""
+    layer = _layer(kind, dhs.shape[2], return_sequences=True)
+    layer.build(x.shape[1:], backend, "float64", rng=0)
+    for p, w in zip(layer.parameters(), weights):
+        p.value = backend.asarray(w, dtype="float64")
+    hs = layer.forward(backend.asarray(x, dtype="float64"), training=True)
+    dx = layer.backward(backend.asarray(dhs, dtype="float64"))
+    return backend.to_numpy(hs), [backend.to_numpy(a) for a in [dx] + [p.grad for p in layer.parameters()]]
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_gru_reset_before_layer_gradients_and_training_on_every_backend(return_sequences, backend, rng):
+    X, y = rng.normal(size=(24, 5, 3)), rng.integers(0, 3, 24)
+    ref = _model("GRU", return_sequences, "numpy", reset_after=False)
+    ref.build((5, 3))
+    assert ref.layers[0].bias.shape == (12,) and ref.layers[0].get_config()["reset_after"] is False
+    assert nk.gradcheck.check_gradients(ref, X[:5], y[:5], max_entries=None) < 1e-6
+    ref.fit(X, y, epochs=2, batch_size=8, verbose=0, seed=0)
+    model = _model("GRU", return_sequences, backend, reset_after=False)
+    history = model.fit(X, y, epochs=2, batch_size=8, verbose=0, seed=0)
+    np.testing.assert_allclose(history.history["loss"], ref.history.history["loss"], rtol=1e-10)
+    for a, b in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
 # -- bad input ----------------------------------------------------------------------------------

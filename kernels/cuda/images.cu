@@ -79,29 +79,37 @@ __global__ void max_pool(const Real* x, Real* y, long long* idx, long long size,
   }
 }
 
+// The sum, over the windows (i, j) holding the pixel of image element e, of term(o, i, j, t): o the
+// window's output element, t = a pw + b the pixel's tap in it (what both pooling backwards gather).
+template <typename Real, typename Term>
+__device__ inline Real sum_over_windows(long long e, int h, int w, int c, int ho, int wo, int ph, int pw,
+                                        int sh, int sw, int top, int left, Term term) {
+  const int k = (int)(e % c);
+  const int s = (int)((e / c) % w), r = (int)((e / ((long long)c * w)) % h);
+  const long long m = e / ((long long)c * w * h);
+  Real sum = Real(0);
+  for (int a = 0; a < ph; ++a) {
+    const int ri = r + top - a;
+    if (ri < 0 || ri % sh != 0 || ri / sh >= ho) continue;
+    for (int b = 0; b < pw; ++b) {
+      const int sj = s + left - b;
+      if (sj < 0 || sj % sw != 0 || sj / sw >= wo) continue;
+      const int i = ri / sh, j = sj / sw;
+      sum += term(((m * ho + i) * wo + j) * c + k, i, j, a * pw + b);
+    }
+  }
+  return sum;
+}
+
 // dx[m, r, s, k] = the sum of dy over the windows whose winner is pixel (r, s).
 template <typename Real>
 __global__ void max_pool_backward(const Real* dy, const long long* idx, Real* dx, long long size, int h,
                                   int w, int c, int ho, int wo, int ph, int pw, int sh, int sw, int top,
                                   int left) {
   const long long stride = (long long)gridDim.x * blockDim.x;
-  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < size; e += stride) {
-    const int k = (int)(e % c);
-    const int s = (int)((e / c) % w), r = (int)((e / ((long long)c * w)) % h);
-    const long long m = e / ((long long)c * w * h);
-    Real sum = Real(0);
-    for (int a = 0; a < ph; ++a) {
-      const int ri = r + top - a;
-      if (ri < 0 || ri % sh != 0 || ri / sh >= ho) continue;
-      for (int b = 0; b < pw; ++b) {
-        const int sj = s + left - b;
-        if (sj < 0 || sj % sw != 0 || sj / sw >= wo) continue;
-        const long long o = ((m * ho + ri / sh) * wo + sj / sw) * c + k;
-        if (idx[o] == a * pw + b) sum += dy[o];
-      }
-    }
-    dx[e] = sum;
-  }
+  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < size; e += stride)
+    dx[e] = sum_over_windows<Real>(e, h, w, c, ho, wo, ph, pw, sh, sw, top, left,
+                                   [&](long long o, int, int, int tap) { return idx[o] == tap ? dy[o] : Real(0); });
 }
 
 // The real (unpadded) pixels of window (i, j) along one axis: [lo, hi).
@@ -135,25 +143,14 @@ template <typename Real>
 __global__ void avg_pool_backward(const Real* dy, Real* dx, long long size, int h, int w, int c, int ho,
                                   int wo, int ph, int pw, int sh, int sw, int top, int left) {
   const long long stride = (long long)gridDim.x * blockDim.x;
-  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < size; e += stride) {
-    const int k = (int)(e % c);
-    const int s = (int)((e / c) % w), r = (int)((e / ((long long)c * w)) % h);
-    const long long m = e / ((long long)c * w * h);
-    Real sum = Real(0);
-    for (int a = 0; a < ph; ++a) {
-      const int ri = r + top - a;
-      if (ri < 0 || ri % sh != 0 || ri / sh >= ho) continue;
-      for (int b = 0; b < pw; ++b) {
-        const int sj = s + left - b;
-        if (sj < 0 || sj % sw != 0 || sj / sw >= wo) continue;
-        int r0, r1, s0, s1;
-        window_span(ri / sh, sh, h, ph, top, &r0, &r1);
-        window_span(sj / sw, sw, w, pw, left, &s0, &s1);
-        sum += dy[((m * ho + ri / sh) * wo + sj / sw) * c + k] / Real((r1 - r0) * (s1 - s0));
-      }
-    }
-    dx[e] = sum;
-  }
+  for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < size; e += stride)
+    dx[e] = sum_over_windows<Real>(e, h, w, c, ho, wo, ph, pw, sh, sw, top, left,
+                                   [&](long long o, int i, int j, int) {
+                                     int r0, r1, s0, s1;
+                                     window_span(i, sh, h, ph, top, &r0, &r1);
+                                     window_span(j, sw, w, pw, left, &s0, &s1);
+                                     return dy[o] / Real((r1 - r0) * (s1 - s0));
+                                   });
 }
 
 // The sum over the block of v (every thread calls it; blockDim.x a power of two <= 256).

@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from nnkit.ops import conv as generic_conv
+from nnkit.ops.conv import _conv2d_activation_backward_composed, _conv2d_activation_composed
 from nnkit.ops import normalization as generic_norm
 from nnkit.ops import pooling as generic_pool
 
 from . import _loader
+from . import activations as _activations
 
 SOURCE = "images.cu"
 TEMPLATES = ("patches", "patches_backward", "max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward",
@@ -190,5 +192,20 @@ def batch_norm_backward(dy, xhat, inv_std, gamma, *, xp):
     return dx, dgamma, dbeta
 
 
-KERNELS = {f.__name__: f for f in (conv_patches, conv_patches_backward, max_pool2d, max_pool2d_backward,
+def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
+    """Conv2D's forward, y = f(P(x) K + b): this family's patches and epilogue around cuBLAS."""
+    return _conv2d_activation_composed(x, kernel, bias, window, pads, activation, conv_patches,
+                                       _activations.bias_activation, xp)
+
+
+def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias=True, need_dx=True,
+                               *, xp):
+    """Conv2D's backward from conv2d_activation's tape, with this family's epilogue and adjoint."""
+    return _conv2d_activation_backward_composed(
+        dy, tape, kernel, window, pads, activation, with_bias, need_dx, conv_patches_backward,
+        _activations.bias_activation_backward, xp)
+
+
+KERNELS = {f.__name__: f for f in (conv_patches, conv_patches_backward, conv2d_activation,
+                                    conv2d_activation_backward, max_pool2d, max_pool2d_backward,
                                     avg_pool2d, avg_pool2d_backward, batch_norm, batch_norm_backward)}

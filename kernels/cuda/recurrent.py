@@ -101,11 +101,12 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
     return _generic._lstm_forward(x, kernel, recurrent_kernel, bias, lstm_cell, xp)
 
 
-def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells;
-    returns (dx, dW, dU, db)."""
+def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, dc_last=None,
+                  *, xp):
+    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells (from
+    ``dc_last`` or zero), both cut at multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
     return _generic._lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx,
-                                  lstm_cell_backward, xp)
+                                  lstm_cell_backward, xp, bptt_steps, dc_last)
 
 
 def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
@@ -113,9 +114,11 @@ def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
     return _generic._gru_forward(x, kernel, recurrent_kernel, bias, gru_cell, xp)
 
 
-def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T; returns (dx, dW, dU, db (2, 3u))."""
-    return _generic._gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, gru_cell_backward, xp)
+def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T, cut at multiples of ``bptt_steps``;
+    returns (dx, dW, dU, db (2, 3u))."""
+    return _generic._gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, gru_cell_backward, xp,
+                                  bptt_steps)
 
 
 KERNELS = {

@@ -4,14 +4,22 @@ Each wrapper has its generic op's signature (nnkit/ops/recurrent.py). It turns t
 sequence time-major once, projects every step's input with one matmul, and runs the whole
 recurrence in one @njit call (``_jit_recurrent``); the weight gradients are one matmul each over
 all steps. The states it returns are time-major arrays seen batch-major (a transposed view), which
-the backward takes back without a copy. Scratch buffers are allocated once per shape and thread.
-Anything else (other namespaces, integer or mixed dtypes, other activations) runs the generic op.
+the backward takes back without a copy. Scratch buffers are allocated once per shape and thread,
+results come from a pool (``_reusable``). Anything else (other namespaces, integer or mixed dtypes,
+other activations) runs the generic op.
+
+Every product here, the projections and weight gradients included, runs on one BLAS: SciPy's
+OpenBLAS, the one np.dot inside @njit binds (``_jit_recurrent.matmul``), never NumPy's. With
+NumPy's pool for the big products and SciPy's for the per-step ones, each pool's idle threads
+spin while the other works, and on 2 cores a W6 step took 9-38 ms; with SciPy's pinned to one
+thread (the loops single-threaded) 6.3-6.7 ms; with one pool of two threads for all 5.3-6.2 ms
+(Zen 5, load 1.7, one run, medians of 10 epochs).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import sys
 import threading
 
 import numpy as np
@@ -36,38 +44,43 @@ def _scratch(name: str, shape: tuple, dtype):
     return a
 
 
-@functools.cache
-def _loop_blas():
-    """threadpoolctl's controller of the BLAS that np.dot inside @njit calls (SciPy's OpenBLAS, not
-    NumPy's), or None where it cannot be told apart."""
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401  (loads the library Numba binds)
-        from threadpoolctl import ThreadpoolController
-
-        libs = [lib for lib in ThreadpoolController().lib_controllers
-                if lib.user_api == "blas" and "scipy" in lib.filepath and "numpy" not in lib.filepath]
-    except Exception:  # no SciPy or no threadpoolctl: the loops run as they are
-        return None
-    return libs[0] if len(libs) == 1 else None
+def _zeros(shape: tuple, dtype):
+    """A block of zeros kept per (shape, dtype) and thread: the kernels only read it."""
+    a = _scratch("zeros", shape, dtype)
+    a[...] = 0  # cheap (one (N, units) block) and safe should anything have written it
+    return a
 
 
-@contextlib.contextmanager
-def _one_blas_thread():
-    """The time loops' small per-step products run on one thread of SciPy's OpenBLAS: with two,
-    its pool spins against NumPy's (which the projections use) on a 2-core machine, 15x slower
-    (PERF.md item 9); on one core the step's product is still fast and NumPy's pool stays warm."""
-    lib = _loop_blas()
-    if lib is None:
-        yield
-        return
-    before = lib.num_threads
-    if before != 1:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if before != 1:
-            lib.set_num_threads(before)
+_POOL_DEPTH = 4  # arrays kept per (name, shape, dtype) and thread; beyond, a fresh one each call
+
+
+def _refs_of_unused() -> int:
+    """sys.getrefcount of a pooled array nobody else holds, seen from a loop over its pool as in
+    _reusable (3 on CPython 3.11: the pool, the loop variable, the call's argument), measured
+    rather than assumed, since interpreters count borrowed references differently."""
+    for a in [np.empty(0)]:
+        return sys.getrefcount(a)
+
+
+_UNUSED_REFS = _refs_of_unused()
+
+
+def _reusable(name: str, shape: tuple, dtype):
+    """An array for a result (the states the backward takes back) that no one holds any more: a
+    pooled one whose only reference is the pool's (views of it count, they hold it as their base),
+    else a new one. A 4 MB np.empty costs its page faults on every first touch, 1-2 ms of W6's
+    step, because glibc hands freed blocks that large back to the OS (PERF.md item 8)."""
+    pools = getattr(_local, "pools", None)
+    if pools is None:
+        pools = _local.pools = {}
+    pool = pools.setdefault((name, shape, dtype), [])
+    for a in pool:
+        if sys.getrefcount(a) <= _UNUSED_REFS:
+            return a
+    a = np.empty(shape, dtype=dtype)
+    if len(pool) < _POOL_DEPTH:
+        pool.append(a)
+    return a
 
 
 def _takes(*arrays) -> bool:
@@ -91,25 +104,33 @@ def _batch_major(a_tm):
 
 
 def _project(x_tm, kernel, bias):
-    """zx = X W + b for every step at once: (T, N, F) -> (T, N, G)."""
+    """zx = X W + b for every step at once: (T, N, F) -> (T, N, G), into a pooled array."""
     steps, n, features = x_tm.shape
-    z = x_tm.reshape(steps * n, features) @ kernel
-    z += bias
-    return z.reshape(steps, n, kernel.shape[1])
+    z = _reusable("zx", (steps, n, kernel.shape[1]), x_tm.dtype)
+    z2 = z.reshape(steps * n, kernel.shape[1])
+    _jit.matmul(x_tm.reshape(steps * n, features), np.ascontiguousarray(kernel), z2)
+    z2 += bias
+    return z
 
 
 def _weight_grads(x_tm, hs_tm, dz_tm, kernel, need_dx):
     """(dx, dW, dU, db) from the pre-activation gradients of every step, one matmul each."""
     steps, n, width = dz_tm.shape
     dz = dz_tm.reshape(steps * n, width)
-    dw = x_tm.reshape(steps * n, x_tm.shape[2]).T @ dz
-    units = hs_tm.shape[2]
+    features, units = x_tm.shape[2], hs_tm.shape[2]
+    dw = np.empty((features, width), dtype=dz.dtype)
+    _jit.matmul_tn(x_tm.reshape(steps * n, features), dz, dw)
+    du = np.empty((units, width), dtype=dz.dtype)
     if steps > 1:
-        du = hs_tm[:-1].reshape((steps - 1) * n, units).T @ dz_tm[1:].reshape((steps - 1) * n, width)
+        _jit.matmul_tn(hs_tm[:-1].reshape((steps - 1) * n, units), dz_tm[1:].reshape((steps - 1) * n, width), du)
     else:
-        du = np.zeros((units, width), dtype=dz.dtype)  # h_(-1) = 0
+        du[...] = 0  # h_(-1) = 0
     db = dz.sum(axis=0)
-    dx = _batch_major((dz @ kernel.T).reshape(steps, n, kernel.shape[0])) if need_dx else None
+    dx = None
+    if need_dx:
+        dx = np.empty((steps * n, features), dtype=dz.dtype)
+        _jit.matmul(dz, np.ascontiguousarray(kernel.T), dx)
+        dx = _batch_major(dx.reshape(steps, n, features))
     return dx, dw, du, db
 
 
@@ -120,22 +141,23 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
     if code is None or x.ndim != 3 or not _takes(x, kernel, recurrent_kernel, bias):
         return _generic.simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, xp=xp)
     zx = _project(_time_major(x), kernel, bias)
-    hs, zs = np.empty_like(zx), np.empty_like(zx)
-    with _one_blas_thread():
-        _jit.simple_rnn_forward(zx, recurrent_kernel, hs, zs, code)
+    hs, zs = _reusable("hs", zx.shape, zx.dtype), _reusable("zs", zx.shape, zx.dtype)
+    _jit.simple_rnn_forward(zx, recurrent_kernel, hs, zs, code)
     return _batch_major(hs), _batch_major(zs)
 
 
-def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, *, xp):
-    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T); returns (dx, dW, dU, db)."""
+def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T), the carried term cut at
+    multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
     code = ACTIVATION_CODES.get(activation)
     if code is None or x.ndim != 3 or not _takes(dhs, x, hs, zs, kernel, recurrent_kernel):
-        return _generic.simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx, xp=xp)
+        return _generic.simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx,
+                                            bptt_steps, xp=xp)
     dhs_tm, hs_tm, zs_tm = _time_major(dhs), _time_major(hs), _time_major(zs)
-    dz = np.empty_like(zs_tm)
+    dz = _reusable("dz", zs_tm.shape, zs_tm.dtype)
     carry = _scratch("carry", dhs_tm.shape[1:], dhs.dtype)
-    with _one_blas_thread():
-        _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code)
+    _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code,
+                             bptt_steps or 0)
     return _weight_grads(_time_major(x), hs_tm, dz, kernel, need_dx)
 
 
@@ -147,24 +169,28 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
         return _generic.lstm_forward(x, kernel, recurrent_kernel, bias, xp=xp)
     gates = _project(_time_major(x), kernel, bias)
     steps, n, width = gates.shape
-    hs = np.empty((steps, n, width // 4), dtype=x.dtype)
-    cs = np.empty_like(hs)
-    with _one_blas_thread():
-        _jit.lstm_forward(gates, recurrent_kernel, hs, cs, _scratch("z", (n, width), x.dtype))
+    hs = _reusable("hs", (steps, n, width // 4), x.dtype)
+    cs = _reusable("cs", hs.shape, x.dtype)
+    _jit.lstm_forward(gates, recurrent_kernel, hs, cs, _scratch("z", (n, width), x.dtype),
+                      _zeros((n, width // 4), x.dtype))
     return _batch_major(hs), _batch_major(cs), _batch_major(gates)
 
 
-def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells;
-    returns (dx, dW, dU, db)."""
-    if x.ndim != 3 or not _takes(dhs, x, hs, cs, gates, kernel, recurrent_kernel):
-        return _generic.lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, xp=xp)
+def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, dc_last=None,
+                  *, xp):
+    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells (from
+    ``dc_last`` or zero), both cut at multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
+    if x.ndim != 3 or not _takes(dhs, x, hs, cs, gates, kernel, recurrent_kernel) \
+            or (dc_last is not None and not _takes(dhs, dc_last)):
+        return _generic.lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, bptt_steps,
+                                      dc_last, xp=xp)
     dhs_tm, cs_tm, gates_tm = _time_major(dhs), _time_major(cs), _time_major(gates)
-    dz = np.empty_like(gates_tm)
+    dz = _reusable("dz", gates_tm.shape, gates_tm.dtype)
     shape = dhs_tm.shape[1:]
     carry, dc = _scratch("carry", shape, dhs.dtype), _scratch("dc", shape, dhs.dtype)
-    with _one_blas_thread():
-        _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, dc)
+    dc[...] = 0 if dc_last is None else dc_last
+    _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, dc,
+                       _zeros(shape, dhs.dtype), bptt_steps or 0)
     return _weight_grads(_time_major(x), _time_major(hs), dz, kernel, need_dx)
 
 
@@ -176,25 +202,26 @@ def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
     zx = _project(_time_major(x), kernel, bias[0])
     steps, n, width = zx.shape
     units = width // 3
-    hs = np.empty((steps, n, units), dtype=x.dtype)
-    gates = np.empty((steps, n, 4 * units), dtype=x.dtype)
+    hs = _reusable("hs", (steps, n, units), x.dtype)
+    gates = _reusable("gates", (steps, n, 4 * units), x.dtype)
     zh = _scratch("zh", (n, width), x.dtype)
-    with _one_blas_thread():
-        _jit.gru_forward(zx, recurrent_kernel, np.ascontiguousarray(bias[1]), hs, gates, zh)
+    _jit.gru_forward(zx, recurrent_kernel, np.ascontiguousarray(bias[1]), hs, gates, zh,
+                     _zeros((n, units), x.dtype))
     return _batch_major(hs), _batch_major(gates)
 
 
-def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T; returns (dx, dW, dU, db (2, 3u))."""
+def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T, cut at multiples of ``bptt_steps``;
+    returns (dx, dW, dU, db (2, 3u))."""
     if x.ndim != 3 or not _takes(dhs, x, hs, gates, kernel, recurrent_kernel):
-        return _generic.gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, xp=xp)
+        return _generic.gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, bptt_steps, xp=xp)
     dhs_tm, hs_tm, gates_tm = _time_major(dhs), _time_major(hs), _time_major(gates)
     steps, n, units = dhs_tm.shape
-    dzx = np.empty((steps, n, 3 * units), dtype=dhs.dtype)
-    dzh = np.empty_like(dzx)
+    dzx = _reusable("dzx", (steps, n, 3 * units), dhs.dtype)
+    dzh = _reusable("dzh", dzx.shape, dhs.dtype)
     carry, direct = _scratch("carry", (n, units), dhs.dtype), _scratch("direct", (n, units), dhs.dtype)
-    with _one_blas_thread():
-        _jit.gru_backward(dhs_tm, hs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dzx, dzh, carry, direct)
+    _jit.gru_backward(dhs_tm, hs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dzx, dzh, carry,
+                      direct, _zeros((n, units), dhs.dtype), bptt_steps or 0)
     dx, dw, _, db_x = _weight_grads(_time_major(x), hs_tm, dzx, kernel, need_dx)
     _, _, du, db_h = _weight_grads(hs_tm, hs_tm, dzh, recurrent_kernel, False)
     return dx, dw, du, np.stack([db_x, db_h])

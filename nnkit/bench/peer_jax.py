@@ -6,10 +6,10 @@ import functools
 
 import numpy as np
 
-from nnkit.bench.trainers import epoch_orders
+from nnkit.bench.trainers import EpochLoop
 from nnkit.bench.workloads import Workload
 
-__all__ = ["JaxTrainer"]
+__all__ = ["JaxTrainer", "JaxEpochs"]
 
 
 def _make_step(workload: Workload):
@@ -47,7 +47,14 @@ def _make_step(workload: Workload):
     return step
 
 
-class JaxTrainer:
+class JaxEpochs(EpochLoop):
+    """EpochLoop on JAX: the batches' device losses stacked and read back once."""
+
+    def _mean_loss(self, losses) -> float:
+        return float(self.jnp.sum(self.jnp.stack(losses))) / self.steps_per_epoch
+
+
+class JaxTrainer(JaxEpochs):
     """A jitted training step over NumPy batches (the data stays on the host, as nnkit's does)."""
 
     library = "jax"
@@ -71,19 +78,9 @@ class JaxTrainer:
         self.steps_per_epoch = X.shape[0] // workload.batch
         self.rng = np.random.default_rng(seed)
 
-    def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
-        B = self.workload.batch
-        loss_value = 0.0
-        for _ in range(epochs):
-            order = epoch_orders(self.X.shape[0], self.rng, shuffle)
-            X, y = (self.X, self.y) if order is None else (self.X[order], self.y[order])
-            losses = []
-            for start in range(0, self.steps_per_epoch * B, B):
-                self.params, self.velocity, loss = self._step(self.params, self.velocity,
-                                                              X[start:start + B], y[start:start + B])
-                losses.append(loss)
-            loss_value = float(self.jnp.sum(self.jnp.stack(losses))) / self.steps_per_epoch
-        return loss_value
+    def _train_batch(self, xb, yb):
+        self.params, self.velocity, loss = self._step(self.params, self.velocity, xb, yb)
+        return loss
 
     def sync(self) -> None:
         self.jax.block_until_ready(self.params)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnkit.bench.trainers import epoch_orders
+from nnkit.bench.trainers import EpochLoop
 from nnkit.bench.workloads import Workload
 
 __all__ = ["NumpyHandTrainer"]
 
 
-class NumpyHandTrainer:
+class NumpyHandTrainer(EpochLoop):
     """W1-W4 by hand: forward, the fused output loss, backward, SGD (torch.optim's momentum)."""
 
     library = "numpy"
@@ -100,17 +100,8 @@ class NumpyHandTrainer:
             b[i] -= lr * gb
         return loss
 
-    def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
-        B = self.workload.batch
-        loss = 0.0
-        for _ in range(epochs):
-            order = epoch_orders(self.X.shape[0], self.rng, shuffle)
-            X, y = (self.X, self.y) if order is None else (self.X[order], self.y[order])
-            total = 0.0
-            for start in range(0, self.steps_per_epoch * B, B):
-                total += self.step(X[start:start + B], y[start:start + B])
-            loss = float(total) / self.steps_per_epoch
-        return loss
+    def _train_batch(self, xb, yb):
+        return self.step(xb, yb)
 
     def sync(self) -> None:
         pass

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnkit.bench.trainers import epoch_orders
+from nnkit.bench.trainers import EpochLoop
 from nnkit.bench.workloads import Workload
 
-__all__ = ["TorchTrainer", "blas_threads"]
+__all__ = ["TorchTrainer", "TorchEpochs", "blas_threads"]
 
 
 def blas_threads(default: int = 2) -> int:
@@ -24,7 +24,23 @@ def blas_threads(default: int = 2) -> int:
         return default
 
 
-class TorchTrainer:
+class TorchEpochs(EpochLoop):
+    """EpochLoop on torch tensors: rows reordered on the device, the losses summed there."""
+
+    def _epoch_data(self, order):
+        if order is None:
+            return self.X, self.y
+        idx = self.torch.from_numpy(order).to(self.device)
+        return self.X[idx], self.y[idx]
+
+    def _mean_loss(self, losses) -> float:
+        total = losses[0]
+        for loss in losses[1:]:  # summed on the device, read back once
+            total = total + loss
+        return float(total) / self.steps_per_epoch
+
+
+class TorchTrainer(TorchEpochs):
     """torch.nn.Sequential of Linear layers, torch.optim.SGD, eager mode, on CPU or CUDA."""
 
     library = "torch"
@@ -65,26 +81,12 @@ class TorchTrainer:
         self.steps_per_epoch = X.shape[0] // workload.batch
         self.rng = np.random.default_rng(seed)
 
-    def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
-        torch, B = self.torch, self.workload.batch
-        model, opt, loss_fn = self.model, self.opt, self.loss_fn
-        loss_value = 0.0
-        for _ in range(epochs):
-            order = epoch_orders(self.X.shape[0], self.rng, shuffle)
-            if order is None:
-                X, y = self.X, self.y
-            else:
-                idx = torch.from_numpy(order).to(self.device)
-                X, y = self.X[idx], self.y[idx]
-            total = None
-            for start in range(0, self.steps_per_epoch * B, B):
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(X[start:start + B]), y[start:start + B])
-                loss.backward()
-                opt.step()
-                total = loss.detach() if total is None else total + loss.detach()
-            loss_value = float(total) / self.steps_per_epoch
-        return loss_value
+    def _train_batch(self, xb, yb):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(xb), yb)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
 
     def sync(self) -> None:
         if self.device.type == "cuda":

@@ -98,10 +98,15 @@ W6 = SequenceWorkload("W6", 32, 32, 128, 10, 64, 1e-3, 16, 4,
                       "sparse CE, batch 64, Adam, fp32, synthetic data")
 
 
-class NnkitSequenceTrainer:
-    """nnkit's Sequential([LSTM, Dense]) on one backend, trained by ``model.fit``."""
+# the trainers' bases (imported here, below W6: nnkit.bench.workloads imports W6 from this module)
+from nnkit.bench.peer_jax import JaxEpochs  # noqa: E402
+from nnkit.bench.peer_torch import TorchEpochs  # noqa: E402
+from nnkit.bench.trainers import NnkitTrainer  # noqa: E402
 
-    library = "nnkit"
+
+class NnkitSequenceTrainer(NnkitTrainer):
+    """nnkit's Sequential([LSTM, Dense]) on one backend, trained by ``model.fit`` (NnkitTrainer's
+    loop; only the model differs)."""
 
     def __init__(self, workload, X, y, *, backend="numpy", seed=0):
         import nnkit as nk
@@ -117,24 +122,13 @@ class NnkitSequenceTrainer:
         self.steps_per_epoch = X.shape[0] // workload.batch
         self._seed = seed
 
-    def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
-        history = self.model.fit(self.X, self.y, epochs=epochs, batch_size=self.workload.batch,
-                                 shuffle=shuffle, verbose=0, seed=None if shuffle else self._seed)
-        return float(history.history["loss"][-1])
-
-    def sync(self) -> None:
-        self.backend.synchronize()
-
-    def get_weights(self) -> list:
-        return self.model.get_weights()
-
     def describe(self) -> dict:
         ops = self.backend.ops
         return {"lstm_kernels": [n for n in ("lstm_forward", "lstm_backward") if n in self.backend.kernels],
                 "fused": getattr(ops.lstm_forward, "func", None) is not None}
 
 
-class TorchSequenceTrainer:
+class TorchSequenceTrainer(TorchEpochs):
     """torch.nn.LSTM(batch_first=True) + Linear, torch.optim.Adam, eager mode."""
 
     library = "torch"
@@ -171,24 +165,13 @@ class TorchSequenceTrainer:
         self.steps_per_epoch = X.shape[0] // workload.batch
         self.rng = np.random.default_rng(seed)
 
-    def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
-        from nnkit.bench.trainers import epoch_orders
-
-        torch, B = self.torch, self.workload.batch
-        loss_value = 0.0
-        for _ in range(epochs):
-            order = epoch_orders(self.X.shape[0], self.rng, shuffle)
-            X, y = (self.X, self.y) if order is None else (self.X[torch.from_numpy(order)], self.y[torch.from_numpy(order)])
-            total = None
-            for start in range(0, self.steps_per_epoch * B, B):
-                self.opt.zero_grad(set_to_none=True)
-                out, _ = self.lstm(X[start:start + B])
-                loss = self.loss_fn(self.head(out[:, -1, :]), y[start:start + B])
-                loss.backward()
-                self.opt.step()
-                total = loss.detach() if total is None else total + loss.detach()
-            loss_value = float(total) / self.steps_per_epoch
-        return loss_value
+    def _train_batch(self, xb, yb):
+        self.opt.zero_grad(set_to_none=True)
+        out, _ = self.lstm(xb)
+        loss = self.loss_fn(self.head(out[:, -1, :]), yb)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -241,7 +224,7 @@ def _jax_step(workload):
     return step
 
 
-class JaxSequenceTrainer:
+class JaxSequenceTrainer(JaxEpochs):
     """The LSTM under ``lax.scan``, forward, backward and Adam in one jit call per step."""
 
     library = "jax"
@@ -263,23 +246,10 @@ class JaxSequenceTrainer:
         self.steps_per_epoch = X.shape[0] // workload.batch
         self.rng = np.random.default_rng(seed)
 
-    def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
-        from nnkit.bench.trainers import epoch_orders
-
-        B = self.workload.batch
-        loss_value = 0.0
-        for _ in range(epochs):
-            order = epoch_orders(self.X.shape[0], self.rng, shuffle)
-            X, y = (self.X, self.y) if order is None else (self.X[order], self.y[order])
-            losses = []
-            for start in range(0, self.steps_per_epoch * B, B):
-                self.k += 1
-                self.params, self.m, self.v, loss = self._step(self.params, self.m, self.v,
-                                                               np.float32(self.k), X[start:start + B],
-                                                               y[start:start + B])
-                losses.append(loss)
-            loss_value = float(self.jnp.sum(self.jnp.stack(losses))) / self.steps_per_epoch
-        return loss_value
+    def _train_batch(self, xb, yb):
+        self.k += 1
+        self.params, self.m, self.v, loss = self._step(self.params, self.m, self.v, np.float32(self.k), xb, yb)
+        return loss
 
     def sync(self) -> None:
         self.jax.block_until_ready(self.params)

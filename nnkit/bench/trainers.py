@@ -19,7 +19,7 @@ import numpy as np
 
 from nnkit.bench.workloads import Workload
 
-__all__ = ["NnkitTrainer", "make_trainer", "PEER_LABELS", "peer_available", "nnkit_label"]
+__all__ = ["NnkitTrainer", "EpochLoop", "make_trainer", "PEER_LABELS", "peer_available", "nnkit_label"]
 
 # peer label -> (module, class); the module is imported only when its peer runs
 _PEERS = {
@@ -109,3 +109,32 @@ def make_trainer(label: str, workload: Workload, X, y, seed: int = 0):
 def epoch_orders(n: int, rng: np.random.Generator, shuffle: bool):
     """The row order of one epoch: a fresh permutation when shuffling, else None (as stored)."""
     return rng.permutation(n) if shuffle else None
+
+
+class EpochLoop:
+    """The timing loop every peer trainer shares (PyTorch, JAX, hand-written NumPy, any workload).
+
+    ``run_epochs`` trains over the data's batches, each epoch in a fresh order, and reads the loss
+    back once per epoch (a device scalar is never read per batch). A trainer sets ``workload``,
+    ``X``, ``y`` (its library's arrays), ``rng`` and ``steps_per_epoch``, implements
+    ``_train_batch(xb, yb) -> loss`` (one step; the loss may stay on its device) and may override
+    ``_epoch_data(order)`` (how its arrays take a row order) and ``_mean_loss(losses)``.
+    """
+
+    def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
+        B = self.workload.batch
+        loss = 0.0
+        for _ in range(epochs):
+            X, y = self._epoch_data(epoch_orders(self.X.shape[0], self.rng, shuffle))
+            losses = [self._train_batch(X[start:start + B], y[start:start + B])
+                      for start in range(0, self.steps_per_epoch * B, B)]
+            loss = self._mean_loss(losses)
+        return loss
+
+    def _epoch_data(self, order):
+        """(X, y) in the epoch's row order (None: as stored)."""
+        return (self.X, self.y) if order is None else (self.X[order], self.y[order])
+
+    def _mean_loss(self, losses) -> float:
+        """The epoch's mean loss from its batches' losses, read back once."""
+        return float(sum(losses)) / self.steps_per_epoch

@@ -68,30 +68,19 @@ class Conv2D(CheckedLayer):
         return (ho, wo, self.filters)
 
     def _forward(self, x, training=False):
-        be = self.backend
-        xp, ops = be.xp, be.ops
-        n = x.shape[0]
-        ho, wo, filters = self.output_shape
-        patches = ops.conv_patches(x, self.window, self.pads)
-        cols = patches.shape[-1]
-        p2 = xp.reshape(patches, (n * ho * wo, cols))
-        k2 = xp.reshape(self.W.value, (cols, filters))
-        z = xp.matmul(p2, k2)
-        a, y = ops.bias_activation(z, None if self.b is None else self.b.value, self.activation)
-        x_shape = tuple(x.shape)
+        ops = self.backend.ops
+        y, tape = ops.conv2d_activation(x, self.W.value, None if self.b is None else self.b.value,
+                                        self.window, self.pads, self.activation)
 
         def backward(dy, need_dx=True):
-            da, db = ops.bias_activation_backward(xp.reshape(dy, (n * ho * wo, filters)), a, y,
-                                                  self.activation, self.use_bias)
-            self.W.inc_grad(xp.reshape(xp.matmul(p2.T, da), self.W.shape))
+            dx, dk, db = ops.conv2d_activation_backward(dy, tape, self.W.value, self.window, self.pads,
+                                                        self.activation, self.use_bias, need_dx)
+            self.W.inc_grad(dk)
             if self.use_bias:
                 self.b.inc_grad(db)
-            if not need_dx:
-                return None
-            dp = xp.reshape(xp.matmul(da, k2.T), (n, ho, wo, cols))
-            return ops.conv_patches_backward(dp, x_shape, self.window, self.pads)
+            return dx
 
-        return xp.reshape(y, (n, ho, wo, filters)), backward
+        return y, backward
 
     def parameters(self):
         return [self.W, self.b] if self.use_bias else [self.W]

@@ -18,6 +18,11 @@ class BatchNormalization(CheckedLayer):
     leave them alone. ``trainable = False`` (as Keras) runs the layer in inference mode even in
     training: the moving statistics normalise and stay as they are (what an attack on the input
     of a trained model differentiates).
+
+    Data-parallel training (nnkit.distributed) normalises each rank's rows by their own statistics,
+    Keras' and PyTorch's default; the moving statistics then move by the mean of the ranks' batch
+    statistics weighted by their rows (the global batch's mean, and the mean of the ranks'
+    variances), averaged by the engine in one Allreduce, so every rank keeps the same ones.
     """
 
     trainable = True
@@ -35,6 +40,8 @@ class BatchNormalization(CheckedLayer):
         self.momentum, self.epsilon = float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+        # data-parallel: this rank's batch (mean, variance), until the engine averages them
+        self.replica_statistics = None
 
     def _build(self, input_shape, rng):
         be = self.backend
@@ -60,12 +67,13 @@ class BatchNormalization(CheckedLayer):
                 return dx
 
             return y, frozen_backward
-        if self.global_rows is not None:
-            raise ValueError("BatchNormalization: data-parallel training would normalise each rank's rows by "
-                             "their own statistics, not the global batch's; train it on one rank")
+        if self.global_rows is not None and x.shape[0] == 0:
+            return self._no_rows(x)
         y, xhat, inv_std, mu, var = ops.batch_norm(x, gamma, beta, self.epsilon)
-        self.moving_mean.value = ops.moving_average(self.moving_mean.value, mu, self.momentum)
-        self.moving_variance.value = ops.moving_average(self.moving_variance.value, var, self.momentum)
+        if self.global_rows is not None:
+            self.replica_statistics = (mu, var)
+        else:
+            self.update_moving_statistics(mu, var)
 
         def backward(dy, need_dx=True):
             dx, dgamma, dbeta = ops.batch_norm_backward(dy, xhat, inv_std, gamma)
@@ -73,6 +81,26 @@ class BatchNormalization(CheckedLayer):
             return dx
 
         return y, backward
+
+    def _no_rows(self, x):
+        """A rank without rows in this batch: nothing to normalise, zero gradients, statistics that
+        the engine weighs by 0."""
+        xp = self.backend.xp
+        zeros = xp.zeros_like(self.moving_mean.value)
+        self.replica_statistics = (zeros, zeros)
+
+        def backward(dy, need_dx=True):
+            self._set_grads(zeros, zeros)
+            return dy
+
+        return x, backward
+
+    def update_moving_statistics(self, mean, variance) -> None:
+        """moving = momentum moving + (1 - momentum) batch, for the mean and the variance."""
+        ops = self.backend.ops
+        self.moving_mean.value = ops.moving_average(self.moving_mean.value, mean, self.momentum)
+        self.moving_variance.value = ops.moving_average(self.moving_variance.value, variance, self.momentum)
+        self.replica_statistics = None
 
     def _set_grads(self, dgamma, dbeta):
         if self.gamma is not None:

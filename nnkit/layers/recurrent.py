@@ -4,6 +4,14 @@ Each runs its whole sequence through one backend op (``simple_rnn_forward``, ``l
 ``gru_forward``) and backpropagates through time with its ``*_backward`` op; the numba backend
 compiles each of them into one call. Weights are Keras's: ``[kernel (F, G u), recurrent_kernel
 (u, G u), bias]`` with G = 1, 4 (gates i, f, c, o) or 3 (gates z, r, h). The initial state is zero.
+
+Every layer also takes
+- ``return_state=True``: ``layer(x)`` returns (output, last h) (LSTM: (output, last h, last c)), as
+  Keras; ``backward`` then takes a tuple of the same shape (None for a state with no gradient). A
+  Sequential chains one array from layer to layer, so it refuses such a layer: call it on its own.
+- ``bptt_steps=k``: truncated backpropagation through time, as a PyTorch loop that detaches the
+  state every k steps (``h = h.detach()`` at t = k, 2k, ...): the forward is unchanged, the
+  gradient of step t does not flow into step t - 1 where t is a multiple of k. None: full BPTT.
 """
 
 from __future__ import annotations
@@ -26,20 +34,25 @@ def _initializer_name(value, default: str) -> str:
 class _Recurrent(Layer):
     """What SimpleRNN, LSTM and GRU share: building, input checks, the stateful shell.
 
-    A subclass sets ``GATES`` and implements ``_run(x) -> (hs, saved)`` and
-    ``_grads(dhs, x, hs, saved, need_dx) -> (dx, dW, dU, db)``.
+    A subclass sets ``GATES`` and implements ``_run(x) -> (hs, saved)``,
+    ``_grads(dhs, x, hs, saved, need_dx, d_cell) -> (dx, dW, dU, db)`` and, where its state has more
+    than h, ``_cell_state(saved)`` (the last c of an LSTM).
     """
 
     GATES = 1
 
     def __init__(self, units, return_sequences=False, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", name=None):
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", name=None,
+                 return_state=False, bptt_steps=None):
         super().__init__(name)
         owner = type(self).__name__
         self.units = _positive_int(units, "units", owner)
-        if not isinstance(return_sequences, bool):
-            raise TypeError(f"{owner}: return_sequences must be True or False, got {return_sequences!r}")
+        for what, flag in (("return_sequences", return_sequences), ("return_state", return_state)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{owner}: {what} must be True or False, got {flag!r}")
         self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.bptt_steps = None if bptt_steps is None else _positive_int(bptt_steps, "bptt_steps", owner)
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
         self.bias_initializer = bias_initializer
@@ -90,26 +103,43 @@ class _Recurrent(Layer):
             raise ValueError(f"{owner}: x contains NaN or inf")
 
     def _forward(self, x, training=False):
-        """(y, backward): y the last state (or every state); backward(dy, need_dx) adds the weights'
-        gradients to their grads and returns dx."""
-        xp = self.backend.xp
+        """(y, backward): y the last state (or every state), with return_state a tuple (y, h[, c]);
+        backward(dy, need_dx) adds the weights' gradients to their grads and returns dx."""
         hs, saved = self._run(x)
         y = hs if self.return_sequences else hs[:, -1, :]
         params = (self.kernel, self.recurrent_kernel, self.bias)
+        has_cell = type(self)._cell_state is not _Recurrent._cell_state
 
         def backward(dy, need_dx=True):
-            if self.return_sequences:
-                dhs = dy
-            else:
-                n, steps, units = hs.shape
-                earlier = xp.zeros((n, steps - 1, units), dtype=dy.dtype)
-                dhs = xp.concat([earlier, xp.reshape(dy, (n, 1, units))], axis=1)
-            dx, *grads = self._grads(dhs, x, hs, saved, need_dx)
+            d_h = d_cell = None
+            if self.return_state:
+                dy, d_h, *rest = dy
+                d_cell = rest[0] if rest else None
+            dhs = dy if self.return_sequences and d_h is None else self._step_gradients(dy, d_h, hs.shape)
+            dx, *grads = self._grads(dhs, x, hs, saved, need_dx, d_cell)
             for p, g in zip(params, grads):
                 p.inc_grad(g)
             return dx
 
-        return y, backward
+        if not self.return_state:
+            return y, backward
+        states = (hs[:, -1, :], self._cell_state(saved)) if has_cell else (hs[:, -1, :],)
+        return (y, *states), backward
+
+    def _step_gradients(self, dy, d_h, shape):
+        """d loss / d every step's state (N, T, u): dy where the layer outputs every step (else
+        zeros before the last), the last state's own gradient ``d_h`` (or None) added at the end."""
+        xp = self.backend.xp
+        n, steps, units = shape
+        last = dy[:, -1, :] if self.return_sequences else dy
+        if d_h is not None:
+            last = last + d_h
+        earlier = dy[:, :-1, :] if self.return_sequences else xp.zeros((n, steps - 1, units), dtype=dy.dtype)
+        return xp.concat([earlier, xp.reshape(last, (n, 1, units))], axis=1)
+
+    def _cell_state(self, saved):
+        """The last cell state of a layer whose state has more than h (None here)."""
+        return None
 
     def forward(self, x, training=False):
         """y = the layer on x (checked first: a model checks its data once, before the chain)."""
@@ -120,6 +150,8 @@ class _Recurrent(Layer):
         return {
             "units": self.units,
             "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "bptt_steps": self.bptt_steps,
             "kernel_initializer": _initializer_name(self.kernel_initializer, "glorot_uniform"),
             "recurrent_initializer": _initializer_name(self.recurrent_initializer, "orthogonal"),
             "bias_initializer": _initializer_name(self.bias_initializer, "zeros"),
@@ -136,52 +168,31 @@ class SimpleRNN(_Recurrent):
     return_sequences: output every step's state (N, T, units) instead of the last (N, units).
     return_state: also return the last state: ``layer(x)`` gives (output, state) and
         ``backward`` takes (d output, d state). A Sequential takes one output: use it outside one.
+    bptt_steps: truncated backpropagation through time (the module's docstring).
     """
 
     GATES = 1
 
     def __init__(self, units, activation="tanh", return_sequences=False, return_state=False,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", name=None):
+                 bias_initializer="zeros", name=None, bptt_steps=None):
         super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer,
-                         bias_initializer, name)
+                         bias_initializer, name, return_state, bptt_steps)
         self.activation = check_activation(activation, "SimpleRNN")
         if self.activation == "softmax":
             raise ValueError(f"SimpleRNN: activation must be an elementwise activation, got {activation!r}")
-        if not isinstance(return_state, bool):
-            raise TypeError(f"SimpleRNN: return_state must be True or False, got {return_state!r}")
-        self.return_state = return_state
 
     def _run(self, x):
         hs, zs = self.backend.ops.simple_rnn_forward(x, self.kernel.value, self.recurrent_kernel.value,
                                                      self.bias.value, self.activation)
         return hs, zs
 
-    def _grads(self, dhs, x, hs, zs, need_dx):
-        return self.backend.ops.simple_rnn_backward(dhs, x, hs, zs, self.kernel.value,
-                                                    self.recurrent_kernel.value, self.activation, need_dx)
-
-    def _forward(self, x, training=False):
-        y, backward = super()._forward(x, training)
-        if not self.return_state:
-            return y, backward
-        xp = self.backend.xp
-        state = y[:, -1, :] if self.return_sequences else y
-
-        def backward_with_state(dy, need_dx=True):
-            dy, dstate = dy
-            if self.return_sequences:
-                n, steps, units = dy.shape
-                last = xp.reshape(dy[:, -1, :] + dstate, (n, 1, units))
-                dy = xp.concat([dy[:, :-1, :], last], axis=1)
-            else:
-                dy = dy + dstate
-            return backward(dy, need_dx)
-
-        return (y, state), backward_with_state
+    def _grads(self, dhs, x, hs, zs, need_dx, d_cell=None):
+        return self.backend.ops.simple_rnn_backward(dhs, x, hs, zs, self.kernel.value, self.recurrent_kernel.value,
+                                                    self.activation, need_dx, self.bptt_steps)
 
     def get_config(self):
-        return {"activation": self.activation, "return_state": self.return_state, **super().get_config()}
+        return {"activation": self.activation, **super().get_config()}
 
 
 class LSTM(_Recurrent):
@@ -189,15 +200,16 @@ class LSTM(_Recurrent):
     z = x_t W + h_(t-1) U + b; i, f, o = sigmoid; g = tanh; c_t = f c_(t-1) + i g; h_t = o tanh(c_t).
 
     unit_forget_bias: start the forget gate's bias at 1 (Jozefowicz et al. 2015), as Keras.
+    return_state: ``layer(x)`` gives (output, last h, last c), as Keras; bptt_steps: truncated BPTT.
     """
 
     GATES = 4
 
     def __init__(self, units, return_sequences=False, unit_forget_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", name=None):
+                 bias_initializer="zeros", name=None, return_state=False, bptt_steps=None):
         super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer,
-                         bias_initializer, name)
+                         bias_initializer, name, return_state, bptt_steps)
         if not isinstance(unit_forget_bias, bool):
             raise TypeError(f"LSTM: unit_forget_bias must be True or False, got {unit_forget_bias!r}")
         self.unit_forget_bias = unit_forget_bias
@@ -213,10 +225,13 @@ class LSTM(_Recurrent):
                                                       self.bias.value)
         return hs, (cs, gates)
 
-    def _grads(self, dhs, x, hs, saved, need_dx):
+    def _cell_state(self, saved):
+        return saved[0][:, -1, :]
+
+    def _grads(self, dhs, x, hs, saved, need_dx, d_cell=None):
         cs, gates = saved
         return self.backend.ops.lstm_backward(dhs, x, hs, cs, gates, self.kernel.value,
-                                              self.recurrent_kernel.value, need_dx)
+                                              self.recurrent_kernel.value, need_dx, self.bptt_steps, d_cell)
 
     def get_config(self):
         return {"unit_forget_bias": self.unit_forget_bias, **super().get_config()}
@@ -227,31 +242,38 @@ class GRU(_Recurrent):
     applied after the recurrent matmul (as Keras 3 and PyTorch): with zx = x_t W + b_0 and
     zh = h_(t-1) U + b_1, z, r = sigmoid(zx + zh), hh = tanh(zx_h + r zh_h),
     h_t = z h_(t-1) + (1 - z) hh. The bias is (2, 3 units): input and recurrent.
+    reset_after=False: Keras 2's original formulation, the reset gate applied to h before the
+    recurrent matmul, hh = tanh(x W_h + (r h_(t-1)) U_h + b_h), with one bias (3 units,).
+    return_state: ``layer(x)`` gives (output, last h), as Keras; bptt_steps: truncated BPTT.
     """
 
     GATES = 3
 
     def __init__(self, units, return_sequences=False, reset_after=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", name=None):
+                 bias_initializer="zeros", name=None, return_state=False, bptt_steps=None):
         super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer,
-                         bias_initializer, name)
-        if reset_after is not True:
-            raise ValueError(f"GRU: only reset_after=True (Keras 3's and PyTorch's GRU) is implemented, "
-                             f"got {reset_after!r}")
-        self.reset_after = True
+                         bias_initializer, name, return_state, bptt_steps)
+        if not isinstance(reset_after, bool):
+            raise TypeError(f"GRU: reset_after must be True or False, got {reset_after!r}")
+        self.reset_after = reset_after
 
     def _bias_shape(self):
-        return (2, 3 * self.units)
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _ops(self):
+        """(forward, backward) of this GRU's formulation."""
+        ops = self.backend.ops
+        if self.reset_after:
+            return ops.gru_forward, ops.gru_backward
+        return ops.gru_reset_before_forward, ops.gru_reset_before_backward
 
     def _run(self, x):
-        hs, gates = self.backend.ops.gru_forward(x, self.kernel.value, self.recurrent_kernel.value,
-                                                 self.bias.value)
-        return hs, gates
+        return self._ops()[0](x, self.kernel.value, self.recurrent_kernel.value, self.bias.value)
 
-    def _grads(self, dhs, x, hs, gates, need_dx):
-        return self.backend.ops.gru_backward(dhs, x, hs, gates, self.kernel.value,
-                                             self.recurrent_kernel.value, need_dx)
+    def _grads(self, dhs, x, hs, gates, need_dx, d_cell=None):
+        return self._ops()[1](dhs, x, hs, gates, self.kernel.value, self.recurrent_kernel.value, need_dx,
+                              self.bptt_steps)
 
     def get_config(self):
         return {"reset_after": self.reset_after, **super().get_config()}

@@ -45,6 +45,9 @@ class Sequential(Layer, Model):
             raise TypeError(f"Sequential: expected a Layer, got {type(layer).__name__}")
         if self.built and not getattr(self, "_built_at_construction", False):
             raise ValueError("Sequential: cannot add a layer to a built model")
+        if getattr(layer, "return_state", False):  # its output is a tuple: the chain carries one array
+            raise ValueError(f"Sequential: {type(layer).__name__} {layer.name!r} has return_state=True, whose "
+                             f"output (output, states...) a Sequential cannot pass on; call the layer on its own")
         self.layers.append(layer)
         if self.built:  # built only because the first layer knew its input: build it again whole
             self.build()

@@ -8,6 +8,8 @@ pixel and kh*kw*c columns ordered (a, b, k), so a Conv2D kernel (kh, kw, c, filt
 
 from __future__ import annotations
 
+from nnkit.ops import activations as _act
+
 
 def _pad(x, pads, fill, xp):
     top, bottom, left, right = pads
@@ -85,3 +87,45 @@ def conv2d_backward(dz, x, kernel, window, pads, with_bias=True, need_dx=True, *
         dp = xp.reshape(xp.matmul(dz2, k2.T), (n, ho, wo, cols))
         dx = conv_patches_backward(dp, tuple(x.shape), window, pads, xp=xp)
     return dx, dk, db
+
+
+def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
+    """Conv2D's forward, y = f(P(x) K + b) (``bias`` may be None); returns (y, tape), the tape
+    what conv2d_activation_backward needs (opaque: each kernel family keeps its own)."""
+    return _conv2d_activation_composed(x, kernel, bias, window, pads, activation, conv_patches,
+                                       _act.bias_activation, xp)
+
+
+def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias=True, need_dx=True,
+                               *, xp):
+    """Conv2D's backward from conv2d_activation's tape: da = dy f'(a), dK = P^T da, db = sum of da
+    over every pixel, dx = P^T(da K^T) (None unless need_dx); returns (dx, dK, db)."""
+    return _conv2d_activation_backward_composed(dy, tape, kernel, window, pads, activation, with_bias,
+                                                need_dx, conv_patches_backward,
+                                                _act.bias_activation_backward, xp)
+
+
+def _conv2d_activation_composed(x, kernel, bias, window, pads, activation, patches, bias_activation, xp):
+    """conv2d_activation from a patches op and a bias + activation op (a kernel family's own, or
+    the generic ones); the tape is (patch matrix, a, y, x's shape)."""
+    p = patches(x, window, pads, xp=xp)
+    n, ho, wo, cols = p.shape
+    filters = kernel.shape[-1]
+    p2 = xp.reshape(p, (n * ho * wo, cols))
+    a, y = bias_activation(xp.matmul(p2, xp.reshape(kernel, (cols, filters))), bias, activation, xp=xp)
+    return xp.reshape(y, (n, ho, wo, filters)), (p2, a, y, tuple(x.shape))
+
+
+def _conv2d_activation_backward_composed(dy, tape, kernel, window, pads, activation, with_bias, need_dx,
+                                        patches_backward, bias_activation_backward, xp):
+    """conv2d_activation_backward from the patches' adjoint and a bias + activation backward op."""
+    p2, a, y, x_shape = tape
+    n, ho, wo, filters = dy.shape
+    cols = p2.shape[1]
+    da, db = bias_activation_backward(xp.reshape(dy, (n * ho * wo, filters)), a, y, activation,
+                                      with_bias, xp=xp)
+    dk = xp.reshape(xp.matmul(p2.T, da), kernel.shape)
+    if not need_dx:
+        return None, dk, db
+    dp = xp.reshape(xp.matmul(da, xp.reshape(kernel, (cols, filters)).T), (n, ho, wo, cols))
+    return patches_backward(dp, x_shape, window, pads, xp=xp), dk, db

@@ -6,6 +6,9 @@ runs the recurrence in reverse (backpropagation through time), collecting the pe
 of the pre-activations so that the weight gradients are again one matmul each. ``dhs`` is the
 gradient of the loss with respect to every step's hidden state (zeros where a step has no output
 of its own). The initial state is zero. Gate layouts are Keras's: LSTM i, f, c, o; GRU z, r, h.
+``bptt_steps = k`` truncates backpropagation through time as PyTorch users do by detaching the
+state every k steps: the gradient of step t does not reach step t - 1 where t is a multiple of k
+(the forward is unchanged).
 """
 
 from __future__ import annotations
@@ -30,6 +33,22 @@ def _shifted(hs, xp):
     return xp.concat([zero, hs[:, :-1, :]], axis=1)
 
 
+def _projection_and_zero_state(x, kernel, recurrent_kernel, bias, xp):
+    """(zx = x W + b for every step at once, h_(-1) = 0)."""
+    h = xp.zeros((x.shape[0], recurrent_kernel.shape[0]), dtype=x.dtype)
+    return xp.matmul(x, kernel) + bias, h
+
+
+def _with_carry(dhs, t, carry):
+    """The gradient reaching step t's state: its own dhs[:, t] plus what flows back from t + 1."""
+    return dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+
+
+def _cut(t, bptt_steps) -> bool:
+    """Whether backpropagation stops between step t - 1 and step t (the state detached at t)."""
+    return bool(bptt_steps) and t % bptt_steps == 0
+
+
 def _dx(dz, kernel, need_dx, xp):
     """dX = dZ @ W^T for every step at once (None unless need_dx)."""
     return xp.matmul(dz, kernel.T) if need_dx else None
@@ -38,12 +57,9 @@ def _dx(dz, kernel, need_dx, xp):
 # -- SimpleRNN ----------------------------------------------------------------------------------
 def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
     """h_t = f(x_t W + h_(t-1) U + b), h_(-1) = 0; returns (hs, zs): states and pre-activations."""
-    n, steps, _ = x.shape
-    units = recurrent_kernel.shape[0]
-    zx = xp.matmul(x, kernel) + bias
-    h = xp.zeros((n, units), dtype=x.dtype)
+    zx, h = _projection_and_zero_state(x, kernel, recurrent_kernel, bias, xp)
     hs, zs = [], []
-    for t in range(steps):
+    for t in range(x.shape[1]):
         z = zx[:, t, :] + xp.matmul(h, recurrent_kernel)
         h = _act.activation(z, activation, xp=xp)
         hs.append(h)
@@ -51,16 +67,17 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
     return xp.stack(hs, axis=1), xp.stack(zs, axis=1)
 
 
-def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, *, xp):
-    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T); returns (dx, dW, dU, db)."""
+def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T), the carried term cut at
+    multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
     steps = x.shape[1]
     dzs = [None] * steps
     carry = None
     for t in range(steps - 1, -1, -1):
-        dh = dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+        dh = _with_carry(dhs, t, carry)
         dz = _act.activation_backward(dh, zs[:, t, :], hs[:, t, :], activation, xp=xp)
         dzs[t] = dz
-        carry = xp.matmul(dz, recurrent_kernel.T)
+        carry = None if _cut(t, bptt_steps) else xp.matmul(dz, recurrent_kernel.T)
     dz = xp.stack(dzs, axis=1)
     dw, du, db = _param_grads(x, dz, _shifted(hs, xp), xp)
     return _dx(dz, kernel, need_dx, xp), dw, du, db
@@ -114,25 +131,31 @@ def _lstm_forward(x, kernel, recurrent_kernel, bias, cell, xp):
     return xp.stack(hs, axis=1), xp.stack(cs, axis=1), xp.stack(gs, axis=1)
 
 
-def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells;
-    returns (dx, dW, dU, db)."""
-    return _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, lstm_cell_backward, xp)
+def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, dc_last=None,
+                  *, xp):
+    """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells (starting
+    from ``dc_last``, the gradient of the last cell state, or zero), both cut at multiples of
+    ``bptt_steps``; returns (dx, dW, dU, db)."""
+    return _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, lstm_cell_backward, xp,
+                          bptt_steps, dc_last)
 
 
-def _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, cell_backward, xp):
+def _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, cell_backward, xp,
+                   bptt_steps=None, dc_last=None):
     """lstm_backward with the cell's backward given."""
     n, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
     zero = xp.zeros((n, units), dtype=x.dtype)
     dzs = [None] * steps
-    dh_carry, dc = None, zero
+    dh_carry, dc = None, zero if dc_last is None else dc_last
     for t in range(steps - 1, -1, -1):
-        dh = dhs[:, t, :] if dh_carry is None else dhs[:, t, :] + dh_carry
+        dh = _with_carry(dhs, t, dh_carry)
         c_prev = cs[:, t - 1, :] if t > 0 else zero
         dz, dc = cell_backward(dh, dc, gates[:, t, :], c_prev, cs[:, t, :], xp=xp)
         dzs[t] = dz
         dh_carry = xp.matmul(dz, recurrent_kernel.T)
+        if _cut(t, bptt_steps):
+            dh_carry, dc = None, zero
     dz = xp.stack(dzs, axis=1)
     dw, du, db = _param_grads(x, dz, _shifted(hs, xp), xp)
     return _dx(dz, kernel, need_dx, xp), dw, du, db
@@ -182,12 +205,13 @@ def _gru_forward(x, kernel, recurrent_kernel, bias, cell, xp):
     return xp.stack(hs, axis=1), xp.stack(gs, axis=1)
 
 
-def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, *, xp):
-    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T; returns (dx, dW, dU, db (2, 3u))."""
-    return _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, gru_cell_backward, xp)
+def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T, cut at multiples of ``bptt_steps``;
+    returns (dx, dW, dU, db (2, 3u))."""
+    return _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, gru_cell_backward, xp, bptt_steps)
 
 
-def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_backward, xp):
+def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_backward, xp, bptt_steps=None):
     """gru_backward with the cell's backward given."""
     n, steps, _ = x.shape
     units = recurrent_kernel.shape[0]
@@ -195,17 +219,66 @@ def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_bac
     dzxs, dzhs = [None] * steps, [None] * steps
     carry = None
     for t in range(steps - 1, -1, -1):
-        dh = dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+        dh = _with_carry(dhs, t, carry)
         h_prev = hs[:, t - 1, :] if t > 0 else zero
         dzx, dzh, direct = cell_backward(dh, gates[:, t, :], h_prev, xp=xp)
         dzxs[t], dzhs[t] = dzx, dzh
-        carry = direct + xp.matmul(dzh, recurrent_kernel.T)
+        carry = None if _cut(t, bptt_steps) else direct + xp.matmul(dzh, recurrent_kernel.T)
     dzx, dzh = xp.stack(dzxs, axis=1), xp.stack(dzhs, axis=1)
     dzxf, dzhf = _flat(dzx, xp), _flat(dzh, xp)
     dw = xp.matmul(_flat(x, xp).T, dzxf)
     du = xp.matmul(_flat(_shifted(hs, xp), xp).T, dzhf)
     db = xp.stack([xp.sum(dzxf, axis=0), xp.sum(dzhf, axis=0)], axis=0)
     return _dx(dzx, kernel, need_dx, xp), dw, du, db
+
+
+# -- GRU with the reset before the recurrent matmul (Keras 2's reset_after=False, Cho et al.) -----
+def gru_reset_before_forward(x, kernel, recurrent_kernel, bias, *, xp):
+    """z = sigmoid(x W_z + h U_z + b_z), r = sigmoid(x W_r + h U_r + b_r),
+    hh = tanh(x W_h + (r h) U_h + b_h), h_t = z h_(t-1) + (1 - z) hh, with h = h_(t-1) and one bias
+    (3u,); returns (hs, gates) with gates = [z, r, hh] of shape (N, T, 3u)."""
+    u = recurrent_kernel.shape[0]
+    zx, h = _projection_and_zero_state(x, kernel, recurrent_kernel, bias, xp)
+    hs, gs = [], []
+    for t in range(x.shape[1]):
+        zr = zx[:, t, :2 * u] + xp.matmul(h, recurrent_kernel[:, :2 * u])
+        z = _act.sigmoid(zr[:, :u], xp=xp)
+        r = _act.sigmoid(zr[:, u:], xp=xp)
+        hh = xp.tanh(zx[:, t, 2 * u:] + xp.matmul(r * h, recurrent_kernel[:, 2 * u:]))
+        h = z * h + (1.0 - z) * hh
+        hs.append(h)
+        gs.append(xp.concat([z, r, hh], axis=1))
+    return xp.stack(hs, axis=1), xp.stack(gs, axis=1)
+
+
+def gru_reset_before_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
+    """BPTT of gru_reset_before_forward: da_h = dh (1 - z)(1 - hh^2), d(r h) = da_h U_h^T,
+    da_z = dh (h - hh) z(1-z), da_r = d(r h) h r(1-r), dh_(t-1) = dh z + d(r h) r + [da_z, da_r] U_zr^T
+    (cut at multiples of ``bptt_steps``); returns (dx, dW, dU, db (3u,))."""
+    n, steps, _ = x.shape
+    u = recurrent_kernel.shape[0]
+    u_zr, u_h = recurrent_kernel[:, :2 * u], recurrent_kernel[:, 2 * u:]
+    h_prev_all = _shifted(hs, xp)
+    das = [None] * steps
+    carry = None
+    for t in range(steps - 1, -1, -1):
+        dh = _with_carry(dhs, t, carry)
+        g, h_prev = gates[:, t, :], h_prev_all[:, t, :]
+        z, r, hh = g[:, :u], g[:, u:2 * u], g[:, 2 * u:]
+        dah = dh * (1.0 - z) * (1.0 - hh * hh)
+        drh = xp.matmul(dah, u_h.T)
+        daz = dh * (h_prev - hh) * z * (1.0 - z)
+        dar = drh * h_prev * r * (1.0 - r)
+        das[t] = xp.concat([daz, dar, dah], axis=1)
+        carry = None if _cut(t, bptt_steps) else (
+            dh * z + drh * r + xp.matmul(das[t][:, :2 * u], u_zr.T))
+    da = xp.stack(das, axis=1)
+    daf = _flat(da, xp)
+    dw = xp.matmul(_flat(x, xp).T, daf)
+    r_all = gates[:, :, u:2 * u]
+    du = xp.concat([xp.matmul(_flat(h_prev_all, xp).T, daf[:, :2 * u]),
+                    xp.matmul(_flat(r_all * h_prev_all, xp).T, daf[:, 2 * u:])], axis=1)
+    return _dx(da, kernel, need_dx, xp), dw, du, xp.sum(daf, axis=0)
 
 
 # -- Embedding ----------------------------------------------------------------------------------
