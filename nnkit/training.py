@@ -237,6 +237,17 @@ def _choose_step(model, dp, weighted=False):
     return graph_step(compiled if compiled is not None else model._train_step, model.backend, model)
 
 
+def _stopped_quietly(exc, callbacks) -> bool:
+    """Whether a TerminateOnNaN among ``callbacks`` asked to end the fit quietly, as an early stop,
+    on the divergence ``exc`` (it then keeps the message and prints it)."""
+    stoppers = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
+    for cb in stoppers:
+        cb.message = f"TerminateOnNaN: {exc}"
+    if stoppers:
+        print(stoppers[0].message)
+    return bool(stoppers)
+
+
 def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=None,
         validation_split=0.0, callbacks=None, verbose=1, seed=None, distributed=False, sample_weight=None,
         class_weight=None):
@@ -286,12 +297,8 @@ def fit(model, X, y, *, epochs=1, batch_size=32, shuffle=True, validation_data=N
                 break
         guard.finish()
     except TrainingDiverged as exc:
-        stoppers = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
-        if not stoppers:
+        if not _stopped_quietly(exc, callbacks):
             raise
-        for cb in stoppers:  # asked to stop quietly on NaN: end the fit as an early stop
-            cb.message = f"TerminateOnNaN: {exc}"
-        print(stoppers[0].message)
     finally:
         progress.close()
         if dp is not None:
