@@ -2,8 +2,8 @@
 
 The guard costs one copy of the weights and optimizer state at each epoch's start (of the flat
 buffers that hold them, where they do) and one check of the step's loss, the number every step
-already returns: the compiled numba step keeps its fast path. On the host each batch's loss is checked as it comes; on a device the epoch's summed loss
-is, so no step waits for a read-back. When something went non-finite the epoch is replayed from
+already returns: the compiled numba step keeps its fast path. On the host each batch's loss is
+checked as it comes; on a device the epoch's summed loss is, so no step waits for a read-back. When something went non-finite the epoch is replayed from
 its snapshot, step by step and checked after each, to find the batch where it happened and to
 stop there with the weights and optimizer state from just before it.
 """
