@@ -7,7 +7,8 @@ The model is read through its step table (``model.step_table()``) and the optimi
 state API, never through layer classes or private attributes. Small networks (at most
 ``MAX_MACS_PER_SAMPLE``) get one @njit call per batch: there per-step Python overhead, not
 arithmetic, is the cost. A plain Dense stack gets ``TableStep``, one step per (loss, optimizer,
-dtype) walking a table of its layers, so a new architecture compiles nothing; the others
+dtype, activation family: the common ones, or any) walking a table of its layers, so a new
+architecture compiles nothing; the others
 (Dropout, Maxout, Residual, penalties) get ``CompiledStep``, code generated for the model's
 layers, loss and optimizer (``_stepgen``), so only those compile. Bigger ones get
 ``LayeredStep``: np.matmul with the compiled epilogues (Residual and Maxout: the former only).
