@@ -450,7 +450,7 @@ def test_bptt_steps_longer_than_the_sequence_is_full_bptt_and_bad_values_are_ref
         for a, b in zip(grads[0], other):
             np.testing.assert_array_equal(a, b)
     for bad in (0, -2, 1.5, True, "3"):
-        with pytest.raises(ValueError, match="LSTM: bptt_steps must be a positive int"):
+        with pytest.raises(ValueError, match="LSTM: bptt_steps: expected an int >= 1"):
             nk.layers.LSTM(5, bptt_steps=bad)
     layer = nk.layers.GRU(3, bptt_steps=2)
     assert layer.get_config()["bptt_steps"] == 2

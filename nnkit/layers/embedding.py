@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nnkit import initializers
+from nnkit import initializers, validation
 from nnkit.layers.base import Layer, Parameter
 
 # Keras's default: U(-0.05, 0.05)
@@ -18,10 +18,8 @@ class Embedding(Layer):
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform", name=None):
         super().__init__(name)
-        for what, value in (("input_dim", input_dim), ("output_dim", output_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Embedding: {what} must be a positive int, got {value!r}")
-        self.vocabulary, self.width = input_dim, output_dim
+        self.vocabulary = validation.integer("input_dim", input_dim, 1, "Embedding")
+        self.width = validation.integer("output_dim", output_dim, 1, "Embedding")
         self.embeddings_initializer = embeddings_initializer
         self._init = _DEFAULT_INIT if embeddings_initializer == "uniform" else initializers.get(embeddings_initializer)
         self.embeddings = None

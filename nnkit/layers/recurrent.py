@@ -16,15 +16,9 @@ Every layer also takes
 
 from __future__ import annotations
 
-from nnkit import initializers
+from nnkit import initializers, validation
 from nnkit.layers.activation import check_activation
 from nnkit.layers.base import Layer, Parameter
-
-
-def _positive_int(value, what: str, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner}: {what} must be a positive int, got {value!r}")
-    return value
 
 
 def _initializer_name(value, default: str) -> str:
@@ -46,13 +40,10 @@ class _Recurrent(Layer):
                  return_state=False, bptt_steps=None):
         super().__init__(name)
         owner = type(self).__name__
-        self.units = _positive_int(units, "units", owner)
-        for what, flag in (("return_sequences", return_sequences), ("return_state", return_state)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{owner}: {what} must be True or False, got {flag!r}")
-        self.return_sequences = return_sequences
-        self.return_state = return_state
-        self.bptt_steps = None if bptt_steps is None else _positive_int(bptt_steps, "bptt_steps", owner)
+        self.units = validation.integer("units", units, 1, owner)
+        self.return_sequences = validation.flag("return_sequences", return_sequences, owner)
+        self.return_state = validation.flag("return_state", return_state, owner)
+        self.bptt_steps = None if bptt_steps is None else validation.integer("bptt_steps", bptt_steps, 1, owner)
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
         self.bias_initializer = bias_initializer
@@ -210,9 +201,7 @@ class LSTM(_Recurrent):
                  bias_initializer="zeros", name=None, return_state=False, bptt_steps=None):
         super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer,
                          bias_initializer, name, return_state, bptt_steps)
-        if not isinstance(unit_forget_bias, bool):
-            raise TypeError(f"LSTM: unit_forget_bias must be True or False, got {unit_forget_bias!r}")
-        self.unit_forget_bias = unit_forget_bias
+        self.unit_forget_bias = validation.flag("unit_forget_bias", unit_forget_bias, "LSTM")
 
     def _initial_bias(self, rng):
         bias = super()._initial_bias(rng)
@@ -254,9 +243,7 @@ class GRU(_Recurrent):
                  bias_initializer="zeros", name=None, return_state=False, bptt_steps=None):
         super().__init__(units, return_sequences, kernel_initializer, recurrent_initializer,
                          bias_initializer, name, return_state, bptt_steps)
-        if not isinstance(reset_after, bool):
-            raise TypeError(f"GRU: reset_after must be True or False, got {reset_after!r}")
-        self.reset_after = reset_after
+        self.reset_after = validation.flag("reset_after", reset_after, "GRU")
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
