@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnkit.bench.peer_jax import JaxTrainer
-from nnkit.bench.peer_torch import TorchTrainer, blas_threads
+from nnkit.bench.peer_torch import TorchTrainer
 from nnkit.bench.trainers import NnkitTrainer
 from nnkit.bench.workload_cnn import ConvWorkload
 
@@ -63,15 +63,8 @@ class CnnTorchTrainer(TorchTrainer):
     """torch.nn Conv2d/MaxPool2d/Linear in NCHW, as PyTorch users write it; torch.optim.SGD."""
 
     def __init__(self, workload: ConvWorkload, X, y, *, seed=0, device="cpu"):
-        import torch
-
-        self.torch, self.workload = torch, workload
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("torch-cuda: torch.cuda.is_available() is False")
-        if self.device.type == "cpu":
-            torch.set_num_threads(blas_threads())
-        self.label, self.version = f"torch-{self.device.type}", torch.__version__
+        self._start(workload, device)
+        torch = self.torch
         weights = workload.initial_weights(seed)
         modules, c = [], workload.image[2]
         tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
@@ -97,10 +90,7 @@ class CnnTorchTrainer(TorchTrainer):
         self.model = torch.nn.Sequential(*modules).to(self.device)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=workload.lr, momentum=workload.momentum)
         self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.X = tensor(X.transpose(0, 3, 1, 2).astype(np.float32)).to(self.device)
-        self.y = torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self.rng = np.random.default_rng(seed)
+        self._data(X.transpose(0, 3, 1, 2).astype(np.float32), y, seed)
 
     def get_weights(self) -> list:
         out, first_dense = [], True

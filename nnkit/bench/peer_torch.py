@@ -25,7 +25,45 @@ def blas_threads(default: int = 2) -> int:
 
 
 class TorchEpochs(EpochLoop):
-    """EpochLoop on torch tensors: rows reordered on the device, the losses summed there."""
+    """EpochLoop on torch tensors: rows reordered on the device, the losses summed there; the
+    device, threads and data set-up, the eager step and the sync every torch trainer shares."""
+
+    def _start(self, workload, device) -> None:
+        """torch imported, the device chosen (CPU threads: as many as NumPy's BLAS), labelled."""
+        import torch
+
+        self.torch, self.workload = torch, workload
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("torch-cuda: torch.cuda.is_available() is False")
+        if self.device.type == "cpu":
+            torch.set_num_threads(blas_threads())
+        self.label = f"torch-{self.device.type}"
+        self.version = torch.__version__
+
+    def _data(self, X, y, seed) -> None:
+        """The data set on the device, once; the epoch orders' generator."""
+        self.X = self.torch.from_numpy(np.ascontiguousarray(X)).to(self.device)
+        self.y = self.torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
+        self.steps_per_epoch = X.shape[0] // self.workload.batch
+        self.rng = np.random.default_rng(seed)
+
+    def _forward(self, xb):
+        return self.model(xb)
+
+    def _train_batch(self, xb, yb):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self._forward(xb), yb)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize()
+
+    def describe(self) -> dict:
+        return {"threads": self.torch.get_num_threads(), "device": str(self.device)}
 
     def _epoch_data(self, order):
         if order is None:
@@ -46,17 +84,8 @@ class TorchTrainer(TorchEpochs):
     library = "torch"
 
     def __init__(self, workload: Workload, X, y, *, seed=0, device="cpu"):
-        import torch
-
-        self.torch = torch
-        self.workload = workload
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("torch-cuda: torch.cuda.is_available() is False")
-        if self.device.type == "cpu":
-            torch.set_num_threads(blas_threads())
-        self.label = f"torch-{self.device.type}"
-        self.version = torch.__version__
+        self._start(workload, device)
+        torch = self.torch
         weights = workload.initial_weights(seed)
         modules = []
         for i, (n_in, n_out) in enumerate(workload.layers):
@@ -76,21 +105,7 @@ class TorchTrainer(TorchEpochs):
         else:
             # nnkit's MSE: 1/N sum_n 1/2 ||out_n - t_n||^2 (torch's MSELoss averages over units too)
             self.loss_fn = lambda out, t: 0.5 * ((out - t) ** 2).sum(dim=1).mean()
-        self.X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.device)
-        self.y = torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self.rng = np.random.default_rng(seed)
-
-    def _train_batch(self, xb, yb):
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(xb), yb)
-        loss.backward()
-        self.opt.step()
-        return loss.detach()
-
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            self.torch.cuda.synchronize()
+        self._data(np.asarray(X, dtype=np.float32), y, seed)
 
     def get_weights(self) -> list:
         out = []
@@ -99,6 +114,3 @@ class TorchTrainer(TorchEpochs):
                 out.append(m.weight.detach().cpu().numpy().T.copy())
                 out.append(m.bias.detach().cpu().numpy().copy())
         return out
-
-    def describe(self) -> dict:
-        return {"threads": self.torch.get_num_threads(), "device": str(self.device)}

@@ -134,16 +134,8 @@ class TorchSequenceTrainer(TorchEpochs):
     library = "torch"
 
     def __init__(self, workload, X, y, *, seed=0, device="cpu"):
-        import torch
-
-        from nnkit.bench.peer_torch import blas_threads
-
-        self.torch, self.workload = torch, workload
-        self.device = torch.device(device)
-        if self.device.type == "cpu":
-            torch.set_num_threads(blas_threads())
-        self.label = f"torch-{self.device.type}"
-        self.version = torch.__version__
+        self._start(workload, device)
+        torch = self.torch
         kernel, recurrent, bias, w, b = workload.initial_weights(seed)
         self.lstm = torch.nn.LSTM(workload.features, workload.units, batch_first=True)
         self.head = torch.nn.Linear(workload.units, workload.classes)
@@ -160,30 +152,16 @@ class TorchSequenceTrainer(TorchEpochs):
         self.params = [p for p in self.lstm.parameters() if p.requires_grad] + list(self.head.parameters())
         self.opt = torch.optim.Adam(self.params, lr=workload.lr)
         self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.X = torch.from_numpy(np.ascontiguousarray(X)).to(self.device)
-        self.y = torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self.rng = np.random.default_rng(seed)
+        self._data(X, y, seed)
 
-    def _train_batch(self, xb, yb):
-        self.opt.zero_grad(set_to_none=True)
+    def _forward(self, xb):
         out, _ = self.lstm(xb)
-        loss = self.loss_fn(self.head(out[:, -1, :]), yb)
-        loss.backward()
-        self.opt.step()
-        return loss.detach()
-
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            self.torch.cuda.synchronize()
+        return self.head(out[:, -1, :])
 
     def get_weights(self) -> list:
         p = {n: v.detach().cpu().numpy() for n, v in self.lstm.named_parameters()}
         return [p["weight_ih_l0"].T.copy(), p["weight_hh_l0"].T.copy(), p["bias_ih_l0"] + p["bias_hh_l0"],
                 self.head.weight.detach().cpu().numpy().T.copy(), self.head.bias.detach().cpu().numpy().copy()]
-
-    def describe(self) -> dict:
-        return {"threads": self.torch.get_num_threads(), "device": str(self.device)}
 
 
 def _jax_step(workload):
