@@ -142,22 +142,9 @@ def _make_jax_step(wl: ConvWorkload):
 class CnnJaxTrainer(JaxTrainer):
     """The whole step as one jit call, NHWC as nnkit, fed NumPy batches."""
 
-    def __init__(self, workload: ConvWorkload, X, y, *, seed=0):
-        import jax
-        import jax.numpy as jnp
-
-        self.jax, self.jnp, self.workload = jax, jnp, workload
-        self.platform = jax.devices()[0].platform
-        self.label = "jax" if self.platform == "cpu" else f"jax-{self.platform}"
-        self.version = jax.__version__
-        weights = workload.initial_weights(seed)
-        self.params = [(jnp.asarray(weights[i]), jnp.asarray(weights[i + 1])) for i in range(0, len(weights), 2)]
-        self.velocity = jax.tree_util.tree_map(jnp.zeros_like, self.params)
-        self._step = _make_jax_step(workload)
-        self.X = np.ascontiguousarray(X, dtype=np.float32)
-        self.y = np.ascontiguousarray(y)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self.rng = np.random.default_rng(seed)
+    @staticmethod
+    def _make_step(workload):
+        return _make_jax_step(workload)
 
 
 def make_cnn_trainer(label: str, workload: ConvWorkload, X, y, seed: int = 0):

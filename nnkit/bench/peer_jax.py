@@ -48,7 +48,28 @@ def _make_step(workload: Workload):
 
 
 class JaxEpochs(EpochLoop):
-    """EpochLoop on JAX: the batches' device losses stacked and read back once."""
+    """EpochLoop on JAX: the batches' device losses stacked and read back once; the set-up, sync
+    and description every JAX trainer shares."""
+
+    def _start(self, workload, X, y, seed) -> None:
+        """jax imported and labelled by its platform; the data kept on the host, as nnkit's is."""
+        import jax
+        import jax.numpy as jnp
+
+        self.jax, self.jnp, self.workload = jax, jnp, workload
+        self.platform = jax.devices()[0].platform
+        self.label = "jax" if self.platform == "cpu" else f"jax-{self.platform}"
+        self.version = jax.__version__
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.y = np.ascontiguousarray(y)
+        self.steps_per_epoch = X.shape[0] // workload.batch
+        self.rng = np.random.default_rng(seed)
+
+    def sync(self) -> None:
+        self.jax.block_until_ready(self.params)
+
+    def describe(self) -> dict:
+        return {"platform": self.platform}
 
     def _mean_loss(self, losses) -> float:
         return float(self.jnp.sum(self.jnp.stack(losses))) / self.steps_per_epoch
@@ -60,33 +81,20 @@ class JaxTrainer(JaxEpochs):
     library = "jax"
 
     def __init__(self, workload: Workload, X, y, *, seed=0):
-        import jax
-        import jax.numpy as jnp
-
-        self.jax, self.jnp = jax, jnp
-        self.workload = workload
-        self.platform = jax.devices()[0].platform
-        self.label = "jax" if self.platform == "cpu" else f"jax-{self.platform}"
-        self.version = jax.__version__
+        self._start(workload, X, y, seed)
         weights = workload.initial_weights(seed)
-        self.params = [(jnp.asarray(weights[i]), jnp.asarray(weights[i + 1]))
+        self.params = [(self.jnp.asarray(weights[i]), self.jnp.asarray(weights[i + 1]))
                        for i in range(0, len(weights), 2)]
-        self.velocity = jax.tree_util.tree_map(jnp.zeros_like, self.params)
-        self._step = _make_step(workload)
-        self.X = np.ascontiguousarray(X, dtype=np.float32)
-        self.y = np.ascontiguousarray(y)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self.rng = np.random.default_rng(seed)
+        self.velocity = self.jax.tree_util.tree_map(self.jnp.zeros_like, self.params)
+        self._step = self._make_step(workload)
+
+    @staticmethod
+    def _make_step(workload):
+        return _make_step(workload)
 
     def _train_batch(self, xb, yb):
         self.params, self.velocity, loss = self._step(self.params, self.velocity, xb, yb)
         return loss
 
-    def sync(self) -> None:
-        self.jax.block_until_ready(self.params)
-
     def get_weights(self) -> list:
         return [np.asarray(a).copy() for pair in self.params for a in pair]
-
-    def describe(self) -> dict:
-        return {"platform": self.platform}

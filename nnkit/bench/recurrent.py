@@ -208,35 +208,21 @@ class JaxSequenceTrainer(JaxEpochs):
     library = "jax"
 
     def __init__(self, workload, X, y, *, seed=0):
-        import jax
-        import jax.numpy as jnp
-
-        self.jax, self.jnp, self.workload = jax, jnp, workload
-        self.platform = jax.devices()[0].platform
-        self.label = "jax" if self.platform == "cpu" else f"jax-{self.platform}"
-        self.version = jax.__version__
+        self._start(workload, X, y, seed)
+        jnp = self.jnp
         self.params = [jnp.asarray(a) for a in workload.initial_weights(seed)]
         self.m = [jnp.zeros_like(a) for a in self.params]
         self.v = [jnp.zeros_like(a) for a in self.params]
         self.k = 0
         self._step = _jax_step(workload)
-        self.X, self.y = np.ascontiguousarray(X), np.ascontiguousarray(y)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self.rng = np.random.default_rng(seed)
 
     def _train_batch(self, xb, yb):
         self.k += 1
         self.params, self.m, self.v, loss = self._step(self.params, self.m, self.v, np.float32(self.k), xb, yb)
         return loss
 
-    def sync(self) -> None:
-        self.jax.block_until_ready(self.params)
-
     def get_weights(self) -> list:
         return [np.asarray(a).copy() for a in self.params]
-
-    def describe(self) -> dict:
-        return {"platform": self.platform}
 
 
 def make_sequence_trainer(label: str, workload, X, y, seed: int = 0):
