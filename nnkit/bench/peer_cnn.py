@@ -34,21 +34,10 @@ def _nnkit_layers(wl: ConvWorkload):
 class CnnNnkitTrainer(NnkitTrainer):
     """nnkit's Sequential of the workload's layers, trained by ``model.fit``."""
 
-    def __init__(self, workload: ConvWorkload, X, y, *, backend="numpy", seed=0):
-        import nnkit as nk
-
-        self.workload = workload
-        self.backend = nk.get_backend(backend)
-        self.label = f"nnkit-{self.backend.name}"
-        self.version = nk.__version__
-        self.model = nk.Sequential(_nnkit_layers(workload), backend=self.backend, dtype="float32", seed=seed)
-        self.model.build(workload.image)
-        self.model.set_weights(workload.initial_weights(seed))
-        self.model.compile(nk.optimizers.SGD(lr=workload.lr, momentum=workload.momentum), workload.loss)
-        self.X = self.backend.asarray(X, dtype="float32")
-        self.y = self.backend.asarray(y)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self._seed = seed
+    def _model(self, nk, workload, seed):
+        model = nk.Sequential(_nnkit_layers(workload), backend=self.backend, dtype="float32", seed=seed)
+        model.build(workload.image)
+        return model
 
 
 def _flatten_permutation(wl: ConvWorkload):

@@ -108,19 +108,11 @@ class NnkitSequenceTrainer(NnkitTrainer):
     """nnkit's Sequential([LSTM, Dense]) on one backend, trained by ``model.fit`` (NnkitTrainer's
     loop; only the model differs)."""
 
-    def __init__(self, workload, X, y, *, backend="numpy", seed=0):
-        import nnkit as nk
+    def _model(self, nk, workload, seed):
+        return workload.nnkit_model(self.backend, seed)
 
-        self.workload = workload
-        self.backend = nk.get_backend(backend)
-        self.label = f"nnkit-{self.backend.name}"
-        self.version = nk.__version__
-        self.model = workload.nnkit_model(self.backend, seed)
-        self.model.set_weights(workload.initial_weights(seed))
-        self.model.compile(nk.optimizers.Adam(lr=workload.lr), workload.loss)
-        self.X, self.y = self.backend.asarray(X, dtype="float32"), self.backend.asarray(y)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self._seed = seed
+    def _optimizer(self, nk, workload):
+        return nk.optimizers.Adam(lr=workload.lr)
 
     def describe(self) -> dict:
         ops = self.backend.ops

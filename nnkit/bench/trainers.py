@@ -53,21 +53,29 @@ class NnkitTrainer:
         self.backend = nk.get_backend(backend)
         self.label = nnkit_label(self.backend.name)
         self.version = nk.__version__
+        self.model = self._model(nk, workload, seed)
+        self.model.set_weights(workload.initial_weights(seed))
+        self.model.compile(self._optimizer(nk, workload), workload.loss)
+        # the data moves to the device once, so fit never copies it again
+        self.X = self.backend.asarray(X, dtype="float32")
+        self.y = self.backend.asarray(y)
+        self.steps_per_epoch = X.shape[0] // workload.batch
+        self._seed = seed
+
+    def _model(self, nk, workload, seed):
+        """The workload's network, built: here its Dense layers."""
         layers = []
         for i, (n_in, units) in enumerate(workload.layers):
             last = i == len(workload.layers) - 1
             activation = workload.output if last else workload.hidden
             layers.append(nk.layers.Dense(units, activation=None if activation == "linear" else activation,
                                           input_dim=n_in if i == 0 else None))
-        self.model = nk.Sequential(layers, backend=self.backend, dtype="float32", seed=seed)
-        self.model.build(workload.widths[0])
-        self.model.set_weights(workload.initial_weights(seed))
-        self.model.compile(nk.optimizers.SGD(lr=workload.lr, momentum=workload.momentum), workload.loss)
-        # the data moves to the device once, so fit never copies it again
-        self.X = self.backend.asarray(X, dtype="float32")
-        self.y = self.backend.asarray(y)
-        self.steps_per_epoch = X.shape[0] // workload.batch
-        self._seed = seed
+        model = nk.Sequential(layers, backend=self.backend, dtype="float32", seed=seed)
+        model.build(workload.widths[0])
+        return model
+
+    def _optimizer(self, nk, workload):
+        return nk.optimizers.SGD(lr=workload.lr, momentum=workload.momentum)
 
     def run_epochs(self, epochs: int, shuffle: bool = True) -> float:
         history = self.model.fit(self.X, self.y, epochs=epochs, batch_size=self.workload.batch,
