@@ -642,6 +642,28 @@ def test_numba_kernels_match_the_generic_ops(kind, shape, dtype, rng):
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
+def test_numba_lstm_backward_takes_states_it_did_not_make(dtype, rng):
+    """The LSTM backward finds the forward's [x_t, h_(t-1)] buffer through the states it returned;
+    states copied (or another x) make it build that buffer from the arguments: same gradients."""
+    from nnkit._kernels.numba import KERNELS
+
+    x = rng.normal(size=(3, 5, 2)).astype(dtype)
+    w, u, b = (a.astype(dtype) for a in _weights("LSTM", rng, 2, 4, scale=1.0))
+    dhs = rng.normal(size=(3, 5, 4)).astype(dtype)
+    hs, cs, gates = KERNELS["lstm_forward"](x, w, u, b, xp=np_xp)
+    assert hs.base is not None  # a view of the forward's buffer
+    tol = tolerance(dtype)
+    want = generic.lstm_backward(dhs, x, hs.copy(), cs.copy(), gates.copy(), w, u, True, xp=np_xp)
+    for states in ((hs, cs, gates), (hs.copy(), cs.copy(), gates.copy())):
+        for got, ref in zip(KERNELS["lstm_backward"](dhs, x, *states, w, u, True, xp=np_xp), want):
+            np.testing.assert_allclose(got, ref, rtol=tol["rtol"] * 10, atol=tol["atol"] * 50)
+    x2 = rng.normal(size=x.shape).astype(dtype)  # the backward's own x counts, not the forward's
+    got = KERNELS["lstm_backward"](dhs, x2, hs, cs, gates, w, u, True, xp=np_xp)
+    ref = generic.lstm_backward(dhs, x2, hs.copy(), cs.copy(), gates.copy(), w, u, True, xp=np_xp)
+    np.testing.assert_allclose(got[1], ref[1], rtol=tol["rtol"] * 10, atol=tol["atol"] * 50)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "linear", "elu"])
 def test_numba_simple_rnn_activations_match(activation, rng):
     from nnkit._kernels.numba import KERNELS
