@@ -760,6 +760,18 @@ def test_w6_flops_and_plan():
     assert labels == {"nnkit-numpy"}  # no hand-written NumPy LSTM: that peer is left out of W6
 
 
+def test_w6_nnkit_trainer_says_which_lstm_kernels_ran():
+    from nnkit.bench.trainers import make_trainer
+    from nnkit.bench.workloads import get_workload
+
+    w6 = get_workload("W6")
+    X, y = w6.make_data(1, seed=0)
+    assert make_trainer("nnkit-numpy", w6, X, y).describe() == {"lstm_kernels": [], "fused": False}
+    if HAS_NUMBA:
+        assert make_trainer("nnkit-numba", w6, X, y).describe() == {
+            "lstm_kernels": ["lstm_forward", "lstm_backward"], "fused": True}
+
+
 @pytest.mark.parametrize("label", ["nnkit-numba", "torch-cpu", "jax"])
 def test_w6_trainers_take_the_same_steps(label):
     from nnkit.bench.trainers import make_trainer, peer_available
