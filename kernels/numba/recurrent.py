@@ -169,6 +169,13 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
 # N T rows, [X H_prev]^T dZ. Against a projection GEMM, its bias pass, a time-major copy of x and
 # the two weight-gradient products, W6's step went from 5.35 to 4.88 ms (nnkit bench, Zen 5, load
 # 0.4-1.1, PyTorch 4.65 and 4.64 ms in the same runs).
+# Measured and left out: the two halves of the batch on two threads (rows never mix through
+# time), each step's products on one-thread BLAS in the feature-major orientation OpenBLAS runs
+# fastest (26 against 38 us forward, 23 against 32 us backward per step for half of W6's batch):
+# its gate loops, 32 rows long in 64-wide rows, ran 2-10x slower per cell than these, and under a
+# busy machine the half that shared a core with other work held the other back (W6 5.5-9.5 ms
+# against 5.4-8.2 ms for this code, alternating, load 1.5-1.9). A parallel gate loop inside the
+# time loop (numba prange) ran 3 ms (workqueue) to 250 ms (OpenMP, next to OpenBLAS's threads).
 def _lstm_operand_shape(x, units):
     n, steps, features = x.shape
     return (steps + 1, n, features + units)
