@@ -174,7 +174,9 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
 # fastest (26 against 38 us forward, 23 against 32 us backward per step for half of W6's batch):
 # its gate loops, 32 rows long in 64-wide rows, ran 2-10x slower per cell than these, and under a
 # busy machine the half that shared a core with other work held the other back (W6 5.5-9.5 ms
-# against 5.4-8.2 ms for this code, alternating, load 1.5-1.9). A parallel gate loop inside the
+# against 5.4-8.2 ms for this code, alternating, load 1.5-1.9); the same layouts over the whole
+# batch with two-thread BLAS were no faster either (W6 5.3-5.9 against 4.8-6.1 ms, alternating,
+# load ~2: the backward's extra transposes ate the forward's gain). A parallel gate loop inside the
 # time loop (numba prange) ran 3 ms (workqueue) to 250 ms (OpenMP, next to OpenBLAS's threads).
 def _lstm_operand_shape(x, units):
     n, steps, features = x.shape
