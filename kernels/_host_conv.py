@@ -1,0 +1,113 @@
+"""Conv2D on host NumPy arrays, for the kernel families that run there (numpy, numba).
+
+The patch matrix is the generic op's strided copies stacked straight into a kept array (the
+_scratch pool), the products run in NumPy's BLAS into kept arrays, and each family brings its own
+epilogues: ``bias_relu(z, b, has_bias, relu)`` (z = f(z + b) in place), ``relu_backward(dy, y, da,
+db)`` (da = dy [y > 0] and db its column sums), its patches' adjoint and its bias + activation ops
+for the activations the epilogues do not fuse.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from nnkit._kernels import _scratch
+from nnkit._kernels._arrays import all_plain, is_plain
+from nnkit.ops import conv as _conv
+from nnkit.ops.conv import _conv2d_activation_backward_composed, _conv2d_activation_composed, _pad, _taps
+
+# the activations the epilogues fuse (relu's derivative is read from y: a > 0 is y > 0)
+FUSED = ("relu", "linear")
+
+# what a family's conv kernels need of it
+Epilogues = namedtuple("Epilogues", "bias_relu relu_backward patches_backward bias_activation "
+                                    "bias_activation_backward")
+
+
+def out_hw(h, w, window, pads):
+    """(ho, wo) of ``window`` over an (h, w) image padded by ``pads``."""
+    kh, kw, sh, sw, dh, dw = window
+    top, bottom, left, right = pads
+    return (h + top + bottom - (kh - 1) * dh - 1) // sh + 1, (w + left + right - (kw - 1) * dw - 1) // sw + 1
+
+
+def is_image(a):
+    return is_plain(a) and a.ndim == 4
+
+
+def is_vector(v, c, dtype):
+    """None, or a plain (c,) array of ``dtype``."""
+    return v is None or (is_plain(v) and v.shape == (c,) and v.dtype == dtype)
+
+
+class ConvTape:
+    """What the conv kernels keep for the backward: the patch matrix, y and x's shape."""
+
+    __slots__ = ("p2", "y", "x_shape")
+
+    def __init__(self, p2, y, x_shape):
+        self.p2, self.y, self.x_shape = p2, y, x_shape
+
+
+def patch_matrix(x, window, pads, out_size):
+    """The generic op's patches as (n ho wo, kh kw c), stacked straight into a kept array."""
+    n, c = x.shape[0], x.shape[3]
+    taps = _taps(window, out_size)
+    out = _scratch.empty((n,) + tuple(out_size) + (len(taps), c), x.dtype)
+    padded = _pad(x, pads, 0.0, np)
+    np.stack([padded[t] for t in taps], axis=3, out=out)
+    return out.reshape(-1, len(taps) * c)
+
+
+def conv2d_activation(x, kernel, bias, window, pads, activation, family, xp):
+    """Conv2D's forward y = f(P(x) K + b) with ``family``'s Epilogues; returns (y, tape)."""
+    if not (is_image(x) and is_plain(kernel) and kernel.ndim == 4 and kernel.dtype == x.dtype
+            and kernel.shape[2] == x.shape[3] and is_vector(bias, kernel.shape[3], x.dtype)):
+        return _conv.conv2d_activation(x, kernel, bias, window, pads, activation, xp=xp)
+    if activation not in FUSED:
+        return _conv2d_activation_composed(x, kernel, bias, window, pads, activation, _conv.conv_patches,
+                                           family.bias_activation, xp)
+    n, h, w, c = x.shape
+    ho, wo = out_hw(h, w, window, pads)
+    filters = kernel.shape[3]
+    relu = activation == "relu"
+    p2 = patch_matrix(x, window, pads, (ho, wo))
+    z = np.matmul(p2, kernel.reshape(-1, filters), out=_scratch.empty((p2.shape[0], filters), x.dtype))
+    if relu or bias is not None:
+        family.bias_relu(z, np.empty(0, dtype=x.dtype) if bias is None else bias, bias is not None, relu)
+    y = z.reshape(n, ho, wo, filters)
+    return y, ConvTape(p2, y, x.shape)
+
+
+def _composed_tape(tape):
+    """The generic op's tape (patch matrix, a, y, x's shape) of a conv kernel's tape: a = y serves
+    relu (whose derivative reads only a > 0) and the identity."""
+    y2 = tape.y.reshape(tape.p2.shape[0], -1)
+    return tape.p2, y2, y2, tape.x_shape
+
+
+def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias, need_dx, family, xp):
+    """Conv2D's backward from conv2d_activation's tape with ``family``'s Epilogues; returns
+    (dx, dK, db)."""
+    if isinstance(tape, ConvTape) and not all_plain(dy, tape.y):
+        tape = _composed_tape(tape)
+    if not isinstance(tape, ConvTape):
+        return _conv2d_activation_backward_composed(
+            dy, tape, kernel, window, pads, activation, with_bias, need_dx, family.patches_backward,
+            family.bias_activation_backward, xp)
+    n, ho, wo, filters = dy.shape
+    k2 = kernel.reshape(-1, filters)
+    dy2 = dy.reshape(-1, filters)
+    if activation == "relu":
+        da, db = _scratch.empty(dy2.shape, dy.dtype), np.empty(filters, dtype=dy.dtype)
+        family.relu_backward(dy2, tape.y.reshape(-1, filters), da, db)
+    else:
+        da, db = dy2, dy2.sum(axis=0)
+    dk = (tape.p2.T @ da).reshape(kernel.shape)
+    dx = None
+    if need_dx:
+        dp = np.matmul(da, k2.T, out=_scratch.empty((da.shape[0], k2.shape[0]), dy.dtype))
+        dx = family.patches_backward(dp.reshape(n, ho, wo, k2.shape[0]), tape.x_shape, window, pads, xp=xp)
+    return dx, dk, db if with_bias else None
