@@ -17,6 +17,7 @@ def test_demo_runs_and_draws(name, tmp_path, capsys):
     result = run_demo(name, quick=True, plot_dir=tmp_path)
     out = capsys.readouterr().out
     assert len(out.splitlines()) >= 4
+    assert "None" not in [line.strip() for line in out.splitlines()], "a demo printed a None return value"
     assert result["figures"], f"{name} wrote no figure"
     for path in result["figures"]:
         with open(path, "rb") as f:

@@ -128,6 +128,18 @@ def test_cu_file_compiles_with_nvrtc_as_cupy_does(filename):
         assert set(mapping) == set(group)
 
 
+@pytest.mark.parametrize("filename", CU_FILES)
+def test_cu_source_for_nvrtc_inlines_the_shared_header_once(filename):
+    """NVRTC gets one string: the shared scalar header is pasted in, and no file states it again."""
+    raw = (_loader.HERE / filename).read_text(encoding="utf-8")
+    text = _loader.source(filename)
+    assert "#include" not in text
+    assert text.count("#define NNKIT_SCALARS_CUH") == raw.count(f'#include "{_loader.SHARED_HEADER}"') <= 1
+    for restated in ("inline Real sigmoid(", "inline Real nan_max(", "(float x) { return expf(x); }",
+                     "(float x) { return tanhf(x); }", "(float x) { return sqrtf(x); }"):
+        assert restated not in raw, restated
+
+
 # -- the CPU emulator --------------------------------------------------------------------------
 class DeviceArray(np.ndarray):
     """A NumPy array posing as a CuPy array, so the wrappers take their kernel path."""

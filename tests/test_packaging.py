@@ -50,8 +50,8 @@ def test_wheel_contains_the_kernel_packages(wheel_names):
 
 
 def test_wheel_contains_every_cu_source(wheel_names):
-    sources = sorted((ROOT / "kernels" / "cuda").glob("*.cu"))
-    assert len(sources) >= 4
+    sources = sorted((ROOT / "kernels" / "cuda").glob("*.cu*"))  # the .cu files and their header
+    assert len(sources) >= 5 and any(p.suffix == ".cuh" for p in sources)
     for path in sources:
         assert f"nnkit/_kernels/cuda/{path.name}" in wheel_names, path.name
     # and nothing from the repository's tests or benchmarks

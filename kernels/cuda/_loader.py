@@ -35,10 +35,16 @@ def register(filename: str, expressions) -> tuple[str, ...]:
     return group
 
 
+SHARED_HEADER = "scalars.cuh"  # the scalar math every .cu file includes
+
+
 @functools.cache
 def source(filename: str) -> str:
-    """The text of a .cu file shipped beside this module."""
-    return (HERE / filename).read_text(encoding="utf-8")
+    """The text of a .cu file shipped beside this module, with the shared header inlined where it
+    is included (NVRTC compiles a string and has no include path to find it)."""
+    text = (HERE / filename).read_text(encoding="utf-8")
+    include = f'#include "{SHARED_HEADER}"'
+    return text.replace(include, (HERE / SHARED_HEADER).read_text(encoding="utf-8"))
 
 
 def cupy():

@@ -6,33 +6,14 @@
 // activations.py. Formulas and evaluation order follow nnkit/ops/activations.py, so a float64
 // kernel agrees with the generic op to rounding.
 
-namespace nnkit {
+#include "scalars.cuh"
 
-// C's float and double functions under one name, so templates pick the precision of their input
-// (expf for float keeps float32 math in float32, as NumPy does).
-__host__ __device__ inline float nk_exp(float x) { return expf(x); }
-__host__ __device__ inline double nk_exp(double x) { return exp(x); }
-__host__ __device__ inline float nk_expm1(float x) { return expm1f(x); }
-__host__ __device__ inline double nk_expm1(double x) { return expm1(x); }
-__host__ __device__ inline float nk_log1p(float x) { return log1pf(x); }
-__host__ __device__ inline double nk_log1p(double x) { return log1p(x); }
-__host__ __device__ inline float nk_tanh(float x) { return tanhf(x); }
-__host__ __device__ inline double nk_tanh(double x) { return tanh(x); }
-__host__ __device__ inline float nk_abs(float x) { return fabsf(x); }
-__host__ __device__ inline double nk_abs(double x) { return fabs(x); }
+namespace nnkit {
 
 enum : int {
   STEP = 0, LINEAR = 1, SIGMOID = 2, TANH = 3, RELU = 4,
   LEAKY_RELU = 5, ELU = 6, SOFTPLUS = 7, GELU = 8, SILU = 9
 };
-
-// y = 1 / (1 + exp(-x)) without overflow: exp only ever sees -|x|.
-template <typename Real>
-__host__ __device__ inline Real sigmoid(Real x) {
-  const Real e = nk_exp(-nk_abs(x));
-  const Real r = Real(1) / (Real(1) + e);
-  return x >= Real(0) ? r : e * r;
-}
 
 // sqrt(2 / pi) and the cubic coefficient of GELU's tanh form.
 #define NNKIT_GELU_C 0.7978845608028654

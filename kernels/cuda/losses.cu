@@ -6,27 +6,14 @@
 // carry 1/N (inv_n). Softmax and sigmoid only ever exponentiate non-positive numbers, so logits
 // of +-1000 give finite losses and gradients.
 
+#include "scalars.cuh"
+
 namespace nnkit {
-
-__host__ __device__ inline float loss_exp(float x) { return expf(x); }
-__host__ __device__ inline double loss_exp(double x) { return exp(x); }
-__host__ __device__ inline float loss_log(float x) { return logf(x); }
-__host__ __device__ inline double loss_log(double x) { return log(x); }
-__host__ __device__ inline float loss_log1p(float x) { return log1pf(x); }
-__host__ __device__ inline double loss_log1p(double x) { return log1p(x); }
-__host__ __device__ inline float loss_abs(float x) { return fabsf(x); }
-__host__ __device__ inline double loss_abs(double x) { return fabs(x); }
-
-// max that propagates NaN from either side, as NumPy's max does.
-template <typename Real>
-__host__ __device__ inline Real nan_max(Real a, Real b) {
-  return (a != a || a > b) ? a : b;
-}
 
 // BCE on a logit z against target t: max(z, 0) - z t + log1p(exp(-|z|)).
 template <typename Real>
 __host__ __device__ inline Real bce_logit_term(Real z, Real t, Real e) {
-  return (z < Real(0) ? Real(0) : z) - z * t + loss_log1p(e);
+  return (z < Real(0) ? Real(0) : z) - z * t + nk_log1p(e);
 }
 
 // d BCE / dz before the 1/N: sigmoid(z) - t, with e = exp(-|z|).
@@ -79,7 +66,7 @@ __global__ void softmax_cross_entropy(const Real* logits, const Real* target, Re
   Real sum_e = Real(0), sum_t = Real(0), sum_ts = Real(0);
   for (int j = threadIdx.x; j < m; j += blockDim.x) {
     const Real s = z[j] - zmax;
-    sum_e += loss_exp(s);
+    sum_e += nk_exp(s);
     sum_t += t[j];
     sum_ts += t[j] * s;
   }
@@ -87,9 +74,9 @@ __global__ void softmax_cross_entropy(const Real* logits, const Real* target, Re
   sum_t = block_reduce<false>(sum_t, shared);
   sum_ts = block_reduce<false>(sum_ts, shared);
   for (int j = threadIdx.x; j < m; j += blockDim.x) {
-    grad[base + j] = (loss_exp(z[j] - zmax) / sum_e * sum_t - t[j]) * inv_n;
+    grad[base + j] = (nk_exp(z[j] - zmax) / sum_e * sum_t - t[j]) * inv_n;
   }
-  if (threadIdx.x == 0) row_loss[blockIdx.x] = sum_t * loss_log(sum_e) - sum_ts;
+  if (threadIdx.x == 0) row_loss[blockIdx.x] = sum_t * nk_log(sum_e) - sum_ts;
 }
 
 // The same with integer labels: t_j = 1 where j == label, so T = 1 (0 for a label outside
@@ -106,15 +93,15 @@ __global__ void sparse_softmax_cross_entropy(const Real* logits, const Label* la
   for (int j = threadIdx.x; j < m; j += blockDim.x) zmax = nan_max(zmax, z[j]);
   zmax = block_reduce<true>(zmax, shared);
   Real sum_e = Real(0);
-  for (int j = threadIdx.x; j < m; j += blockDim.x) sum_e += loss_exp(z[j] - zmax);
+  for (int j = threadIdx.x; j < m; j += blockDim.x) sum_e += nk_exp(z[j] - zmax);
   sum_e = block_reduce<false>(sum_e, shared);
   const Real sum_t = valid ? Real(1) : Real(0);
   for (int j = threadIdx.x; j < m; j += blockDim.x) {
     const Real t = j == label ? Real(1) : Real(0);
-    grad[base + j] = (loss_exp(z[j] - zmax) / sum_e * sum_t - t) * inv_n;
+    grad[base + j] = (nk_exp(z[j] - zmax) / sum_e * sum_t - t) * inv_n;
   }
   if (threadIdx.x == 0) {
-    row_loss[blockIdx.x] = valid ? loss_log(sum_e) - (z[label] - zmax) : Real(0);
+    row_loss[blockIdx.x] = valid ? nk_log(sum_e) - (z[label] - zmax) : Real(0);
   }
 }
 
@@ -129,7 +116,7 @@ __global__ void sigmoid_binary_cross_entropy(const Real* logits, const Real* tar
   for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < size; k += stride) {
     const Real z = logits[k];
     const Real t = target[k];
-    const Real e = loss_exp(-loss_abs(z));
+    const Real e = nk_exp(-nk_abs(z));
     acc += bce_logit_term(z, t, e);
     grad[k] = bce_logit_grad(z, t, e) * inv_n;
   }

@@ -6,10 +6,9 @@
 // combines its Python floats (1 - beta1, lr / (1 - beta1^t), ...); flags say which optional terms
 // apply, as the generic op's `if weight_decay:` does.
 
-namespace nnkit {
+#include "scalars.cuh"
 
-__host__ __device__ inline float opt_sqrt(float x) { return sqrtf(x); }
-__host__ __device__ inline double opt_sqrt(double x) { return sqrt(x); }
+namespace nnkit {
 
 enum : int { HAS_WEIGHT_DECAY = 1, HAS_MOMENTUM = 2, NESTEROV = 4, CENTERED = 8, DECOUPLED = 16 };
 
@@ -31,7 +30,7 @@ __host__ __device__ inline void adagrad_step(Real& w, Real g, Real& s, Real clr,
                                              Real weight_decay, int flags) {
   if (flags & HAS_WEIGHT_DECAY) g = g + weight_decay * w;
   s = s + g * g;
-  w = w - clr * (g / (opt_sqrt(s) + eps));
+  w = w - clr * (g / (nk_sqrt(s) + eps));
 }
 
 // RMSprop: S = alpha S + (1 - alpha) g'^2; D = sqrt(S - G^2) + eps (centered, with
@@ -45,9 +44,9 @@ __host__ __device__ inline void rmsprop_step(Real& w, Real g, Real& sq, Real& bu
   Real denom;
   if (flags & CENTERED) {
     g_avg = g_avg * alpha + one_minus_alpha * g;
-    denom = opt_sqrt(sq - g_avg * g_avg) + eps;
+    denom = nk_sqrt(sq - g_avg * g_avg) + eps;
   } else {
-    denom = opt_sqrt(sq) + eps;
+    denom = nk_sqrt(sq) + eps;
   }
   if (flags & HAS_MOMENTUM) {
     buf = buf * momentum + g / denom;
@@ -69,7 +68,7 @@ __host__ __device__ inline void adam_step(Real& w, Real g, Real& m, Real& v, Rea
   if (flags & DECOUPLED) w = w * decay;
   m = m * beta1 + one_minus_beta1 * g;
   v = v * beta2 + one_minus_beta2 * (g * g);
-  w = w - step_size * (m / (opt_sqrt(v) / bias_correction2_sqrt + eps));
+  w = w - step_size * (m / (nk_sqrt(v) / bias_correction2_sqrt + eps));
 }
 
 #define NNKIT_GRID_STRIDE(k, size)                                                   \

@@ -5,27 +5,10 @@
 // gru_cell, gru_cell_backward): an LSTM's pre-activations z (n, 4u) hold the blocks i, f, c, o;
 // a GRU's zx and zh (n, 3u) hold z, r, h, and its saved gates (n, 4u) are z, r, hh, zh_h. Every
 // thread takes one (row, unit) of the state and all of that unit's gates (a grid-stride loop).
-// The helpers live in nnkit::rnn so that this file can share a translation unit with the others.
+
+#include "scalars.cuh"
 
 namespace nnkit {
-namespace rnn {
-
-__host__ __device__ inline float exp_(float x) { return expf(x); }
-__host__ __device__ inline double exp_(double x) { return exp(x); }
-__host__ __device__ inline float tanh_(float x) { return tanhf(x); }
-__host__ __device__ inline double tanh_(double x) { return tanh(x); }
-__host__ __device__ inline float abs_(float x) { return fabsf(x); }
-__host__ __device__ inline double abs_(double x) { return fabs(x); }
-
-// 1 / (1 + exp(-x)) without overflow: exp only ever sees -|x| (as nnkit.ops.activations.sigmoid).
-template <typename Real>
-__host__ __device__ inline Real sigmoid(Real x) {
-  const Real e = exp_(-abs_(x));
-  const Real r = Real(1) / (Real(1) + e);
-  return x >= Real(0) ? r : e * r;
-}
-
-}  // namespace rnn
 
 // h, c, gates from z = x W + h_prev U + b and c_prev: i, f, o = sigmoid, g = tanh,
 // c = f c_prev + i g, h = o tanh(c); gates = [i, f, g, o].
@@ -35,13 +18,13 @@ __global__ void lstm_cell_forward(const Real* z, const Real* c_prev, Real* h, Re
   const long long size = n * units, stride = (long long)gridDim.x * blockDim.x;
   for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < size; k += stride) {
     const long long row = k / units, j = k - row * units, base = row * 4 * units + j;
-    const Real i = rnn::sigmoid(z[base]);
-    const Real f = rnn::sigmoid(z[base + units]);
-    const Real g = rnn::tanh_(z[base + 2 * units]);
-    const Real o = rnn::sigmoid(z[base + 3 * units]);
+    const Real i = sigmoid(z[base]);
+    const Real f = sigmoid(z[base + units]);
+    const Real g = nk_tanh(z[base + 2 * units]);
+    const Real o = sigmoid(z[base + 3 * units]);
     const Real cv = f * c_prev[k] + i * g;
     c[k] = cv;
-    h[k] = o * rnn::tanh_(cv);
+    h[k] = o * nk_tanh(cv);
     gates[base] = i;
     gates[base + units] = f;
     gates[base + 2 * units] = g;
@@ -58,7 +41,7 @@ __global__ void lstm_cell_backward(const Real* dh, const Real* dc, const Real* g
     const long long row = k / units, j = k - row * units, base = row * 4 * units + j;
     const Real i = gates[base], f = gates[base + units];
     const Real g = gates[base + 2 * units], o = gates[base + 3 * units];
-    const Real tc = rnn::tanh_(c[k]);
+    const Real tc = nk_tanh(c[k]);
     const Real dct = dc[k] + dh[k] * o * (Real(1) - tc * tc);
     dz[base] = dct * g * i * (Real(1) - i);
     dz[base + units] = dct * c_prev[k] * f * (Real(1) - f);
@@ -76,10 +59,10 @@ __global__ void gru_cell_forward(const Real* zx, const Real* zh, const Real* h_p
   for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < size; k += stride) {
     const long long row = k / units, j = k - row * units;
     const long long b3 = row * 3 * units + j, b4 = row * 4 * units + j;
-    const Real z = rnn::sigmoid(zx[b3] + zh[b3]);
-    const Real r = rnn::sigmoid(zx[b3 + units] + zh[b3 + units]);
+    const Real z = sigmoid(zx[b3] + zh[b3]);
+    const Real r = sigmoid(zx[b3 + units] + zh[b3 + units]);
     const Real inner = zh[b3 + 2 * units];
-    const Real hh = rnn::tanh_(zx[b3 + 2 * units] + r * inner);
+    const Real hh = nk_tanh(zx[b3 + 2 * units] + r * inner);
     h[k] = z * h_prev[k] + (Real(1) - z) * hh;
     gates[b4] = z;
     gates[b4 + units] = r;

@@ -49,7 +49,7 @@ def demo(quick=False, plot_dir=None, backend="numpy", seed=0) -> dict:
     print("A convolutional network sees each 8x8 digit as an image: 3x3 filters slide over it")
     print("(the same weights at every position), pooling keeps the strongest responses, batch")
     print("normalization rescales each channel, and a global average feeds the softmax.\n")
-    print(model.summary())
+    model.summary()
     print(f"\n{epochs} epochs on the {model.backend.name} backend in {seconds:.1f} s: test accuracy "
           f"{accuracy:.3f} on {len(y_test)} digits ({model.count_params():,} parameters).")
     kernel = model.get_weights()[0]  # (3, 3, 1, 32)
