@@ -10,6 +10,7 @@ view of it holds one too), so an output a caller still holds is never overwritte
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from collections import OrderedDict
@@ -34,7 +35,7 @@ def empty(shape, dtype):
     free (nothing else references it), else a new one it keeps (up to PER_SHAPE per shape)."""
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape)
-    nbytes = dtype.itemsize * int(np.prod(shape))
+    nbytes = dtype.itemsize * math.prod(shape)  # np.prod of a tuple: 2.5 us a call
     if nbytes < MIN_BYTES:
         return np.empty(shape, dtype=dtype)
     key = (shape, dtype.str)
