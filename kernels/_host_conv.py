@@ -3,8 +3,9 @@
 The patch matrix is the generic op's strided copies stacked straight into a kept array (the
 _scratch pool), the products run in NumPy's BLAS into kept arrays, and each family brings its own
 epilogues: ``bias_relu(z, b, has_bias, relu)`` (z = f(z + b) in place), ``relu_backward(dy, y, da,
-db)`` (da = dy [y > 0] and db its column sums), its patches' adjoint and its bias + activation ops
-for the activations the epilogues do not fuse.
+db)`` (da = dy [y > 0] and db its column sums), its patches' adjoint, its bias + activation ops
+for the activations the epilogues do not fuse and, optionally, ``input_gradient(da, kernel,
+dy_shape, x_shape, window, pads)``: dx another way than P^T(da K^T) through the patches' adjoint.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FUSED = ("relu", "linear")
 
 # what a family's conv kernels need of it
 Epilogues = namedtuple("Epilogues", "bias_relu relu_backward patches_backward bias_activation "
-                                    "bias_activation_backward")
+                                    "bias_activation_backward input_gradient", defaults=(None,))
 
 
 def out_hw(h, w, window, pads):
@@ -107,7 +108,9 @@ def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_
         da, db = dy2, dy2.sum(axis=0)
     dk = (tape.p2.T @ da).reshape(kernel.shape)
     dx = None
-    if need_dx:
+    if need_dx and family.input_gradient is not None:
+        dx = family.input_gradient(da, kernel, dy.shape, tape.x_shape, window, pads)
+    elif need_dx:
         dp = np.matmul(da, k2.T, out=_scratch.empty((da.shape[0], k2.shape[0]), dy.dtype))
         dx = family.patches_backward(dp.reshape(n, ho, wo, k2.shape[0]), tape.x_shape, window, pads, xp=xp)
     return dx, dk, db if with_bias else None
