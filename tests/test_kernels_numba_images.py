@@ -64,14 +64,7 @@ def test_batch_norm_matches_generic(rng, dtype, shape, affine):
         close(a, b, dtype, 30)
 
 
-def test_kernels_fall_back_for_views_and_mixed_dtypes(rng):
-    x = rng.normal(size=(2, 6, 6, 4))[..., ::2]  # a strided view
-    window, pads = (2, 2, 2, 2, 1, 1), (0, 0, 0, 0)
-    y, idx = GENERIC_OPS["max_pool2d"](x, window, pads, xp=np)
-    np.testing.assert_array_equal(KERNELS["max_pool2d"](x, window, pads, xp=np)[0], y)
-    dy = rng.normal(size=(2, 3, 3, 4))[..., ::2]
-    np.testing.assert_array_equal(KERNELS["max_pool2d_backward"](dy, idx, x.shape, window, pads, xp=np),
-                                  GENERIC_OPS["max_pool2d_backward"](dy, idx, x.shape, window, pads, xp=np))
+def test_batch_norm_falls_back_for_mixed_dtypes(rng):
     x32 = rng.normal(size=(5, 3)).astype(np.float32)
     got = KERNELS["batch_norm"](x32, np.ones(3), None, 1e-3, xp=np)  # float64 gamma: the generic op
     want = GENERIC_OPS["batch_norm"](x32, np.ones(3), None, 1e-3, xp=np)
