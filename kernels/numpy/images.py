@@ -119,7 +119,7 @@ def _sweep(views, y, idx, nan_aware):
 
 def max_pool2d(x, window, pads, *, xp):
     """y[n, i, j, k] = max over the window of x padded with -inf; returns (y, the index of the
-    first maximum within the window, (n, ho, wo, c)); a NaN wins (the first NaN), as numpy's max."""
+    first maximum within the window, (n, ho, wo, c)); a NaN wins (the first NaN, as in the kernels)."""
     if not _host.is_image(x) or window[0] * window[1] > 127:
         return _pool.max_pool2d(x, window, pads, xp=xp)
     padded, taps, (ho, wo) = _padded_taps(x, window, pads, -math.inf, np)

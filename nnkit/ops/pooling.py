@@ -23,7 +23,7 @@ def _taps(x, window, pads, fill, xp):
 
 def max_pool2d(x, window, pads, *, xp):
     """y[n, i, j, k] = max over the window of x padded with -inf; returns (y, the index of the
-    first maximum within the window, (n, ho, wo, c)); a NaN wins (the first NaN), as numpy's max."""
+    first maximum within the window, (n, ho, wo, c)); a NaN wins (the first NaN, as in the kernels)."""
     padded, taps, _ = _taps(x, window, pads, -math.inf, xp)
     views = [padded[tap] for tap in taps]
     best = views[0]
