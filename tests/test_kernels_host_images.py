@@ -58,7 +58,7 @@ def test_the_numpy_backend_binds_the_numpy_kernels():
 def test_patches_adjoint_matches_generic(kernels, rng, dtype, shape, window, padding):
     x = rng.normal(size=shape).astype(dtype)
     _, pads = window_geometry(shape[1], shape[2], window, padding)
-    assert "conv_patches" not in kernels  # the generic op's strided copies are the fastest here
+    assert "conv_patches" not in kernels  # the Conv2D kernels copy their own (_host_conv.patch_matrix)
     dp = rng.normal(size=GENERIC_OPS["conv_patches"](x, window, pads, xp=np).shape).astype(dtype)
     close(kernels["conv_patches_backward"](dp, shape, window, pads, xp=np),
           GENERIC_OPS["conv_patches_backward"](dp, shape, window, pads, xp=np), dtype, 10)
