@@ -72,7 +72,7 @@ def patch_matrix(x, window, pads, out_size):
     return out.reshape(-1, kh * kw * c)
 
 
-def conv2d_activation(x, kernel, bias, window, pads, activation, family, xp):
+def _conv2d_activation(x, kernel, bias, window, pads, activation, family, xp):
     """Conv2D's forward y = f(P(x) K + b) with ``family``'s Epilogues; returns (y, tape)."""
     if not (is_image(x) and is_plain(kernel) and kernel.ndim == 4 and kernel.dtype == x.dtype
             and kernel.shape[2] == x.shape[3] and is_vector(bias, kernel.shape[3], x.dtype)):
@@ -99,7 +99,7 @@ def _composed_tape(tape):
     return tape.p2, y2, y2, tape.x_shape
 
 
-def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias, need_dx, family, xp):
+def _conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias, need_dx, family, xp):
     """Conv2D's backward from conv2d_activation's tape with ``family``'s Epilogues; returns
     (dx, dK, db)."""
     if isinstance(tape, ConvTape) and not all_plain(dy, tape.y):
@@ -124,3 +124,20 @@ def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_
         dp = np.matmul(da, k2.T, out=_scratch.empty((da.shape[0], k2.shape[0]), dy.dtype))
         dx = family.patches_backward(dp.reshape(n, ho, wo, k2.shape[0]), tape.x_shape, window, pads, xp=xp)
     return dx, dk, db if with_bias else None
+
+
+def conv_kernels(family):
+    """Conv2D's kernel pair (conv2d_activation, conv2d_activation_backward) with ``family``'s
+    Epilogues, each with its op's name, signature and docstring."""
+
+    def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
+        return _conv2d_activation(x, kernel, bias, window, pads, activation, family, xp)
+
+    def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias=True, need_dx=True,
+                                   *, xp):
+        return _conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias, need_dx,
+                                           family, xp)
+
+    for kernel in (conv2d_activation, conv2d_activation_backward):
+        kernel.__doc__ = getattr(_conv, kernel.__name__).__doc__
+    return conv2d_activation, conv2d_activation_backward

@@ -47,18 +47,7 @@ _FAMILY = _host.Epilogues(_jit.bias_relu_rows, _jit.relu_backward_rows, conv_pat
                           _activations.bias_activation, _activations.bias_activation_backward)
 
 
-def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
-    """Conv2D's forward, y = f(P(x) K + b) (``bias`` may be None); returns (y, tape), the tape
-    what conv2d_activation_backward needs (opaque: each kernel family keeps its own)."""
-    return _host.conv2d_activation(x, kernel, bias, window, pads, activation, _FAMILY, xp)
-
-
-def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias=True, need_dx=True,
-                               *, xp):
-    """Conv2D's backward from conv2d_activation's tape: da = dy f'(a), dK = P^T da, db = sum of da
-    over every pixel, dx = P^T(da K^T) (None unless need_dx); returns (dx, dK, db)."""
-    return _host.conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias, need_dx,
-                                            _FAMILY, xp)
+conv2d_activation, conv2d_activation_backward = _host.conv_kernels(_FAMILY)
 
 
 def max_pool2d(x, window, pads, *, xp):
