@@ -366,7 +366,7 @@ def _gpu_usable() -> tuple[bool, str]:
 
 def _make(name: str) -> Backend:
     if name == "numpy":
-        return Backend("numpy", NUMPY_NAMESPACE)
+        return Backend("numpy", NUMPY_NAMESPACE, table=importlib.import_module("nnkit._kernels.numpy"))
     if name == "numba":
         if not _has_module("numba"):
             raise ValueError(_unavailable("numba", "numba is not installed (pip install nnkit[numba])"))

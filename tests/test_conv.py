@@ -10,6 +10,7 @@ import nnkit as nk
 from conftest import backend_params, make_backend, tolerance
 from nnkit.layers import (AvgPool2D, BatchNormalization, Conv2D, Dense, Flatten, GlobalAvgPool2D,
                           GlobalMaxPool2D, MaxPool2D, Reshape)
+from nnkit.ops._geometry import window_geometry
 
 GRAD_TOL = 1e-6
 # (input h, w, c), filters, kernel, strides, dilation, padding: odd sizes, strides 1 and 2,
@@ -77,6 +78,33 @@ def test_pooling_matches_direct_loops(backend, dtype, rng, case, kind):
     y, dx, _ = _run(layer, backend, dtype, x, dy)
     close(y, y_ref, dtype)
     close(dx, backward(dy), dtype)
+
+
+@pytest.mark.parametrize("pool,strides,padding", [(2, None, "valid"), (3, 2, "same"), (2, 1, "valid")])
+def test_max_pool_routes_ties_to_the_first_maximum_and_the_first_nan_wins(backend, dtype, pool, strides,
+                                                                           padding):
+    """After a relu most windows tie at 0: the gradient goes to the first tap in (row, column)
+    order, once; a window holding NaNs outputs NaN and routes to its first NaN."""
+    x = np.zeros((1, 5, 6, 2))
+    x[0, 1, 1, 0] = x[0, 0, 1, 0] = np.nan
+    x[0, 3, 4, 1] = x[0, 4, 4, 1] = 2.0
+    layer = MaxPool2D(pool, strides, padding)
+    sh = sw = strides or pool
+    (ho, wo), pads = window_geometry(5, 6, (pool, pool, sh, sw, 1, 1), padding)
+    dy = np.arange(1.0, 1.0 + 2 * ho * wo).reshape(1, ho, wo, 2)
+    y, dx, _ = _run(layer, backend, dtype, x, dy)
+    dx_ref = np.zeros_like(x)
+    for i in range(ho):
+        for j in range(wo):
+            for c in range(2):
+                taps = [(r, s) for r in range(i * sh - pads[0], i * sh - pads[0] + pool)
+                        for s in range(j * sw - pads[2], j * sw - pads[2] + pool) if 0 <= r < 5 and 0 <= s < 6]
+                vals = [x[0, r, s, c] for r, s in taps]
+                nan = [t for t, v in zip(taps, vals) if np.isnan(v)]
+                first = nan[0] if nan else taps[int(np.argmax(vals))]  # argmax: the first maximum
+                assert np.isnan(y[0, i, j, c]) if nan else y[0, i, j, c] == max(vals)
+                dx_ref[0, first[0], first[1], c] += dy[0, i, j, c]
+    np.testing.assert_array_equal(dx, dx_ref)
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])

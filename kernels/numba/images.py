@@ -3,10 +3,10 @@ BLAS, with bias + relu fused in place and relu's backward fused with the bias gr
 adjoint of patch extraction, pooling forward/backward and batch norm forward/backward, each one
 compiled call.
 
-Patch extraction stays the generic op's strided copies (np.stack of slices), stacked straight into
-a kept array: they ran faster than a compiled loop, measured on (64, 13, 13, 32) with 3x3 windows,
-0.44-0.53 ms against 2.8-3.1 ms (and 0.8-0.9 ms for a per-channel loop), and on (64, 28, 28, 1)
-0.18 against 0.9 ms. Direct convolution loops (no patch matrix) lost too, even on W5's first
+Patch extraction stays NumPy copies into a kept array (_host_conv.patch_matrix: one copy of the
+windows' view, or the taps stacked where c = 1): the stack alone ran faster than a compiled loop,
+measured on (64, 13, 13, 32) with 3x3 windows, 0.44-0.53 ms against 2.8-3.1 ms (and 0.8-0.9 ms
+for a per-channel loop), and on (64, 28, 28, 1) 0.18 against 0.9 ms. Direct convolution loops (no patch matrix) lost too, even on W5's first
 layer (3x3x1, 9 columns): 2.5 ms forward against 0.36 ms for patches + GEMM + epilogue, and
 0.62-0.68 ms for the kernel gradient against 0.29-0.33 ms in BLAS. A fresh np.empty for the 8.9 MB
 patch matrix cost nothing over reusing one in a loop of extractions (0.91 against 0.90 ms), but
@@ -19,23 +19,16 @@ from __future__ import annotations
 import numpy as np
 
 from nnkit.ops import conv as _conv
-from nnkit.ops.conv import _conv2d_activation_backward_composed, _conv2d_activation_composed, _pad, _taps
 from nnkit.ops import normalization as _norm
 from nnkit.ops import pooling as _pool
+from nnkit._kernels import _host_conv as _host
+from nnkit._kernels import _scratch
+from nnkit._kernels._arrays import all_plain, is_plain
+from nnkit._kernels._host_conv import is_image as _image
+from nnkit._kernels._host_conv import is_vector as _vector
+from nnkit._kernels._host_conv import out_hw as _out_hw
 from nnkit._kernels.numba import _jit_images as _jit
-from nnkit._kernels.numba import _scratch
 from nnkit._kernels.numba import activations as _activations
-from nnkit._kernels.numba._arrays import all_plain, is_plain
-
-
-def _out_hw(h, w, window, pads):
-    kh, kw, sh, sw, dh, dw = window
-    top, bottom, left, right = pads
-    return (h + top + bottom - (kh - 1) * dh - 1) // sh + 1, (w + left + right - (kw - 1) * dw - 1) // sw + 1
-
-
-def _image(a):
-    return is_plain(a) and a.ndim == 4
 
 
 def conv_patches_backward(dp, x_shape, window, pads, *, xp):
@@ -49,86 +42,12 @@ def conv_patches_backward(dp, x_shape, window, pads, *, xp):
     return dx
 
 
-# the activations the conv kernels fuse (relu's derivative is read from y: a > 0 is y > 0)
-_FUSED = ("relu", "linear")
+# Conv2D's epilogues here: bias + relu in place and relu's backward with the bias gradient, compiled
+_FAMILY = _host.Epilogues(_jit.bias_relu_rows, _jit.relu_backward_rows, conv_patches_backward,
+                          _activations.bias_activation, _activations.bias_activation_backward)
 
 
-class _ConvTape:
-    """What the conv kernels keep for the backward: the patch matrix, y and x's shape."""
-
-    __slots__ = ("p2", "y", "x_shape")
-
-    def __init__(self, p2, y, x_shape):
-        self.p2, self.y, self.x_shape = p2, y, x_shape
-
-
-def _no_bias(dtype):
-    return np.empty(0, dtype=dtype)
-
-
-def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
-    """Conv2D's forward, y = f(P(x) K + b) (``bias`` may be None); returns (y, tape), the tape
-    what conv2d_activation_backward needs (opaque: each kernel family keeps its own)."""
-    if not (_image(x) and is_plain(kernel) and kernel.ndim == 4 and kernel.dtype == x.dtype
-            and kernel.shape[2] == x.shape[3] and _vector(bias, kernel.shape[3], x.dtype)):
-        return _conv.conv2d_activation(x, kernel, bias, window, pads, activation, xp=xp)
-    if activation not in _FUSED:
-        return _conv2d_activation_composed(x, kernel, bias, window, pads, activation,
-                                           _conv.conv_patches, _activations.bias_activation, xp)
-    n, h, w, c = x.shape
-    ho, wo = _out_hw(h, w, window, pads)
-    filters = kernel.shape[3]
-    k2 = kernel.reshape(-1, filters)
-    relu, b = activation == "relu", _no_bias(x.dtype) if bias is None else bias
-    p2 = _patch_matrix(x, window, pads, (ho, wo))
-    z = np.matmul(p2, k2, out=_scratch.empty((p2.shape[0], filters), x.dtype))
-    if relu or bias is not None:
-        _jit.bias_relu_rows(z, b, bias is not None, relu)
-    y = z.reshape(n, ho, wo, filters)
-    return y, _ConvTape(p2, y, x.shape)
-
-
-def _patch_matrix(x, window, pads, out_hw):
-    """The generic op's patches as (n ho wo, kh kw c), stacked straight into a kept array."""
-    n, c = x.shape[0], x.shape[3]
-    taps = _taps(window, out_hw)
-    out = _scratch.empty((n,) + tuple(out_hw) + (len(taps), c), x.dtype)
-    padded = _pad(x, pads, 0.0, np)
-    np.stack([padded[t] for t in taps], axis=3, out=out)
-    return out.reshape(-1, len(taps) * c)
-
-
-def _composed_tape(tape):
-    """The generic op's tape (patch matrix, a, y, x's shape) of a conv kernel's tape: a = y serves
-    relu (whose derivative reads only a > 0) and the identity."""
-    y2 = tape.y.reshape(tape.p2.shape[0], -1)
-    return tape.p2, y2, y2, tape.x_shape
-
-
-def conv2d_activation_backward(dy, tape, kernel, window, pads, activation, with_bias=True, need_dx=True,
-                               *, xp):
-    """Conv2D's backward from conv2d_activation's tape: da = dy f'(a), dK = P^T da, db = sum of da
-    over every pixel, dx = P^T(da K^T) (None unless need_dx); returns (dx, dK, db)."""
-    if isinstance(tape, _ConvTape) and not all_plain(dy, tape.y):
-        tape = _composed_tape(tape)
-    if not isinstance(tape, _ConvTape):
-        return _conv2d_activation_backward_composed(
-            dy, tape, kernel, window, pads, activation, with_bias, need_dx, conv_patches_backward,
-            _activations.bias_activation_backward, xp)
-    n, ho, wo, filters = dy.shape
-    k2 = kernel.reshape(-1, filters)
-    dy2 = dy.reshape(-1, filters)
-    if activation == "relu":
-        da, db = _scratch.empty(dy2.shape, dy.dtype), np.empty(filters, dtype=dy.dtype)
-        _jit.relu_backward_rows(dy2, tape.y.reshape(-1, filters), da, db)
-    else:
-        da, db = dy2, dy2.sum(axis=0)
-    dk = (tape.p2.T @ da).reshape(kernel.shape)
-    dx = None
-    if need_dx:
-        dp = np.matmul(da, k2.T, out=_scratch.empty((da.shape[0], k2.shape[0]), dy.dtype))
-        dx = conv_patches_backward(dp.reshape(n, ho, wo, k2.shape[0]), tape.x_shape, window, pads, xp=xp)
-    return dx, dk, db if with_bias else None
+conv2d_activation, conv2d_activation_backward = _host.conv_kernels(_FAMILY)
 
 
 def max_pool2d(x, window, pads, *, xp):
@@ -171,10 +90,6 @@ def avg_pool2d_backward(dy, x_shape, window, pads, *, xp):
     dx = _scratch.empty(x_shape, dy.dtype)
     _jit.avg_pool_backward(dy, window[0], window[1], window[2], window[3], pads[0], pads[2], dx)
     return dx
-
-
-def _vector(v, c, dtype):
-    return v is None or (is_plain(v) and v.shape == (c,) and v.dtype == dtype)
 
 
 def batch_norm(x, gamma, beta, epsilon, *, xp):
