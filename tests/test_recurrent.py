@@ -642,6 +642,28 @@ def test_numba_kernels_match_the_generic_ops(kind, shape, dtype, rng):
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
+def test_numba_lstm_backward_takes_states_it_did_not_make(dtype, rng):
+    """The LSTM backward finds the forward's [x_t, h_(t-1)] buffer through the states it returned;
+    states copied (or another x) make it build that buffer from the arguments: same gradients."""
+    from nnkit._kernels.numba import KERNELS
+
+    x = rng.normal(size=(3, 5, 2)).astype(dtype)
+    w, u, b = (a.astype(dtype) for a in _weights("LSTM", rng, 2, 4, scale=1.0))
+    dhs = rng.normal(size=(3, 5, 4)).astype(dtype)
+    hs, cs, gates = KERNELS["lstm_forward"](x, w, u, b, xp=np_xp)
+    assert hs.base is not None  # a view of the forward's buffer
+    tol = tolerance(dtype)
+    want = generic.lstm_backward(dhs, x, hs.copy(), cs.copy(), gates.copy(), w, u, True, xp=np_xp)
+    for states in ((hs, cs, gates), (hs.copy(), cs.copy(), gates.copy())):
+        for got, ref in zip(KERNELS["lstm_backward"](dhs, x, *states, w, u, True, xp=np_xp), want):
+            np.testing.assert_allclose(got, ref, rtol=tol["rtol"] * 10, atol=tol["atol"] * 50)
+    x2 = rng.normal(size=x.shape).astype(dtype)  # the backward's own x counts, not the forward's
+    got = KERNELS["lstm_backward"](dhs, x2, hs, cs, gates, w, u, True, xp=np_xp)
+    ref = generic.lstm_backward(dhs, x2, hs.copy(), cs.copy(), gates.copy(), w, u, True, xp=np_xp)
+    np.testing.assert_allclose(got[1], ref[1], rtol=tol["rtol"] * 10, atol=tol["atol"] * 50)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "linear", "elu"])
 def test_numba_simple_rnn_activations_match(activation, rng):
     from nnkit._kernels.numba import KERNELS
@@ -736,6 +758,18 @@ def test_w6_flops_and_plan():
     labels = {j["label"] for j in plan(Settings(workloads="W6", backends="numpy", peers="numpy-hand"))
               if j["kind"] == "train"}
     assert labels == {"nnkit-numpy"}  # no hand-written NumPy LSTM: that peer is left out of W6
+
+
+def test_w6_nnkit_trainer_says_which_lstm_kernels_ran():
+    from nnkit.bench.trainers import make_trainer
+    from nnkit.bench.workloads import get_workload
+
+    w6 = get_workload("W6")
+    X, y = w6.make_data(1, seed=0)
+    assert make_trainer("nnkit-numpy", w6, X, y).describe() == {"lstm_kernels": [], "fused": False}
+    if HAS_NUMBA:
+        assert make_trainer("nnkit-numba", w6, X, y).describe() == {
+            "lstm_kernels": ["lstm_forward", "lstm_backward"], "fused": True}
 
 
 @pytest.mark.parametrize("label", ["nnkit-numba", "torch-cpu", "jax"])

@@ -162,18 +162,71 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
 
 
 # -- LSTM ---------------------------------------------------------------------------------------
+# Every step multiplies [x_t, h_(t-1)] (N, F + u) by [W; U] (F + u, 4u) in one GEMM, the input
+# projection included, and the forward leaves every step's [x_t, h_(t-1)] in one (T + 1, N, F + u)
+# buffer whose last u columns, shifted a step, are the states it returns (a view); the backward
+# finds that buffer again as the states' base and gets dW and dU together as one GEMM over all
+# N T rows, [X H_prev]^T dZ. Against a projection GEMM, its bias pass, a time-major copy of x and
+# the two weight-gradient products, W6's step went from 5.35 to 4.88 ms (nnkit bench, Zen 5, load
+# 0.4-1.1, PyTorch 4.65 and 4.64 ms in the same runs).
+# Measured and left out: the two halves of the batch on two threads (rows never mix through
+# time), each step's products on one-thread BLAS in the feature-major orientation OpenBLAS runs
+# fastest (26 against 38 us forward, 23 against 32 us backward per step for half of W6's batch):
+# its gate loops, 32 rows long in 64-wide rows, ran 2-10x slower per cell than these, and under a
+# busy machine the half that shared a core with other work held the other back (W6 5.5-9.5 ms
+# against 5.4-8.2 ms for this code, alternating, load 1.5-1.9); the same layouts over the whole
+# batch with two-thread BLAS were no faster either (W6 5.3-5.9 against 4.8-6.1 ms, alternating,
+# load ~2: the backward's extra transposes ate the forward's gain). A parallel gate loop inside the
+# time loop (numba prange) ran 3 ms (workqueue) to 250 ms (OpenMP, next to OpenBLAS's threads).
+def _lstm_operand_shape(x, units):
+    n, steps, features = x.shape
+    return (steps + 1, n, features + units)
+
+
 def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
     """The LSTM over a sequence: z_t = x_t W + h_(t-1) U + b, then lstm_cell; returns
     (hs, cs, gates), each (N, T, .)."""
     if x.ndim != 3 or not _takes(x, kernel, recurrent_kernel, bias):
         return _generic.lstm_forward(x, kernel, recurrent_kernel, bias, xp=xp)
-    gates = _project(_time_major(x), kernel, bias)
-    steps, n, width = gates.shape
-    hs = _reusable("hs", (steps, n, width // 4), x.dtype)
-    cs = _reusable("cs", hs.shape, x.dtype)
-    _jit.lstm_forward(gates, recurrent_kernel, hs, cs, _scratch("z", (n, width), x.dtype),
-                      _zeros((n, width // 4), x.dtype))
-    return _batch_major(hs), _batch_major(cs), _batch_major(gates)
+    n, steps, features = x.shape
+    width = kernel.shape[1]
+    units = width // 4
+    a = _reusable("lstm_operand", _lstm_operand_shape(x, units), x.dtype)
+    a[:steps, :, :features] = _time_major_view(x)
+    a[0, :, features:] = 0  # h_(-1)
+    cs = _reusable("cs", (steps, n, units), x.dtype)
+    gates = _reusable("gates", (steps, n, width), x.dtype)
+    _jit.lstm_forward(a, np.concatenate([kernel, recurrent_kernel]), np.ascontiguousarray(bias), cs, gates,
+                      _scratch("z", (n, width), x.dtype), _zeros((n, units), x.dtype), 0, n)
+    return _batch_major(a[1:, :, features:]), _batch_major(cs), _batch_major(gates)
+
+
+def _time_major_view(x):
+    """(N, T, F) -> the (T, N, F) view, whatever x's layout (to copy from or into)."""
+    return x.transpose(1, 0, 2)
+
+
+def _transposed(w):
+    """w^T for a product: the F-ordered view of a C-ordered w (BLAS takes it as it is; a
+    transposed copy of U cost W6's backward 0.08 ms against under 0.02 for the view), else a copy."""
+    return w.T if w.flags.c_contiguous else np.ascontiguousarray(w.T)
+
+
+def _lstm_operand(x, hs):
+    """[x_t, h_(t-1)] of every step, (T + 1, N, F + u): the forward's own buffer where ``hs`` is
+    its view (the x columns written again from ``x``, the one given here), else a new one."""
+    n, steps, features = x.shape
+    units = hs.shape[2]
+    shape = _lstm_operand_shape(x, units)
+    a = hs.base
+    if not (type(a) is np.ndarray and a.shape == shape and a.dtype == hs.dtype and a.flags.c_contiguous
+            and hs.strides == (a.strides[1], a.strides[0], a.strides[2])
+            and hs.__array_interface__["data"][0] == a[1:, :, features:].__array_interface__["data"][0]):
+        a = np.empty(shape, dtype=hs.dtype)
+        a[0, :, features:] = 0
+        a[1:, :, features:] = _time_major_view(hs)
+    a[:steps, :, :features] = _time_major_view(x)
+    return a
 
 
 def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, dc_last=None,
@@ -189,9 +242,20 @@ def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True,
     shape = dhs_tm.shape[1:]
     carry, dc = _scratch("carry", shape, dhs.dtype), _scratch("dc", shape, dhs.dtype)
     dc[...] = 0 if dc_last is None else dc_last
-    _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, dc,
+    _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, _transposed(recurrent_kernel), dz, carry, dc,
                        _zeros(shape, dhs.dtype), bptt_steps or 0)
-    return _weight_grads(_time_major(x), _time_major(hs), dz, kernel, need_dx)
+    steps, n, width = dz.shape
+    a = _lstm_operand(x, hs)
+    dz2 = dz.reshape(steps * n, width)
+    dwu = np.empty((a.shape[2], width), dtype=dz.dtype)
+    _jit.matmul_tn(a[:steps].reshape(steps * n, a.shape[2]), dz2, dwu)
+    features = x.shape[2]
+    dx = None
+    if need_dx:
+        dx = np.empty((steps * n, features), dtype=dz.dtype)
+        _jit.matmul(dz2, np.ascontiguousarray(kernel.T), dx)
+        dx = _batch_major(dx.reshape(steps, n, features))
+    return dx, dwu[:features], dwu[features:], dz2.sum(axis=0)
 
 
 # -- GRU ----------------------------------------------------------------------------------------
