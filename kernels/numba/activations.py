@@ -7,7 +7,7 @@ import numpy as np
 
 from nnkit.ops import activations as _generic
 from nnkit._kernels.numba import _jit
-from nnkit._kernels.numba._arrays import all_plain, as_rows, is_plain
+from nnkit._kernels._arrays import all_plain, as_rows, is_plain
 from nnkit._kernels.numba._threads import use_parallel
 
 CODES = {name: i for i, name in enumerate(_generic.ACTIVATION_NAMES)}

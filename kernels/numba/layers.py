@@ -6,7 +6,7 @@ import numpy as np
 
 from nnkit.ops import layers as _generic
 from nnkit._kernels.numba import _jit
-from nnkit._kernels.numba._arrays import all_plain
+from nnkit._kernels._arrays import all_plain
 from nnkit._kernels.numba._threads import use_parallel
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from nnkit.ops import losses as _generic
 from nnkit._kernels.numba import _jit
-from nnkit._kernels.numba._arrays import all_plain, is_plain
+from nnkit._kernels._arrays import all_plain, is_plain
 
 
 def _dense(kernel, generic, pred, target, xp):

@@ -8,7 +8,7 @@ import math
 
 from nnkit.ops import optim as _generic
 from nnkit._kernels.numba import _jit
-from nnkit._kernels.numba._arrays import all_plain
+from nnkit._kernels._arrays import all_plain
 from nnkit._kernels.numba._threads import use_parallel
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from nnkit.ops import recurrent as _generic
 from nnkit._kernels.numba import _jit_recurrent as _jit
-from nnkit._kernels.numba._arrays import FLOAT_DTYPES
+from nnkit._kernels._arrays import FLOAT_DTYPES
 
 ACTIVATION_CODES = {"linear": _jit.LINEAR, "sigmoid": _jit.SIGMOID, "tanh": _jit.TANH, "relu": _jit.RELU}
 _local = threading.local()
