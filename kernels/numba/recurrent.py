@@ -92,15 +92,22 @@ def _takes(*arrays) -> bool:
     return True
 
 
+def _swapped(a):
+    """(N, T, F) <-> (T, N, F): the view with the batch and time axes swapped, whatever the layout
+    (time-major results seen batch-major, or batch-major input to copy from or into)."""
+    return a.transpose(1, 0, 2)
+
+
 def _time_major(a):
     """(N, T, F) -> a C-contiguous (T, N, F): a view where ``a`` is one already seen batch-major."""
-    view = a.transpose(1, 0, 2)
+    view = _swapped(a)
     return view if view.flags.c_contiguous else np.ascontiguousarray(view)
 
 
-def _batch_major(a_tm):
-    """(T, N, F) -> the (N, T, F) view."""
-    return a_tm.transpose(1, 0, 2)
+def _transposed(w):
+    """w^T for a product: the F-ordered view of a C-ordered w (BLAS takes it as it is; a
+    transposed copy of U cost W6's backward 0.08 ms against under 0.02 for the view), else a copy."""
+    return w.T if w.flags.c_contiguous else np.ascontiguousarray(w.T)
 
 
 def _project(x_tm, kernel, bias):
@@ -113,25 +120,34 @@ def _project(x_tm, kernel, bias):
     return z
 
 
+def _rows_tn(a_tm, d_tm):
+    """a^T d over every row of two (T, N, .) arrays: a weight gradient, one matmul."""
+    steps, n = d_tm.shape[:2]
+    out = np.empty((a_tm.shape[2], d_tm.shape[2]), dtype=d_tm.dtype)
+    _jit.matmul_tn(a_tm.reshape(steps * n, a_tm.shape[2]), d_tm.reshape(steps * n, d_tm.shape[2]), out)
+    return out
+
+
+def _recurrent_grad(hs_tm, dz_tm):
+    """dU = sum over t >= 1 of h_(t-1)^T dz_t (h_(-1) = 0), one matmul."""
+    if dz_tm.shape[0] > 1:
+        return _rows_tn(hs_tm[:-1], dz_tm[1:])
+    return np.zeros((hs_tm.shape[2], dz_tm.shape[2]), dtype=dz_tm.dtype)
+
+
+def _input_grad(dz_tm, kernel):
+    """dx = dz W^T for every step, one matmul, seen batch-major (N, T, F)."""
+    steps, n, width = dz_tm.shape
+    dx = np.empty((steps * n, kernel.shape[0]), dtype=dz_tm.dtype)
+    _jit.matmul(dz_tm.reshape(steps * n, width), np.ascontiguousarray(kernel.T), dx)
+    return _swapped(dx.reshape(steps, n, kernel.shape[0]))
+
+
 def _weight_grads(x_tm, hs_tm, dz_tm, kernel, need_dx):
     """(dx, dW, dU, db) from the pre-activation gradients of every step, one matmul each."""
-    steps, n, width = dz_tm.shape
-    dz = dz_tm.reshape(steps * n, width)
-    features, units = x_tm.shape[2], hs_tm.shape[2]
-    dw = np.empty((features, width), dtype=dz.dtype)
-    _jit.matmul_tn(x_tm.reshape(steps * n, features), dz, dw)
-    du = np.empty((units, width), dtype=dz.dtype)
-    if steps > 1:
-        _jit.matmul_tn(hs_tm[:-1].reshape((steps - 1) * n, units), dz_tm[1:].reshape((steps - 1) * n, width), du)
-    else:
-        du[...] = 0  # h_(-1) = 0
-    db = dz.sum(axis=0)
-    dx = None
-    if need_dx:
-        dx = np.empty((steps * n, features), dtype=dz.dtype)
-        _jit.matmul(dz, np.ascontiguousarray(kernel.T), dx)
-        dx = _batch_major(dx.reshape(steps, n, features))
-    return dx, dw, du, db
+    db = dz_tm.reshape(-1, dz_tm.shape[2]).sum(axis=0)
+    dx = _input_grad(dz_tm, kernel) if need_dx else None
+    return dx, _rows_tn(x_tm, dz_tm), _recurrent_grad(hs_tm, dz_tm), db
 
 
 # -- SimpleRNN ----------------------------------------------------------------------------------
@@ -143,7 +159,7 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, activation, *, xp):
     zx = _project(_time_major(x), kernel, bias)
     hs, zs = _reusable("hs", zx.shape, zx.dtype), _reusable("zs", zx.shape, zx.dtype)
     _jit.simple_rnn_forward(zx, recurrent_kernel, hs, zs, code)
-    return _batch_major(hs), _batch_major(zs)
+    return _swapped(hs), _swapped(zs)
 
 
 def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx=True, bptt_steps=None, *, xp):
@@ -156,7 +172,7 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
     dhs_tm, hs_tm, zs_tm = _time_major(dhs), _time_major(hs), _time_major(zs)
     dz = _reusable("dz", zs_tm.shape, zs_tm.dtype)
     carry = _scratch("carry", dhs_tm.shape[1:], dhs.dtype)
-    _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, np.ascontiguousarray(recurrent_kernel.T), dz, carry, code,
+    _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, _transposed(recurrent_kernel), dz, carry, code,
                              bptt_steps or 0)
     return _weight_grads(_time_major(x), hs_tm, dz, kernel, need_dx)
 
@@ -192,24 +208,13 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
     width = kernel.shape[1]
     units = width // 4
     a = _reusable("lstm_operand", _lstm_operand_shape(x, units), x.dtype)
-    a[:steps, :, :features] = _time_major_view(x)
+    a[:steps, :, :features] = _swapped(x)
     a[0, :, features:] = 0  # h_(-1)
     cs = _reusable("cs", (steps, n, units), x.dtype)
     gates = _reusable("gates", (steps, n, width), x.dtype)
     _jit.lstm_forward(a, np.concatenate([kernel, recurrent_kernel]), np.ascontiguousarray(bias), cs, gates,
                       _scratch("z", (n, width), x.dtype), _zeros((n, units), x.dtype), 0, n)
-    return _batch_major(a[1:, :, features:]), _batch_major(cs), _batch_major(gates)
-
-
-def _time_major_view(x):
-    """(N, T, F) -> the (T, N, F) view, whatever x's layout (to copy from or into)."""
-    return x.transpose(1, 0, 2)
-
-
-def _transposed(w):
-    """w^T for a product: the F-ordered view of a C-ordered w (BLAS takes it as it is; a
-    transposed copy of U cost W6's backward 0.08 ms against under 0.02 for the view), else a copy."""
-    return w.T if w.flags.c_contiguous else np.ascontiguousarray(w.T)
+    return _swapped(a[1:, :, features:]), _swapped(cs), _swapped(gates)
 
 
 def _lstm_operand(x, hs):
@@ -224,8 +229,8 @@ def _lstm_operand(x, hs):
             and hs.__array_interface__["data"][0] == a[1:, :, features:].__array_interface__["data"][0]):
         a = np.empty(shape, dtype=hs.dtype)
         a[0, :, features:] = 0
-        a[1:, :, features:] = _time_major_view(hs)
-    a[:steps, :, :features] = _time_major_view(x)
+        a[1:, :, features:] = _swapped(hs)
+    a[:steps, :, :features] = _swapped(x)
     return a
 
 
@@ -244,18 +249,11 @@ def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True,
     dc[...] = 0 if dc_last is None else dc_last
     _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, _transposed(recurrent_kernel), dz, carry, dc,
                        _zeros(shape, dhs.dtype), bptt_steps or 0)
-    steps, n, width = dz.shape
     a = _lstm_operand(x, hs)
-    dz2 = dz.reshape(steps * n, width)
-    dwu = np.empty((a.shape[2], width), dtype=dz.dtype)
-    _jit.matmul_tn(a[:steps].reshape(steps * n, a.shape[2]), dz2, dwu)
+    dwu = _rows_tn(a[:dz.shape[0]], dz)  # [dW; dU] in one product
     features = x.shape[2]
-    dx = None
-    if need_dx:
-        dx = np.empty((steps * n, features), dtype=dz.dtype)
-        _jit.matmul(dz2, np.ascontiguousarray(kernel.T), dx)
-        dx = _batch_major(dx.reshape(steps, n, features))
-    return dx, dwu[:features], dwu[features:], dz2.sum(axis=0)
+    dx = _input_grad(dz, kernel) if need_dx else None
+    return dx, dwu[:features], dwu[features:], dz.reshape(-1, dz.shape[2]).sum(axis=0)
 
 
 # -- GRU ----------------------------------------------------------------------------------------
@@ -271,7 +269,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
     zh = _scratch("zh", (n, width), x.dtype)
     _jit.gru_forward(zx, recurrent_kernel, np.ascontiguousarray(bias[1]), hs, gates, zh,
                      _zeros((n, units), x.dtype))
-    return _batch_major(hs), _batch_major(gates)
+    return _swapped(hs), _swapped(gates)
 
 
 def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
@@ -284,11 +282,12 @@ def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt
     dzx = _reusable("dzx", (steps, n, 3 * units), dhs.dtype)
     dzh = _reusable("dzh", dzx.shape, dhs.dtype)
     carry, direct = _scratch("carry", (n, units), dhs.dtype), _scratch("direct", (n, units), dhs.dtype)
-    _jit.gru_backward(dhs_tm, hs_tm, gates_tm, np.ascontiguousarray(recurrent_kernel.T), dzx, dzh, carry,
+    _jit.gru_backward(dhs_tm, hs_tm, gates_tm, _transposed(recurrent_kernel), dzx, dzh, carry,
                       direct, _zeros((n, units), dhs.dtype), bptt_steps or 0)
-    dx, dw, _, db_x = _weight_grads(_time_major(x), hs_tm, dzx, kernel, need_dx)
-    _, _, du, db_h = _weight_grads(hs_tm, hs_tm, dzh, recurrent_kernel, False)
-    return dx, dw, du, np.stack([db_x, db_h])
+    # dW from the input side's dzx, dU from the recurrent side's dzh: one product each
+    dx = _input_grad(dzx, kernel) if need_dx else None
+    db = np.stack([dzx.reshape(-1, 3 * units).sum(axis=0), dzh.reshape(-1, 3 * units).sum(axis=0)])
+    return dx, _rows_tn(_time_major(x), dzx), _recurrent_grad(hs_tm, dzh), db
 
 
 # -- Embedding ----------------------------------------------------------------------------------
