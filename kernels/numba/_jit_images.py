@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nnkit._kernels.numba._jit import FASTMATH
+from nnkit._kernels.numba._jit import FASTMATH, relu_scalar
 
 _jit = njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
 
@@ -44,7 +44,6 @@ def patches_backward(dp, kh, kw, sh, sw, dh, dw, top, left, dx):
 @_jit
 def bias_relu_rows(z, bias, has_bias, relu):
     """z = f(z + b) in place, row by row (f: relu or the identity)."""
-    T = z.dtype.type
     for i in range(z.shape[0]):
         row = z[i]
         if has_bias:
@@ -52,7 +51,7 @@ def bias_relu_rows(z, bias, has_bias, relu):
                 row[q] += bias[q]
         if relu:
             for q in range(row.shape[0]):
-                row[q] = T(0.0) if row[q] <= T(0.0) else row[q]
+                row[q] = relu_scalar(row[q])
 
 
 @_jit
