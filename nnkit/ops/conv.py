@@ -59,36 +59,6 @@ def conv_patches_backward(dp, x_shape, window, pads, *, xp):
     return dpad[:, top:top + h, left:left + w, :]
 
 
-def conv2d(x, kernel, bias, window, pads, *, xp):
-    """z = P(x) @ K + b with K the kernel (kh, kw, c, filters) as (kh kw c, filters); z is
-    (n, ho, wo, filters). ``bias`` may be None. (Conv2D runs the same product with a fused
-    bias + activation epilogue; this op is its plain reference.)"""
-    p = conv_patches(x, window, pads, xp=xp)
-    n, ho, wo, cols = p.shape
-    filters = kernel.shape[-1]
-    z = xp.matmul(xp.reshape(p, (n * ho * wo, cols)), xp.reshape(kernel, (cols, filters)))
-    if bias is not None:
-        z = z + bias
-    return xp.reshape(z, (n, ho, wo, filters))
-
-
-def conv2d_backward(dz, x, kernel, window, pads, with_bias=True, need_dx=True, *, xp):
-    """dK = P(x)^T dz (reshaped to the kernel's shape), db = sum of dz over every pixel,
-    dx = P^T(dz @ K^T) (None unless need_dx); returns (dx, dK, db)."""
-    p = conv_patches(x, window, pads, xp=xp)
-    n, ho, wo, cols = p.shape
-    filters = kernel.shape[-1]
-    dz2 = xp.reshape(dz, (n * ho * wo, filters))
-    k2 = xp.reshape(kernel, (cols, filters))
-    dk = xp.reshape(xp.matmul(xp.reshape(p, (n * ho * wo, cols)).T, dz2), kernel.shape)
-    db = xp.sum(dz2, axis=0) if with_bias else None
-    dx = None
-    if need_dx:
-        dp = xp.reshape(xp.matmul(dz2, k2.T), (n, ho, wo, cols))
-        dx = conv_patches_backward(dp, tuple(x.shape), window, pads, xp=xp)
-    return dx, dk, db
-
-
 def conv2d_activation(x, kernel, bias, window, pads, activation, *, xp):
     """Conv2D's forward, y = f(P(x) K + b) (``bias`` may be None); returns (y, tape), the tape
     what conv2d_activation_backward needs (opaque: each kernel family keeps its own)."""
