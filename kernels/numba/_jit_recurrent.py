@@ -153,13 +153,21 @@ def simple_rnn_forward(zx, u, hs, zs, code):
 
 
 @_jit
-def simple_rnn_backward(dhs, hs, zs, ut, dz, carry, code, cut):
-    """dz[t] = f'(zs[t]) (dhs[t] + dz[t+1] @ U^T), from the last step back; ``ut`` is U^T; the
-    term carried to step t - 1 is zero where t is a multiple of ``cut`` (0: never)."""
-    steps, n, units = dhs.shape
+def _own(dhs, first, t, zero):
+    """Step t's own state gradient: ``dhs`` holds those of steps first, first + 1, ... (the
+    earlier ones are zero: ``first`` = T - 1 for a layer that outputs its last state alone)."""
+    return dhs[t - first] if t >= first else zero
+
+
+@_jit
+def simple_rnn_backward(dhs, first, hs, zs, ut, dz, carry, zero, code, cut):
+    """dz[t] = f'(zs[t]) (dh_t + dz[t+1] @ U^T), dh_t = dhs[t - first] (zero before ``first``), from
+    the last step back; ``ut`` is U^T; the term carried to step t - 1 is zero where t is a multiple
+    of ``cut`` (0: never)."""
+    steps, n, units = hs.shape
     for t in range(steps - 1, -1, -1):
         d = dz[t]
-        z, h, dh = zs[t], hs[t], dhs[t]
+        z, h, dh = zs[t], hs[t], _own(dhs, first, t, zero)
         for i in range(n):
             for j in range(units):
                 g = dh[i, j]
@@ -215,14 +223,15 @@ def lstm_forward(a, wu, bias, cs, gates, zbuf, zero, r0, r1):
 
 
 @_jit
-def lstm_backward(dhs, cs, gates, ut, dz, carry, dc, zero, cut):
-    """BPTT through the cells: dh = dhs[t] + dz[t+1] @ U^T, dc carried (``dc`` comes holding the
-    last cell state's gradient); dz[t] the gates' pre-activation gradients (``ut`` is U^T;
-    ``zero`` an (N, units) block of zeros). Both carries are cut at multiples of ``cut``."""
-    steps, n, units = dhs.shape
+def lstm_backward(dhs, first, cs, gates, ut, dz, carry, dc, zero, cut):
+    """BPTT through the cells: dh = dh_t + dz[t+1] @ U^T (dh_t as in simple_rnn_backward), dc
+    carried (``dc`` comes holding the last cell state's gradient); dz[t] the gates' pre-activation
+    gradients (``ut`` is U^T; ``zero`` an (N, units) block of zeros). Both carries are cut at
+    multiples of ``cut``."""
+    steps, n, units = cs.shape
     carry[:, :] = 0.0
     for t in range(steps - 1, -1, -1):
-        d, g, c, dh = dz[t], gates[t], cs[t], dhs[t]
+        d, g, c, dh = dz[t], gates[t], cs[t], _own(dhs, first, t, zero)
         c_prev = cs[t - 1] if t > 0 else zero
         for r in range(n):
             dr, gr = d[r], g[r]
@@ -284,14 +293,14 @@ def gru_forward(zx, u, b1, hs, gates, zh, zero):
 
 
 @_jit
-def gru_backward(dhs, hs, gates, ut, dzx, dzh, carry, direct, zero, cut):
-    """BPTT through the cells: dh = dhs[t] + carry, then dzx[t], dzh[t] and
-    carry = dh z + dzh[t] @ U^T, zero at multiples of ``cut`` (``ut`` is U^T; ``direct`` is scratch
-    for dh z)."""
-    steps, n, units = dhs.shape
+def gru_backward(dhs, first, hs, gates, ut, dzx, dzh, carry, direct, zero, cut):
+    """BPTT through the cells: dh = dh_t + carry (dh_t as in simple_rnn_backward), then dzx[t],
+    dzh[t] and carry = dh z + dzh[t] @ U^T, zero at multiples of ``cut`` (``ut`` is U^T; ``direct``
+    is scratch for dh z)."""
+    steps, n, units = hs.shape
     carry[:, :] = 0.0
     for t in range(steps - 1, -1, -1):
-        g, dh, dx, dr = gates[t], dhs[t], dzx[t], dzh[t]
+        g, dh, dx, dr = gates[t], _own(dhs, first, t, zero), dzx[t], dzh[t]
         h_prev = hs[t - 1] if t > 0 else zero
         for r in range(n):
             gr, dxr, drr = g[r], dx[r], dr[r]

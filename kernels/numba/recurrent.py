@@ -104,6 +104,15 @@ def _time_major(a):
     return view if view.flags.c_contiguous else np.ascontiguousarray(view)
 
 
+def _own_gradients(dhs, steps):
+    """(dhs time-major, the first step it covers): (T, N, u) at 0 from the ops' (N, T, u), or
+    (1, N, u) at T - 1 from a 2-D dhs, the last state's gradient alone (the kernels read the
+    earlier steps' own gradients as zero)."""
+    if dhs.ndim == 2:
+        return np.ascontiguousarray(dhs)[None], steps - 1
+    return _time_major(dhs), 0
+
+
 def _transposed(w):
     """w^T for a product: the F-ordered view of a C-ordered w (BLAS takes it as it is; a
     transposed copy of U cost W6's backward 0.08 ms against under 0.02 for the view), else a copy."""
@@ -169,11 +178,11 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
     if code is None or x.ndim != 3 or not _takes(dhs, x, hs, zs, kernel, recurrent_kernel):
         return _generic.simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx,
                                             bptt_steps, xp=xp)
-    dhs_tm, hs_tm, zs_tm = _time_major(dhs), _time_major(hs), _time_major(zs)
+    (dhs_tm, first), hs_tm, zs_tm = _own_gradients(dhs, x.shape[1]), _time_major(hs), _time_major(zs)
     dz = _reusable("dz", zs_tm.shape, zs_tm.dtype)
-    carry = _scratch("carry", dhs_tm.shape[1:], dhs.dtype)
-    _jit.simple_rnn_backward(dhs_tm, hs_tm, zs_tm, _transposed(recurrent_kernel), dz, carry, code,
-                             bptt_steps or 0)
+    shape = hs_tm.shape[1:]
+    _jit.simple_rnn_backward(dhs_tm, first, hs_tm, zs_tm, _transposed(recurrent_kernel), dz,
+                             _scratch("carry", shape, dhs.dtype), _zeros(shape, dhs.dtype), code, bptt_steps or 0)
     return _weight_grads(_time_major(x), hs_tm, dz, kernel, need_dx)
 
 
@@ -242,12 +251,12 @@ def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True,
             or (dc_last is not None and not _takes(dhs, dc_last)):
         return _generic.lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, bptt_steps,
                                       dc_last, xp=xp)
-    dhs_tm, cs_tm, gates_tm = _time_major(dhs), _time_major(cs), _time_major(gates)
+    (dhs_tm, first), cs_tm, gates_tm = _own_gradients(dhs, x.shape[1]), _time_major(cs), _time_major(gates)
     dz = _reusable("dz", gates_tm.shape, gates_tm.dtype)
-    shape = dhs_tm.shape[1:]
+    shape = cs_tm.shape[1:]
     carry, dc = _scratch("carry", shape, dhs.dtype), _scratch("dc", shape, dhs.dtype)
     dc[...] = 0 if dc_last is None else dc_last
-    _jit.lstm_backward(dhs_tm, cs_tm, gates_tm, _transposed(recurrent_kernel), dz, carry, dc,
+    _jit.lstm_backward(dhs_tm, first, cs_tm, gates_tm, _transposed(recurrent_kernel), dz, carry, dc,
                        _zeros(shape, dhs.dtype), bptt_steps or 0)
     a = _lstm_operand(x, hs)
     dwu = _rows_tn(a[:dz.shape[0]], dz)  # [dW; dU] in one product
@@ -277,12 +286,12 @@ def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt
     returns (dx, dW, dU, db (2, 3u))."""
     if x.ndim != 3 or not _takes(dhs, x, hs, gates, kernel, recurrent_kernel):
         return _generic.gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, bptt_steps, xp=xp)
-    dhs_tm, hs_tm, gates_tm = _time_major(dhs), _time_major(hs), _time_major(gates)
-    steps, n, units = dhs_tm.shape
+    (dhs_tm, first), hs_tm, gates_tm = _own_gradients(dhs, x.shape[1]), _time_major(hs), _time_major(gates)
+    steps, n, units = hs_tm.shape
     dzx = _reusable("dzx", (steps, n, 3 * units), dhs.dtype)
     dzh = _reusable("dzh", dzx.shape, dhs.dtype)
     carry, direct = _scratch("carry", (n, units), dhs.dtype), _scratch("direct", (n, units), dhs.dtype)
-    _jit.gru_backward(dhs_tm, hs_tm, gates_tm, _transposed(recurrent_kernel), dzx, dzh, carry,
+    _jit.gru_backward(dhs_tm, first, hs_tm, gates_tm, _transposed(recurrent_kernel), dzx, dzh, carry,
                       direct, _zeros((n, units), dhs.dtype), bptt_steps or 0)
     # dW from the input side's dzx, dU from the recurrent side's dzh: one product each
     dx = _input_grad(dzx, kernel) if need_dx else None

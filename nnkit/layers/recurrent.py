@@ -106,7 +106,7 @@ class _Recurrent(Layer):
             if self.return_state:
                 dy, d_h, *rest = dy
                 d_cell = rest[0] if rest else None
-            dhs = dy if self.return_sequences and d_h is None else self._step_gradients(dy, d_h, hs.shape)
+            dhs = self._step_gradients(dy, d_h, hs.shape)
             dx, *grads = self._grads(dhs, x, hs, saved, need_dx, d_cell)
             for p, g in zip(params, grads):
                 p.inc_grad(g)
@@ -118,15 +118,18 @@ class _Recurrent(Layer):
         return (y, *states), backward
 
     def _step_gradients(self, dy, d_h, shape):
-        """d loss / d every step's state (N, T, u): dy where the layer outputs every step (else
-        zeros before the last), the last state's own gradient ``d_h`` (or None) added at the end."""
+        """d loss / d the states, as the ops take it: every step's (N, T, u) where the layer
+        outputs every step, else the last state's alone (N, u), the ops taking the earlier ones as
+        zero (no (N, T, u) block of zeros built, copied and read back on every step); the last
+        state's own gradient ``d_h`` (or None) added at the end."""
+        if not self.return_sequences:
+            return dy if d_h is None else dy + d_h
+        if d_h is None:
+            return dy
         xp = self.backend.xp
         n, steps, units = shape
-        last = dy[:, -1, :] if self.return_sequences else dy
-        if d_h is not None:
-            last = last + d_h
-        earlier = dy[:, :-1, :] if self.return_sequences else xp.zeros((n, steps - 1, units), dtype=dy.dtype)
-        return xp.concat([earlier, xp.reshape(last, (n, 1, units))], axis=1)
+        last = xp.reshape(dy[:, -1, :] + d_h, (n, 1, units))
+        return xp.concat([dy[:, :-1, :], last], axis=1)
 
     def _cell_state(self, saved):
         """The last cell state of a layer whose state has more than h (None here)."""

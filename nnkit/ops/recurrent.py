@@ -4,8 +4,8 @@ Sequences are batch-major ``(N, T, F)``. Each sequence op projects the inputs of
 one matmul, runs the recurrence step by step (the recurrent matmul and the cell), and its backward
 runs the recurrence in reverse (backpropagation through time), collecting the per-step gradients
 of the pre-activations so that the weight gradients are again one matmul each. ``dhs`` is the
-gradient of the loss with respect to every step's hidden state (zeros where a step has no output
-of its own). The initial state is zero. Gate layouts are Keras's: LSTM i, f, c, o; GRU z, r, h.
+gradient of the loss with respect to every step's hidden state, (N, T, u), or (N, u): the last
+state's alone, every earlier step's own gradient zero (a layer that outputs its last state only). The initial state is zero. Gate layouts are Keras's: LSTM i, f, c, o; GRU z, r, h.
 ``bptt_steps = k`` truncates backpropagation through time as PyTorch users do by detaching the
 state every k steps: the gradient of step t does not reach step t - 1 where t is a multiple of k
 (the forward is unchanged).
@@ -39,9 +39,16 @@ def _projection_and_zero_state(x, kernel, recurrent_kernel, bias, xp):
     return xp.matmul(x, kernel) + bias, h
 
 
-def _with_carry(dhs, t, carry):
-    """The gradient reaching step t's state: its own dhs[:, t] plus what flows back from t + 1."""
-    return dhs[:, t, :] if carry is None else dhs[:, t, :] + carry
+def _with_carry(dhs, t, steps, carry, xp):
+    """The gradient reaching step t's state: its own (dhs[:, t]; from a 2-D dhs, dhs at the last
+    step and zero before it) plus what flows back from t + 1 (None: nothing)."""
+    if dhs.ndim == 3:
+        own = dhs[:, t, :]
+    elif t == steps - 1:
+        own = dhs
+    else:
+        return xp.zeros_like(dhs) if carry is None else carry
+    return own if carry is None else own + carry
 
 
 def _cut(t, bptt_steps) -> bool:
@@ -74,7 +81,7 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
     dzs = [None] * steps
     carry = None
     for t in range(steps - 1, -1, -1):
-        dh = _with_carry(dhs, t, carry)
+        dh = _with_carry(dhs, t, steps, carry, xp)
         dz = _act.activation_backward(dh, zs[:, t, :], hs[:, t, :], activation, xp=xp)
         dzs[t] = dz
         carry = None if _cut(t, bptt_steps) else xp.matmul(dz, recurrent_kernel.T)
@@ -149,7 +156,7 @@ def _lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, cel
     dzs = [None] * steps
     dh_carry, dc = None, zero if dc_last is None else dc_last
     for t in range(steps - 1, -1, -1):
-        dh = _with_carry(dhs, t, dh_carry)
+        dh = _with_carry(dhs, t, steps, dh_carry, xp)
         c_prev = cs[:, t - 1, :] if t > 0 else zero
         dz, dc = cell_backward(dh, dc, gates[:, t, :], c_prev, cs[:, t, :], xp=xp)
         dzs[t] = dz
@@ -219,7 +226,7 @@ def _gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, cell_bac
     dzxs, dzhs = [None] * steps, [None] * steps
     carry = None
     for t in range(steps - 1, -1, -1):
-        dh = _with_carry(dhs, t, carry)
+        dh = _with_carry(dhs, t, steps, carry, xp)
         h_prev = hs[:, t - 1, :] if t > 0 else zero
         dzx, dzh, direct = cell_backward(dh, gates[:, t, :], h_prev, xp=xp)
         dzxs[t], dzhs[t] = dzx, dzh
@@ -262,7 +269,7 @@ def gru_reset_before_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_
     das = [None] * steps
     carry = None
     for t in range(steps - 1, -1, -1):
-        dh = _with_carry(dhs, t, carry)
+        dh = _with_carry(dhs, t, steps, carry, xp)
         g, h_prev = gates[:, t, :], h_prev_all[:, t, :]
         z, r, hh = g[:, :u], g[:, u:2 * u], g[:, 2 * u:]
         dah = dh * (1.0 - z) * (1.0 - hh * hh)
