@@ -137,6 +137,48 @@ def test_ops_on_every_backend_match_numpy(kind, backend, dtype, rng):
         assert backend.to_numpy(got).dtype == np.dtype(dtype)
 
 
+@pytest.mark.parametrize("bptt_steps", [None, 2])
+@pytest.mark.parametrize("kind", list(RECURRENT) + ["GRU1"])
+def test_ops_take_the_last_states_gradient_alone(kind, bptt_steps, backend, dtype, rng):
+    """A 2-D dhs (N, u) is the last state's gradient with every earlier step's own gradient zero:
+    the same gradients as the (N, T, u) dhs that says so, on every backend (truncated too, where
+    a step gets neither its own gradient nor a carried one)."""
+    n, steps, features, units = 3, 5, 2, 4
+    x = rng.normal(size=(n, steps, features))
+    weights = _weights("GRU" if kind == "GRU1" else kind, rng, features, units)
+    if kind == "GRU1":  # reset before the recurrent matmul: one bias (3u,)
+        weights = (*weights[:2], weights[2][0])
+    last = rng.normal(size=(n, units))
+    full = np.zeros((n, steps, units))
+    full[:, -1] = last
+    ops = backend.ops
+    xb, kernel, recurrent, bias = (backend.asarray(a, dtype=dtype) for a in (x, *weights))
+
+    def grads(dhs):
+        dhs = backend.asarray(dhs, dtype=dtype)
+        if kind == "SimpleRNN":
+            hs, zs = ops.simple_rnn_forward(xb, kernel, recurrent, bias, "tanh")
+            return ops.simple_rnn_backward(dhs, xb, hs, zs, kernel, recurrent, "tanh", True, bptt_steps)
+        if kind == "LSTM":
+            hs, cs, gates = ops.lstm_forward(xb, kernel, recurrent, bias)
+            return ops.lstm_backward(dhs, xb, hs, cs, gates, kernel, recurrent, True, bptt_steps)
+        forward, backward = ((ops.gru_reset_before_forward, ops.gru_reset_before_backward) if kind == "GRU1"
+                             else (ops.gru_forward, ops.gru_backward))
+        hs, gates = forward(xb, kernel, recurrent, bias)
+        return backward(dhs, xb, hs, gates, kernel, recurrent, True, bptt_steps)
+
+    want = [backend.to_numpy(g) for g in grads(full)]
+    got = [backend.to_numpy(g) for g in grads(last)]
+    tol = tolerance(dtype)
+    for name, a, b in zip(["dx", "dW", "dU", "db"], got, want):
+        assert a.shape == b.shape and a.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(a, b, rtol=tol["rtol"], atol=tol["atol"], err_msg=name)
+    if bptt_steps:  # none of the last state's gradient crosses the cut between t = 3 and t = 4
+        assert np.abs(got[0][:, :4]).max() == 0 and np.abs(got[0][:, 4]).max() > 1e-3
+    else:  # all of it reaches the first step
+        assert np.abs(got[0][:, 0]).max() > 1e-3
+
+
 # -- layers: gradient checks ---------------------------------------------------------------------
 def _model(kind, return_sequences, backend="numpy", dtype="float64", seed=3, units=4, **layer_args):
     layers = [RECURRENT[kind](units, return_sequences=return_sequences, **layer_args)]
