@@ -636,6 +636,34 @@ def test_bad_sequences_are_refused_naming_the_layer(kind, rng):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("kind", list(RECURRENT))
+def test_gradients_of_another_shape_are_refused_naming_the_layer(kind, return_sequences, backend, rng):
+    """A backward given a gradient whose shape is not its output's (or its last state's) says so,
+    naming the layer, and leaves the weights and their gradients as they were: the kernels index
+    the gradient by the forward's shapes, so it must never reach them."""
+    n, steps, features, units = 3, 4, 2, 5
+    layer = _layer(kind, units, return_sequences=return_sequences, return_state=True)
+    layer.build((steps, features), backend, "float64", rng=0)
+    x = backend.asarray(rng.normal(size=(n, steps, features)), dtype="float64")
+    out, *states = layer.forward(x, training=True)
+    good = [backend.asarray(rng.normal(size=tuple(a.shape)), dtype="float64") for a in (out, *states)]
+    layer.backward(good)
+    grads = [backend.to_numpy(p.grad).copy() for p in layer.parameters()]
+    weights = [backend.to_numpy(p.value).copy() for p in layer.parameters()]
+    wrong = (n, steps + 1, units) if return_sequences else (n, units + 1)
+    cases = [([backend.asarray(rng.normal(size=wrong), dtype="float64")] + good[1:], "the output"),
+             ([good[0], backend.asarray(rng.normal(size=(n + 1, units)), dtype="float64")] + good[2:],
+              "the last state")]
+    for bad, what in cases:
+        with pytest.raises(ValueError, match=f"{kind} .*gradient of {what} with shape") as info:
+            layer.backward(bad)
+        assert str(wrong if what == "the output" else (n + 1, units)) in str(info.value)
+        for p, g, w in zip(layer.parameters(), grads, weights):
+            np.testing.assert_array_equal(backend.to_numpy(p.value), w)
+            np.testing.assert_array_equal(backend.to_numpy(p.grad), g)
+
+
 def test_bad_tokens_are_refused_naming_the_layer(rng):
     model = _embedding_model()
     before = model.get_weights()
@@ -703,6 +731,27 @@ def test_numba_lstm_backward_takes_states_it_did_not_make(dtype, rng):
     got = KERNELS["lstm_backward"](dhs, x2, hs, cs, gates, w, u, True, xp=np_xp)
     ref = generic.lstm_backward(dhs, x2, hs.copy(), cs.copy(), gates.copy(), w, u, True, xp=np_xp)
     np.testing.assert_allclose(got[1], ref[1], rtol=tol["rtol"] * 10, atol=tol["atol"] * 50)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("kind", list(RECURRENT))
+def test_numba_kernels_leave_a_gradient_of_another_shape_to_the_generic_op(kind, rng):
+    """The kernels index dhs by the states' shape: a dhs of more steps (or a 2-D one of another
+    width) runs the generic op, whose numbers (or error) the kernel's wrapper then gives."""
+    from nnkit._kernels.numba import KERNELS
+
+    x = rng.normal(size=(3, 4, 2))
+    w, u, b = _weights(kind, rng, 2, 5)
+    name = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}[kind]
+    extra = ("tanh",) if kind == "SimpleRNN" else ()
+    states = KERNELS[f"{name}_forward"](x, w, u, b, *extra, xp=np_xp)
+    longer = rng.normal(size=(3, 6, 5))  # the generic op reads its first 4 steps
+    got = KERNELS[f"{name}_backward"](longer, x, *states, w, u, *extra, True, xp=np_xp)
+    want = getattr(generic, f"{name}_backward")(longer, x, *(a.copy() for a in states), w, u, *extra, True, xp=np_xp)
+    for a, c in zip(got, want):
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-13)
+    with pytest.raises(ValueError):  # NumPy's broadcasting error, not a read past the array
+        KERNELS[f"{name}_backward"](rng.normal(size=(3, 7)), x, *states, w, u, *extra, True, xp=np_xp)
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")

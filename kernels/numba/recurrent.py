@@ -104,6 +104,12 @@ def _time_major(a):
     return view if view.flags.c_contiguous else np.ascontiguousarray(view)
 
 
+def _fits(dhs, hs) -> bool:
+    """Whether ``dhs`` has the shape the kernels index it by: the states' (N, T, u), or (N, u)."""
+    n, steps, units = hs.shape
+    return dhs.shape == (n, steps, units) or dhs.shape == (n, units)
+
+
 def _own_gradients(dhs, steps):
     """(dhs time-major, the first step it covers): (T, N, u) at 0 from the ops' (N, T, u), or
     (1, N, u) at T - 1 from a 2-D dhs, the last state's gradient alone (the kernels read the
@@ -175,7 +181,7 @@ def simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, ne
     """BPTT of simple_rnn_forward: dz_t = f'(z_t) (dh_t + dz_(t+1) U^T), the carried term cut at
     multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
     code = ACTIVATION_CODES.get(activation)
-    if code is None or x.ndim != 3 or not _takes(dhs, x, hs, zs, kernel, recurrent_kernel):
+    if code is None or x.ndim != 3 or not _takes(dhs, x, hs, zs, kernel, recurrent_kernel) or not _fits(dhs, hs):
         return _generic.simple_rnn_backward(dhs, x, hs, zs, kernel, recurrent_kernel, activation, need_dx,
                                             bptt_steps, xp=xp)
     (dhs_tm, first), hs_tm, zs_tm = _own_gradients(dhs, x.shape[1]), _time_major(hs), _time_major(zs)
@@ -247,8 +253,8 @@ def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True,
                   *, xp):
     """BPTT of lstm_forward: dh_t = dhs_t + dz_(t+1) U^T, dc carried through the cells (from
     ``dc_last`` or zero), both cut at multiples of ``bptt_steps``; returns (dx, dW, dU, db)."""
-    if x.ndim != 3 or not _takes(dhs, x, hs, cs, gates, kernel, recurrent_kernel) \
-            or (dc_last is not None and not _takes(dhs, dc_last)):
+    if x.ndim != 3 or not _takes(dhs, x, hs, cs, gates, kernel, recurrent_kernel) or not _fits(dhs, hs) \
+            or (dc_last is not None and not (_takes(dhs, dc_last) and dc_last.shape == hs[:, -1].shape)):
         return _generic.lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx, bptt_steps,
                                       dc_last, xp=xp)
     (dhs_tm, first), cs_tm, gates_tm = _own_gradients(dhs, x.shape[1]), _time_major(cs), _time_major(gates)
@@ -284,7 +290,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, *, xp):
 def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt_steps=None, *, xp):
     """BPTT of gru_forward: dh_(t-1) = dh_t z_t + dzh_t U^T, cut at multiples of ``bptt_steps``;
     returns (dx, dW, dU, db (2, 3u))."""
-    if x.ndim != 3 or not _takes(dhs, x, hs, gates, kernel, recurrent_kernel):
+    if x.ndim != 3 or not _takes(dhs, x, hs, gates, kernel, recurrent_kernel) or not _fits(dhs, hs):
         return _generic.gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx, bptt_steps, xp=xp)
     (dhs_tm, first), hs_tm, gates_tm = _own_gradients(dhs, x.shape[1]), _time_major(hs), _time_major(gates)
     steps, n, units = hs_tm.shape

@@ -101,21 +101,46 @@ class _Recurrent(Layer):
         params = (self.kernel, self.recurrent_kernel, self.bias)
         has_cell = type(self)._cell_state is not _Recurrent._cell_state
 
-        def backward(dy, need_dx=True):
+        def split(dy):
+            """(d output, d last state or None, d last cell state or None), each checked: the
+            kernels index them by the forward's shapes."""
             d_h = d_cell = None
             if self.return_state:
                 dy, d_h, *rest = dy
                 d_cell = rest[0] if rest else None
+            self._check_gradient(dy, y, "the output")
+            for d, name in ((d_h, "the last state"), (d_cell, "the last cell state")):
+                if d is not None:
+                    self._check_gradient(d, hs[:, -1, :], name)
+            return dy, d_h, d_cell
+
+        def backward(dy, need_dx=True):
+            dy, d_h, d_cell = split(dy)
             dhs = self._step_gradients(dy, d_h, hs.shape)
             dx, *grads = self._grads(dhs, x, hs, saved, need_dx, d_cell)
             for p, g in zip(params, grads):
                 p.inc_grad(g)
             return dx
 
+        backward.split = split  # for backward(), to refuse a bad gradient before the grads are zeroed
         if not self.return_state:
             return y, backward
         states = (hs[:, -1, :], self._cell_state(saved)) if has_cell else (hs[:, -1, :],)
         return (y, *states), backward
+
+    def backward(self, dy, need_dx: bool = True):
+        """Layer.backward, with ``dy`` checked first: a bad one changes no gradient."""
+        split = getattr(self._backprop, "split", None)
+        if split is not None:
+            split(dy)
+        return super().backward(dy, need_dx)
+
+    def _check_gradient(self, d, like, what) -> None:
+        """Refuse a gradient whose shape is not that of what it is the gradient of (the kernels
+        index it by the forward's shapes)."""
+        if tuple(getattr(d, "shape", ())) != tuple(like.shape):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: expects the gradient of {what} with shape "
+                             f"{tuple(like.shape)}, got {tuple(getattr(d, 'shape', ()))}")
 
     def _step_gradients(self, dy, d_h, shape):
         """d loss / d the states, as the ops take it: every step's (N, T, u) where the layer

@@ -5,7 +5,8 @@ one matmul, runs the recurrence step by step (the recurrent matmul and the cell)
 runs the recurrence in reverse (backpropagation through time), collecting the per-step gradients
 of the pre-activations so that the weight gradients are again one matmul each. ``dhs`` is the
 gradient of the loss with respect to every step's hidden state, (N, T, u), or (N, u): the last
-state's alone, every earlier step's own gradient zero (a layer that outputs its last state only). The initial state is zero. Gate layouts are Keras's: LSTM i, f, c, o; GRU z, r, h.
+state's alone, every earlier step's own gradient zero (a layer that outputs its last state only).
+The initial state is zero. Gate layouts are Keras's: LSTM i, f, c, o; GRU z, r, h.
 ``bptt_steps = k`` truncates backpropagation through time as PyTorch users do by detaching the
 state every k steps: the gradient of step t does not reach step t - 1 where t is a multiple of k
 (the forward is unchanged).
