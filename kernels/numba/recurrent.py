@@ -158,11 +158,15 @@ def _input_grad(dz_tm, kernel):
     return _swapped(dx.reshape(steps, n, kernel.shape[0]))
 
 
+def _bias_grad(dz_tm):
+    """db = the sum of the pre-activation gradients over every step and row."""
+    return dz_tm.reshape(-1, dz_tm.shape[2]).sum(axis=0)
+
+
 def _weight_grads(x_tm, hs_tm, dz_tm, kernel, need_dx):
     """(dx, dW, dU, db) from the pre-activation gradients of every step, one matmul each."""
-    db = dz_tm.reshape(-1, dz_tm.shape[2]).sum(axis=0)
     dx = _input_grad(dz_tm, kernel) if need_dx else None
-    return dx, _rows_tn(x_tm, dz_tm), _recurrent_grad(hs_tm, dz_tm), db
+    return dx, _rows_tn(x_tm, dz_tm), _recurrent_grad(hs_tm, dz_tm), _bias_grad(dz_tm)
 
 
 # -- SimpleRNN ----------------------------------------------------------------------------------
@@ -227,8 +231,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, *, xp):
     a[0, :, features:] = 0  # h_(-1)
     cs = _reusable("cs", (steps, n, units), x.dtype)
     gates = _reusable("gates", (steps, n, width), x.dtype)
-    _jit.lstm_forward(a, np.concatenate([kernel, recurrent_kernel]), np.ascontiguousarray(bias), cs, gates,
-                      _scratch("z", (n, width), x.dtype), _zeros((n, units), x.dtype), 0, n)
+    wu = np.concatenate([kernel, recurrent_kernel], out=_scratch("wu", (features + units, width), x.dtype))
+    _jit.lstm_forward(a, wu, np.ascontiguousarray(bias), cs, gates, _scratch("z", (n, width), x.dtype),
+                      _zeros((n, units), x.dtype), 0, n)
     return _swapped(a[1:, :, features:]), _swapped(cs), _swapped(gates)
 
 
@@ -268,7 +273,7 @@ def lstm_backward(dhs, x, hs, cs, gates, kernel, recurrent_kernel, need_dx=True,
     dwu = _rows_tn(a[:dz.shape[0]], dz)  # [dW; dU] in one product
     features = x.shape[2]
     dx = _input_grad(dz, kernel) if need_dx else None
-    return dx, dwu[:features], dwu[features:], dz.reshape(-1, dz.shape[2]).sum(axis=0)
+    return dx, dwu[:features], dwu[features:], _bias_grad(dz)
 
 
 # -- GRU ----------------------------------------------------------------------------------------
@@ -301,7 +306,7 @@ def gru_backward(dhs, x, hs, gates, kernel, recurrent_kernel, need_dx=True, bptt
                       direct, _zeros((n, units), dhs.dtype), bptt_steps or 0)
     # dW from the input side's dzx, dU from the recurrent side's dzh: one product each
     dx = _input_grad(dzx, kernel) if need_dx else None
-    db = np.stack([dzx.reshape(-1, 3 * units).sum(axis=0), dzh.reshape(-1, 3 * units).sum(axis=0)])
+    db = np.stack([_bias_grad(dzx), _bias_grad(dzh)])
     return dx, _rows_tn(_time_major(x), dzx), _recurrent_grad(hs_tm, dzh), db
 
 
